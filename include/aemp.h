@@ -1,0 +1,255 @@
+/* aemp.h - libaemp: Erlang-style distributed message passing for C,
+ * wire compatible with Perl's AnyEvent::MP (dialects 1.30 and 2.02).
+ *
+ * Concepts (see docs/api.md for the long form):
+ *   node     one process with one event loop (libev); it has a node ID.
+ *   port     a named message destination in a node; its ID is
+ *            "<nodeid>#<portname>".  Port names are never reused.
+ *   message  a JSON array (jansson json_t); customarily element 0 is a
+ *            string tag that aemp_rcv_tag() dispatches on.
+ *   SELF     the port whose callback is running (aemp_self()).
+ *   monitor  a one-shot action that runs when a port dies, or when messages
+ *            to it may have been lost; it carries the kill reason (a JSON
+ *            array: empty = normal death).
+ *
+ * Threading: one node per process, one thread.  Every function must be
+ * called from the thread that runs the node's loop.
+ *
+ * Errors: functions that can fail return 0 (or a positive value where
+ * stated) on success and a negative AEMP_E* code on failure; aemp_strerror()
+ * names it.  A failing call changes nothing.
+ *
+ * Ownership: a json_t passed to a function documented as "stealing" it is
+ * owned by the library afterwards, also on failure; the caller must not use
+ * it again.  json_t values handed to callbacks are borrowed: they are valid
+ * during the callback; take a reference (json_incref) to keep one, and treat
+ * the message as read-only (it may be shared with the sender).
+ */
+#ifndef AEMP_H
+#define AEMP_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AEMP_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    AEMP_OK = 0,
+    AEMP_EINVAL = -1,      /* invalid argument (NULL, wrong JSON type, ...) */
+    AEMP_EPORTID = -2,     /* malformed port or node ID */
+    AEMP_ENOTLOCAL = -3,   /* the port is not on this node */
+    AEMP_ENOPORT = -4,     /* no such port */
+    AEMP_ENODEPORT = -5,   /* not allowed on the node port */
+    AEMP_ENOSELF = -6,     /* needs port context (SELF) but there is none */
+    AEMP_ENOENT = -7,      /* no such handle / entry (e.g. already fired) */
+    AEMP_ECONFIG = -8,     /* bad configuration */
+    AEMP_EAGAIN = -9,      /* already done / once only (e.g. configure) */
+    AEMP_ENOFUNC = -10,    /* no function registered under that name */
+    AEMP_EIO = -11,        /* system error (bind, listen, ...) */
+};
+
+/* A static, human readable text for an AEMP_E* code. */
+const char *aemp_strerror(int err);
+
+/* ------------------------------------------------------------- the node */
+
+/* Attach the node to a libev loop (NULL = the default loop).  Optional:
+ * every other function initialises the node with the default loop on first
+ * use.  Returns AEMP_EAGAIN if already initialised with another loop. */
+int aemp_init(struct ev_loop *loop);
+
+/* The loop the node runs in (initialising the node if needed). */
+struct ev_loop *aemp_loop(void);
+
+/* Run the event loop until nothing is left to do or aemp_stop(). */
+void aemp_run(void);
+
+/* Make aemp_run() return after the current loop iteration. */
+void aemp_stop(void);
+
+/* Free every port, timer, monitor and connection; the node can be
+ * initialised again afterwards (with new random IDs).  Mainly for tests and
+ * leak checkers; ports are dropped without firing their monitors. */
+void aemp_shutdown(void);
+
+/* This node's ID.  Before configuration it is "anon/<random>". */
+const char *aemp_node(void);
+
+/* Length of the node part of a port or node ID: everything before the first
+ * '#' (the whole string if there is none).  Pure function. */
+size_t aemp_node_len(const char *id);
+
+/* Copy the node part of id into buf (NUL-terminated).  Returns its length,
+ * or AEMP_EINVAL if buf is too small. */
+int aemp_node_of(const char *id, char *buf, size_t size);
+
+/* 1 if the port (or node) ID names this node, else 0. */
+int aemp_port_is_local(const char *id);
+
+/* ---------------------------------------------------------------- ports */
+
+/* A receive callback: msg is borrowed (see "Ownership"); SELF is the port. */
+typedef void (*aemp_rcv_fn)(json_t *msg, void *arg);
+
+/* Create a local port and return its ID (owned by the library, valid while
+ * the port lives; copy it to keep it longer).  fn (may be NULL) becomes the
+ * default callback.  A message that finds no callback kills the port with
+ * reason ("unhandled_message", "no callback found for message '<tag>'").
+ * Cost: O(1).  Never fails. */
+const char *aemp_port(aemp_rcv_fn fn, void *arg);
+
+/* Set (replace) the default callback of a local port; fn NULL removes it.
+ * A local port ID that does not exist yet is created (this is how spawned
+ * ports come to life).  Errors: AEMP_EPORTID, AEMP_ENOTLOCAL,
+ * AEMP_ENODEPORT. */
+int aemp_rcv(const char *port, aemp_rcv_fn fn, void *arg);
+
+/* Register (replace) the callback for messages whose element 0 is the
+ * string tag; fn NULL unregisters it.  The callback receives the message
+ * WITHOUT the tag.  Same errors as aemp_rcv. */
+int aemp_rcv_tag(const char *port, const char *tag, aemp_rcv_fn fn, void *arg);
+
+/* Send msg (a JSON array, STOLEN) to port (local or remote; a bare node ID
+ * addresses that node's node port).  Never blocks and never reports
+ * delivery failure: a message to a port that does not exist when the
+ * message arrives is dropped (use monitors to learn about losses).  Local
+ * messages are delivered from the event loop in send order, never inside
+ * this call.  Cost: O(1), no copy.  Errors: AEMP_EINVAL (msg NULL or not an
+ * array), AEMP_EPORTID. */
+int aemp_snd(const char *port, json_t *msg);
+
+/* aemp_snd with the message built by json_pack from the format of the
+ * message's ELEMENTS: aemp_sndf(p, "sis", "ping", 1, "x") sends
+ * ["ping", 1, "x"].  Errors as aemp_snd, plus AEMP_EINVAL for a bad format. */
+int aemp_sndf(const char *port, const char *fmt, ...);
+
+/* Kill a port with reason (a JSON array, STOLEN; NULL or [] = normal kill).
+ * Remote ports are killed through their node.  The kill happens from the
+ * event loop, after every message sent to the port before it.  Killing a
+ * port that does not exist is a silent no-op.  Errors: AEMP_EINVAL (reason
+ * not an array), AEMP_EPORTID, AEMP_ENODEPORT. */
+int aemp_kil(const char *port, json_t *reason);
+
+/* aemp_kil with the reason built like aemp_sndf; fmt NULL = normal kill. */
+int aemp_kilf(const char *port, const char *fmt, ...);
+
+/* The port whose code is running (a receive callback, peval, psub, spawn
+ * init function), or NULL outside port context. */
+const char *aemp_self(void);
+
+/* The C analogue of Perl's die in port context: when the current callback
+ * returns, SELF is killed with reason ("die", <message>) (trailing newlines
+ * stripped).  The callback should return right after calling this.  Outside
+ * port context the message is logged at level 1 and nothing else happens.
+ * Calling it twice keeps the first message. */
+void aemp_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run fn(arg) with SELF = port, in port context (aemp_die kills port).
+ * The port need not be local.  Errors: AEMP_EINVAL, AEMP_EPORTID. */
+int aemp_peval(const char *port, void (*fn)(void *arg), void *arg);
+
+/* A closure that carries the port context into deferred code (timers,
+ * I/O watchers): aemp_psub captures SELF; aemp_psub_call runs
+ * fn(arg, data) in that port context.  Returns NULL outside port context.
+ * The caller frees it with aemp_psub_free. */
+typedef struct aemp_psub aemp_psub_t;
+aemp_psub_t *aemp_psub(void (*fn)(void *arg, void *data), void *arg);
+void aemp_psub_call(aemp_psub_t *ps, void *data);
+void aemp_psub_free(aemp_psub_t *ps);
+
+/* ------------------------------------------------------------- monitors */
+
+/* A handle that cancels a monitor or timer; 0 is never a valid handle. */
+typedef uint64_t aemp_handle_t;
+
+/* Monitor callback: reason is borrowed; an empty array means normal death. */
+typedef void (*aemp_mon_fn)(json_t *reason, void *arg);
+
+/* Monitor a port (local or remote, or a node ID: fires when the connection
+ * to that node fails).  One-shot: the action runs once, on death or on
+ * possible message loss, then the monitor is gone.  Monitoring a port that
+ * does not exist fires with ("no_such_port", "cannot monitor nonexistent
+ * port", <portid>).  Actions run from the event loop, never inside the call.
+ * If handle is not NULL it receives a handle for aemp_mon_cancel.
+ *
+ *   aemp_mon      call fn(reason, arg) on any death
+ *   aemp_mon_kil  on ABNORMAL death kill rcvport (NULL = SELF) with the same
+ *                 reason (a "link")
+ *   aemp_mon_snd  on any death send msg (STOLEN) + reason elements to rcvport
+ *   aemp_mon_guard  on death (or cancel) call release(ptr): ties resources
+ *                 to a port's lifetime
+ * Errors: AEMP_EINVAL, AEMP_EPORTID, AEMP_ENOSELF (aemp_mon_kil without
+ * rcvport outside port context). */
+int aemp_mon(const char *port, aemp_mon_fn fn, void *arg, aemp_handle_t *handle);
+int aemp_mon_kil(const char *port, const char *rcvport, aemp_handle_t *handle);
+int aemp_mon_snd(const char *port, const char *rcvport, json_t *msg, aemp_handle_t *handle);
+int aemp_mon_guard(const char *port, void (*release)(void *ptr), void *ptr, aemp_handle_t *handle);
+
+/* Cancel a monitor before it fires (a guard's release runs now).
+ * Returns 0, or AEMP_ENOENT if it already fired or was cancelled. */
+int aemp_mon_cancel(aemp_handle_t handle);
+
+/* --------------------------------------------------------------- timers */
+
+/* After `seconds`, send msg (STOLEN) to port. */
+int aemp_after(double seconds, const char *port, json_t *msg, aemp_handle_t *handle);
+
+/* After `seconds`, call fn(arg) (not in port context; use a psub for that). */
+int aemp_after_cb(double seconds, void (*fn)(void *arg), void *arg, aemp_handle_t *handle);
+
+/* Cancel a pending timer.  Returns 0 or AEMP_ENOENT (fired/cancelled). */
+int aemp_after_cancel(aemp_handle_t handle);
+
+/* ------------------------------------------------------------------ cal */
+
+/* Reply callback of aemp_cal: reply is the reply message (borrowed), or NULL
+ * on timeout or when the destination died. */
+typedef void (*aemp_cal_fn)(json_t *reply, void *arg);
+
+/* Simple RPC: create a temporary reply port, append its ID to msg (STOLEN),
+ * send it to port, and call cb exactly once: with the first reply, or with
+ * NULL after `timeout` seconds (timeout > 0), or - with timeout <= 0 - when
+ * the destination dies (it is monitored).  Returns the reply port ID (valid
+ * until cb has run), or NULL on a bad argument. */
+const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, double timeout);
+
+/* -------------------------------------------------------------- logging */
+
+/* Log levels as in AnyEvent::MP: 0 always, 1 unexpected errors,
+ * 2 warnings, 5 default threshold, 7 connectivity and services,
+ * 8 debugging, 9 tracing. */
+#define AEMP_LOG_CRIT 0
+#define AEMP_LOG_ERROR 1
+#define AEMP_LOG_WARN 2
+#define AEMP_LOG_NOTICE 5
+#define AEMP_LOG_INFO 7
+#define AEMP_LOG_DEBUG 8
+#define AEMP_LOG_TRACE 9
+
+/* Log a message.  It goes to every hook (all levels), and to stderr as
+ * "YYYY-mm-dd HH:MM:SS <level> <message>" if level <= the threshold. */
+void aemp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The stderr threshold: initially $AEMP_WARNLEVEL, else
+ * $PERL_ANYEVENT_MP_WARNLEVEL, else 5. */
+int aemp_log_level(void);
+void aemp_set_log_level(int level);
+
+/* A hook receives every log line (message without timestamp). */
+typedef void (*aemp_log_hook_fn)(int level, const char *msg, void *arg);
+int aemp_log_hook_add(aemp_log_hook_fn fn, void *arg);
+int aemp_log_hook_remove(aemp_log_hook_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,135 @@
+/* ids.c - node IDs, port names and the ID syntax.
+ *
+ * Port names are <prefix><counter>: the prefix is generated per process
+ * start (UNIQ: derived from pid and time plus random characters; RUNIQ for
+ * spawned ports: random, last character upper case) and the counter is a
+ * Perl-style string increment ("b", "c", ..., "z", "aa", ...) shared by all
+ * ports, so names are never reused within a process nor across restarts.
+ */
+#include "internal.h"
+
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+void aemp__random_base62(char *out, size_t n)
+{
+    unsigned char rnd[64];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < sizeof rnd ? n - done : sizeof rnd;
+        if (RAND_bytes(rnd, (int)k) != 1) {
+            /* OpenSSL's generator failing is not recoverable for IDs that
+             * must be unique across the network */
+            abort();
+        }
+        for (size_t i = 0; i < k; i++) {
+            /* rejection sampling keeps the characters uniform */
+            if (rnd[i] >= 248)
+                continue;
+            out[done++] = b62[rnd[i] % 62];
+        }
+    }
+    out[n] = 0;
+}
+
+/* Perl's magic string increment on a lowercase string. */
+static void increment(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = n; i-- > 0;) {
+        if (s[i] != 'z') {
+            s[i]++;
+            return;
+        }
+        s[i] = 'a';
+    }
+    if (n + 1 < sizeof aemp__g.counter) {
+        memmove(s + 1, s, n + 1);
+        s[0] = 'a';
+    }
+}
+
+/* Called once per initialisation: fresh prefixes and counter. */
+void aemp__ids_init(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    double now = tv.tv_sec + tv.tv_usec / 1e6;
+    unsigned long pid = (unsigned long)getpid();
+    char *u = aemp__g.uniq;
+    u[0] = b62[(pid / 62) % 62];
+    u[1] = b62[pid % 62];
+    u[2] = b62[(unsigned long)now % 62];
+    u[3] = b62[(unsigned long)(now * 100) % 62];
+    u[4] = b62[(unsigned long)(now * 10000) % 62];
+    aemp__random_base62(u + 5, 4);
+    aemp__random_base62(aemp__g.runiq, 10);
+    char *last = &aemp__g.runiq[9];
+    if (*last >= 'a' && *last <= 'z')
+        *last -= 'a' - 'A';
+    strcpy(aemp__g.counter, "a");
+}
+
+char *aemp__new_port_id(int spawned, size_t *name_off)
+{
+    increment(aemp__g.counter);
+    const char *prefix = spawned ? aemp__g.runiq : aemp__g.uniq;
+    size_t pl = strlen(prefix), cl = strlen(aemp__g.counter);
+    size_t nl = aemp__g.nodeid_len;
+    char *id = malloc(nl + 1 + pl + cl + 1);
+    if (!id)
+        abort();
+    memcpy(id, aemp__g.nodeid, nl);
+    id[nl] = '#';
+    memcpy(id + nl + 1, prefix, pl);
+    memcpy(id + nl + 1 + pl, aemp__g.counter, cl + 1);
+    *name_off = nl + 1;
+    return id;
+}
+
+int aemp__split_local(const char *id, const char **name, size_t *namelen)
+{
+    if (!id || !*id || *id == '#')
+        return AEMP_EPORTID;
+    const char *hash = strchr(id, '#');
+    size_t nl = hash ? (size_t)(hash - id) : strlen(id);
+    if (hash) {
+        *name = hash + 1;
+        *namelen = strlen(hash + 1);
+    } else {
+        *name = id + nl;
+        *namelen = 0;
+    }
+    return nl == aemp__g.nodeid_len && memcmp(id, aemp__g.nodeid, nl) == 0;
+}
+
+size_t aemp_node_len(const char *id)
+{
+    const char *hash = strchr(id, '#');
+    return hash ? (size_t)(hash - id) : strlen(id);
+}
+
+int aemp_node_of(const char *id, char *buf, size_t size)
+{
+    if (!id || !buf)
+        return AEMP_EINVAL;
+    size_t n = aemp_node_len(id);
+    if (n + 1 > size)
+        return AEMP_EINVAL;
+    memcpy(buf, id, n);
+    buf[n] = 0;
+    return (int)n;
+}
+
+int aemp_port_is_local(const char *id)
+{
+    aemp__ensure_init();
+    const char *name;
+    size_t len;
+    return aemp__split_local(id, &name, &len) == 1;
+}

@@ -1,0 +1,169 @@
+/* internal.h - state and functions shared by the library's modules.
+ * Nothing here is part of the public API (aemp.h).
+ */
+#ifndef AEMP_INTERNAL_H
+#define AEMP_INTERNAL_H
+
+#include "aemp.h"
+#include "table.h"
+
+#include <stdbool.h>
+
+typedef struct aemp_lport aemp_lport_t;
+typedef struct aemp_monitor aemp_monitor_t;
+
+/* The node singleton: one node per process (DESIGN.md). */
+struct aemp_global {
+    int initialised;
+    struct ev_loop *loop;
+    char *nodeid;           /* our node ID */
+    size_t nodeid_len;
+    char uniq[16];          /* per-process prefix of port names */
+    char runiq[16];         /* per-process prefix of spawned port names */
+    char counter[32];       /* shared counter, Perl-style string increment */
+    aemp_table_t ports;     /* port name -> aemp_lport_t */
+    aemp_table_t monitors;  /* handle -> aemp_monitor_t */
+    aemp_table_t timers;    /* handle -> timer */
+    uint64_t next_handle;
+};
+extern struct aemp_global aemp__g;
+
+/* Initialise the node with the default loop if that has not happened. */
+void aemp__ensure_init(void);
+
+/* A fresh handle value (never 0, never reused in this process). */
+aemp_handle_t aemp__new_handle(void);
+
+/* ---- identifiers (ids.c) */
+
+/* Fill out with n random base-62 characters and a NUL. */
+void aemp__random_base62(char *out, size_t n);
+
+/* A new port name (UNIQ or RUNIQ prefix + counter) in a malloc'd full port
+ * ID "<nodeid>#<name>"; *name_off receives the offset of the name. */
+char *aemp__new_port_id(int spawned, size_t *name_off);
+
+/* Split an ID at the first '#': returns 1 and the name (after '#') if the
+ * ID's node part is this node; 0 for another node; AEMP_EPORTID if
+ * malformed (NULL, empty node part).  A bare node ID has name "". */
+int aemp__split_local(const char *id, const char **name, size_t *namelen);
+
+/* ---- deferred work (loop.c): one FIFO, drained by the event loop */
+
+/* Deliver msg (reference stolen) to a local port (reference taken). */
+void aemp__job_msg(aemp_lport_t *p, json_t *msg);
+
+/* Deliver msg to the local port called name (resolved at delivery time). */
+void aemp__job_msg_named(const char *name, size_t len, json_t *msg);
+
+/* Kill a local port with reason (stolen) at its turn in the queue. */
+void aemp__job_kil(aemp_lport_t *p, json_t *reason);
+
+/* Call fn(arg) at its turn in the queue. */
+void aemp__job_call(void (*fn)(void *arg), void *arg);
+
+/* Drop every pending job (shutdown). */
+void aemp__jobs_clear(void);
+
+/* ---- ports (port.c) */
+
+struct aemp_monlist {
+    aemp_monitor_t *head, *tail;
+    size_t count;
+    void *remote;             /* node layer's owner of a remote port's list */
+};
+typedef struct aemp_monlist aemp_monlist_t;
+
+struct aemp_tagcb {
+    char *tag;
+    size_t len;
+    aemp_rcv_fn fn;
+    void *arg;
+};
+
+struct aemp_lport {
+    char *id;                 /* "<nodeid>#<name>" */
+    const char *name;         /* points into id */
+    size_t namelen;
+    unsigned refs;            /* table + queued jobs */
+    bool dead;
+    aemp_rcv_fn fn;           /* default callback */
+    void *arg;
+    struct aemp_tagcb *tags;
+    size_t ntags, captags;
+    aemp_monlist_t mons;      /* local monitors of this port */
+};
+
+/* Find a live local port by name. */
+aemp_lport_t *aemp__port_find(const char *name, size_t len);
+
+/* Create a local port with the given name (must not exist). */
+aemp_lport_t *aemp__port_create_named(const char *name, size_t len);
+
+void aemp__port_ref(aemp_lport_t *p);
+void aemp__port_unref(aemp_lport_t *p);
+
+/* Dispatch one message to a port (called by the queue; msg stolen). */
+void aemp__port_deliver(aemp_lport_t *p, json_t *msg);
+
+/* Kill a port now (called by the queue; reason stolen). */
+void aemp__port_die(aemp_lport_t *p, json_t *reason);
+
+/* Free every port without firing monitors (shutdown). */
+void aemp__ports_clear(void);
+
+/* Message for a node-port request (port name "") that arrived locally or
+ * from srcnode; msg stolen.  Implemented by the kernel. */
+void aemp__node_port_request(const char *srcnode, json_t *msg);
+
+/* ---- port context (port.c) */
+
+struct aemp_ctx {
+    const char *self;
+    char *die;                /* pending die message, malloc'd */
+    struct aemp_ctx *prev;
+};
+
+/* Run fn(arg) in the context of port id self; applies a pending die. */
+void aemp__in_context(const char *self, void (*fn)(void *arg), void *arg);
+
+/* ---- monitors (mon.c) */
+
+enum aemp_mon_kind { AEMP_MON_CB, AEMP_MON_KIL, AEMP_MON_SND, AEMP_MON_GUARD };
+
+struct aemp_monitor {
+    aemp_handle_t id;             /* registry key */
+    enum aemp_mon_kind kind;
+    bool cancelled;
+    aemp_mon_fn fn;               /* CB */
+    void *arg;
+    void (*release)(void *);      /* GUARD */
+    char *rcvport;                /* KIL, SND */
+    json_t *msg;                  /* SND */
+    char *target;                 /* monitored ID, until attached */
+    aemp_monlist_t *list;         /* where it is linked, or NULL */
+    aemp_monitor_t *prev, *next;
+};
+
+/* Link a monitor into a list. */
+void aemp__monlist_add(aemp_monlist_t *l, aemp_monitor_t *m);
+
+/* Fire and free every monitor in the list with reason (borrowed). */
+void aemp__monlist_fire(aemp_monlist_t *l, json_t *reason);
+
+/* Free every monitor of the list without firing (guards release). */
+void aemp__monlist_clear(aemp_monlist_t *l);
+
+/* Free every monitor and timer (shutdown). */
+void aemp__monitors_clear(void);
+void aemp__timers_clear(void);
+
+/* The reason array for "no such port". */
+json_t *aemp__reason_no_such_port(const char *portid);
+
+/* ---- misc */
+
+/* Compact JSON text of v for log lines (malloc'd; never NULL). */
+char *aemp__json_text(const json_t *v);
+
+#endif

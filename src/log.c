@@ -1,0 +1,83 @@
+/* log.c - levelled logging with hooks (levels 0-9 as in AnyEvent::MP). */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_HOOKS 16
+
+static int threshold = -1;   /* -1: not read from the environment yet */
+static struct { aemp_log_hook_fn fn; void *arg; } hooks[MAX_HOOKS];
+static int nhooks;
+
+int aemp_log_level(void)
+{
+    if (threshold < 0) {
+        const char *e = getenv("AEMP_WARNLEVEL");
+        if (!e || !*e)
+            e = getenv("PERL_ANYEVENT_MP_WARNLEVEL");
+        threshold = (e && *e) ? atoi(e) : 5;
+    }
+    return threshold;
+}
+
+void aemp_set_log_level(int level)
+{
+    threshold = level;
+}
+
+int aemp_log_hook_add(aemp_log_hook_fn fn, void *arg)
+{
+    if (!fn || nhooks == MAX_HOOKS)
+        return AEMP_EINVAL;
+    hooks[nhooks].fn = fn;
+    hooks[nhooks].arg = arg;
+    nhooks++;
+    return 0;
+}
+
+int aemp_log_hook_remove(aemp_log_hook_fn fn, void *arg)
+{
+    for (int i = 0; i < nhooks; i++) {
+        if (hooks[i].fn == fn && hooks[i].arg == arg) {
+            memmove(&hooks[i], &hooks[i + 1], (nhooks - i - 1) * sizeof hooks[0]);
+            nhooks--;
+            return 0;
+        }
+    }
+    return AEMP_ENOENT;
+}
+
+void aemp_log(int level, const char *fmt, ...)
+{
+    if (level > aemp_log_level() && !nhooks)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* hooks may remove themselves: iterate over a copy */
+    int n = nhooks;
+    typeof(hooks[0]) copy[MAX_HOOKS];
+    memcpy(copy, hooks, n * sizeof hooks[0]);
+    for (int i = 0; i < n; i++)
+        copy[i].fn(level, msg, copy[i].arg);
+    if (level <= aemp_log_level()) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char stamp[32];
+        localtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(stderr, "%s <%d> %s\n", stamp, level, msg);
+    }
+}
+
+char *aemp__json_text(const json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return s ? s : strdup("null");
+}

@@ -1,0 +1,482 @@
+/* port.c - local ports: the port table, receive callbacks and tag dispatch,
+ * sending, killing, and port context (SELF, die, peval, psub).
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Remote half of snd/kil, implemented by the node layer. */
+void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *msg);
+void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *reason);
+/* Tell remote monitors that a local port died (node layer). */
+void aemp__remote_port_died(aemp_lport_t *p, json_t *reason);
+int aemp__remote_monitored(aemp_lport_t *p);
+
+static struct aemp_ctx *ctx_top;
+
+/* ------------------------------------------------------------ port table */
+
+static aemp_lport_t *port_alloc(char *id, size_t name_off)
+{
+    aemp_lport_t *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->id = id;
+    p->name = id + name_off;
+    p->namelen = strlen(p->name);
+    p->refs = 1;   /* the table's reference */
+    aemp__table_put(&aemp__g.ports, p->name, p->namelen, p);
+    return p;
+}
+
+aemp_lport_t *aemp__port_find(const char *name, size_t len)
+{
+    return aemp__table_get(&aemp__g.ports, name, len);
+}
+
+aemp_lport_t *aemp__port_create_named(const char *name, size_t len)
+{
+    size_t nl = aemp__g.nodeid_len;
+    char *id = malloc(nl + 1 + len + 1);
+    if (!id)
+        abort();
+    memcpy(id, aemp__g.nodeid, nl);
+    id[nl] = '#';
+    memcpy(id + nl + 1, name, len);
+    id[nl + 1 + len] = 0;
+    return port_alloc(id, nl + 1);
+}
+
+void aemp__port_ref(aemp_lport_t *p)
+{
+    p->refs++;
+}
+
+static void free_tags(aemp_lport_t *p)
+{
+    for (size_t i = 0; i < p->ntags; i++)
+        free(p->tags[i].tag);
+    free(p->tags);
+    p->tags = NULL;
+    p->ntags = p->captags = 0;
+}
+
+void aemp__port_unref(aemp_lport_t *p)
+{
+    if (--p->refs)
+        return;
+    free_tags(p);
+    free(p->id);
+    free(p);
+}
+
+const char *aemp_port(aemp_rcv_fn fn, void *arg)
+{
+    aemp__ensure_init();
+    size_t off;
+    char *id = aemp__new_port_id(0, &off);
+    aemp_lport_t *p = port_alloc(id, off);
+    p->fn = fn;
+    p->arg = arg;
+    return p->id;
+}
+
+/* Resolve a port ID for rcv: must be local, not the node port; created if
+ * it does not exist yet. */
+static int rcv_port(const char *port, aemp_lport_t **out)
+{
+    aemp__ensure_init();
+    const char *name;
+    size_t len;
+    int r = aemp__split_local(port, &name, &len);
+    if (r < 0)
+        return r;
+    if (!r)
+        return AEMP_ENOTLOCAL;
+    if (!len)
+        return AEMP_ENODEPORT;
+    aemp_lport_t *p = aemp__port_find(name, len);
+    *out = p ? p : aemp__port_create_named(name, len);
+    return 0;
+}
+
+int aemp_rcv(const char *port, aemp_rcv_fn fn, void *arg)
+{
+    aemp_lport_t *p;
+    int r = rcv_port(port, &p);
+    if (r)
+        return r;
+    p->fn = fn;
+    p->arg = arg;
+    return 0;
+}
+
+int aemp_rcv_tag(const char *port, const char *tag, aemp_rcv_fn fn, void *arg)
+{
+    if (!tag)
+        return AEMP_EINVAL;
+    aemp_lport_t *p;
+    int r = rcv_port(port, &p);
+    if (r)
+        return r;
+    size_t tl = strlen(tag);
+    for (size_t i = 0; i < p->ntags; i++) {
+        if (p->tags[i].len == tl && memcmp(p->tags[i].tag, tag, tl) == 0) {
+            if (fn) {
+                p->tags[i].fn = fn;
+                p->tags[i].arg = arg;
+            } else {
+                free(p->tags[i].tag);
+                p->tags[i] = p->tags[--p->ntags];
+            }
+            return 0;
+        }
+    }
+    if (!fn)
+        return 0;
+    if (p->ntags == p->captags) {
+        size_t cap = p->captags ? p->captags * 2 : 4;
+        struct aemp_tagcb *t = realloc(p->tags, cap * sizeof *t);
+        if (!t)
+            abort();
+        p->tags = t;
+        p->captags = cap;
+    }
+    char *copy = strdup(tag);
+    if (!copy)
+        abort();
+    p->tags[p->ntags++] = (struct aemp_tagcb){ copy, tl, fn, arg };
+    return 0;
+}
+
+/* ---------------------------------------------------------- snd and kil */
+
+int aemp_snd(const char *port, json_t *msg)
+{
+    if (!msg || !json_is_array(msg)) {
+        json_decref(msg);
+        return AEMP_EINVAL;
+    }
+    aemp__ensure_init();
+    const char *name;
+    size_t len;
+    int r = aemp__split_local(port, &name, &len);
+    if (r < 0) {
+        json_decref(msg);
+        return r;
+    }
+    if (r) {
+        aemp_lport_t *p = len ? aemp__port_find(name, len) : NULL;
+        if (p)
+            aemp__job_msg(p, msg);
+        else
+            aemp__job_msg_named(name, len, msg);   /* resolved at delivery */
+    } else {
+        aemp__remote_snd(port, aemp_node_len(port), name, len, msg);
+    }
+    return 0;
+}
+
+/* json_pack the elements described by fmt into an array. */
+static json_t *pack_elements(const char *fmt, va_list ap)
+{
+    size_t n = strlen(fmt);
+    char stackbuf[128];
+    char *wrapped = n + 3 <= sizeof stackbuf ? stackbuf : malloc(n + 3);
+    if (!wrapped)
+        abort();
+    wrapped[0] = '[';
+    memcpy(wrapped + 1, fmt, n);
+    wrapped[n + 1] = ']';
+    wrapped[n + 2] = 0;
+    json_error_t err;
+    json_t *v = json_vpack_ex(&err, 0, wrapped, ap);
+    if (!v)
+        aemp_log(AEMP_LOG_ERROR, "bad message format \"%s\": %s", fmt, err.text);
+    if (wrapped != stackbuf)
+        free(wrapped);
+    return v;
+}
+
+int aemp_sndf(const char *port, const char *fmt, ...)
+{
+    if (!fmt)
+        return AEMP_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *msg = pack_elements(fmt, ap);
+    va_end(ap);
+    if (!msg)
+        return AEMP_EINVAL;
+    return aemp_snd(port, msg);
+}
+
+int aemp_kil(const char *port, json_t *reason)
+{
+    if (reason && !json_is_array(reason)) {
+        json_decref(reason);
+        return AEMP_EINVAL;
+    }
+    aemp__ensure_init();
+    const char *name;
+    size_t len;
+    int r = aemp__split_local(port, &name, &len);
+    if (r >= 0 && !len)
+        r = AEMP_ENODEPORT;
+    if (r < 0) {
+        json_decref(reason);
+        return r;
+    }
+    if (!reason)
+        reason = json_array();
+    if (r) {
+        aemp_lport_t *p = aemp__port_find(name, len);
+        if (p)
+            aemp__job_kil(p, reason);
+        else
+            json_decref(reason);   /* killing a nonexistent port: no-op */
+    } else {
+        aemp__remote_kil(port, aemp_node_len(port), name, len, reason);
+    }
+    return 0;
+}
+
+int aemp_kilf(const char *port, const char *fmt, ...)
+{
+    json_t *reason = NULL;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        reason = pack_elements(fmt, ap);
+        va_end(ap);
+        if (!reason)
+            return AEMP_EINVAL;
+    }
+    return aemp_kil(port, reason);
+}
+
+/* ------------------------------------------------------------- context */
+
+const char *aemp_self(void)
+{
+    return ctx_top ? ctx_top->self : NULL;
+}
+
+void aemp_die(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    if (!ctx_top) {
+        aemp_log(AEMP_LOG_ERROR, "aemp_die outside port context: %s", buf);
+        return;
+    }
+    if (!ctx_top->die) {
+        ctx_top->die = strdup(buf);
+        if (!ctx_top->die)
+            abort();
+    }
+}
+
+void aemp__in_context(const char *self, void (*fn)(void *arg), void *arg)
+{
+    struct aemp_ctx c = { self, NULL, ctx_top };
+    ctx_top = &c;
+    fn(arg);
+    ctx_top = c.prev;
+    if (c.die) {
+        json_t *reason = json_pack("[ss]", "die", c.die);
+        if (aemp_kil(self, reason) != 0)
+            aemp_log(AEMP_LOG_ERROR, "cannot kill %s after die: %s", self, c.die);
+        free(c.die);
+    }
+}
+
+int aemp_peval(const char *port, void (*fn)(void *arg), void *arg)
+{
+    if (!fn || !port)
+        return AEMP_EINVAL;
+    aemp__ensure_init();
+    const char *name;
+    size_t len;
+    int r = aemp__split_local(port, &name, &len);
+    if (r < 0)
+        return r;
+    /* the ID may be freed by what fn does (e.g. a kill): run on a copy */
+    char *copy = strdup(port);
+    if (!copy)
+        abort();
+    aemp__in_context(copy, fn, arg);
+    free(copy);
+    return 0;
+}
+
+struct aemp_psub {
+    char *self;
+    void (*fn)(void *arg, void *data);
+    void *arg;
+};
+
+struct psub_call {
+    aemp_psub_t *ps;
+    void *data;
+};
+
+static void psub_trampoline(void *v)
+{
+    struct psub_call *c = v;
+    c->ps->fn(c->ps->arg, c->data);
+}
+
+aemp_psub_t *aemp_psub(void (*fn)(void *arg, void *data), void *arg)
+{
+    if (!fn || !ctx_top)
+        return NULL;
+    aemp_psub_t *ps = malloc(sizeof *ps);
+    if (!ps)
+        abort();
+    ps->self = strdup(ctx_top->self);
+    if (!ps->self)
+        abort();
+    ps->fn = fn;
+    ps->arg = arg;
+    return ps;
+}
+
+void aemp_psub_call(aemp_psub_t *ps, void *data)
+{
+    struct psub_call c = { ps, data };
+    aemp__in_context(ps->self, psub_trampoline, &c);
+}
+
+void aemp_psub_free(aemp_psub_t *ps)
+{
+    if (!ps)
+        return;
+    free(ps->self);
+    free(ps);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+struct dispatch {
+    aemp_rcv_fn fn;
+    void *arg;
+    json_t *msg;
+};
+
+static void dispatch_trampoline(void *v)
+{
+    struct dispatch *d = v;
+    d->fn(d->msg, d->arg);
+}
+
+/* The reason for a message that found no callback. */
+static json_t *unhandled_reason(json_t *msg)
+{
+    char tag[31];
+    json_t *t = json_array_get(msg, 0);
+    const char *src = "";
+    char *text = NULL;
+    if (json_is_string(t))
+        src = json_string_value(t);
+    else if (t)
+        src = text = aemp__json_text(t);
+    size_t i;
+    for (i = 0; i < 30 && src[i]; i++)
+        tag[i] = (src[i] >= 32 && src[i] < 127) ? src[i] : '.';
+    tag[i] = 0;
+    free(text);
+    char buf[96];
+    snprintf(buf, sizeof buf, "no callback found for message '%s'", tag);
+    return json_pack("[ss]", "unhandled_message", buf);
+}
+
+/* The message without its tag: in place when nobody else holds it. */
+static json_t *strip_tag(json_t *msg)
+{
+    if (msg->refcount == 1) {
+        json_array_remove(msg, 0);
+        return msg;
+    }
+    size_t n = json_array_size(msg);
+    json_t *copy = json_array();
+    for (size_t i = 1; i < n; i++)
+        json_array_append(copy, json_array_get(msg, i));
+    json_decref(msg);
+    return copy;
+}
+
+void aemp__port_deliver(aemp_lport_t *p, json_t *msg)
+{
+    if (p->dead) {
+        aemp_log(AEMP_LOG_DEBUG, "message to dead port %s dropped", p->id);
+        json_decref(msg);
+        return;
+    }
+    struct dispatch d = { p->fn, p->arg, msg };
+    if (p->ntags) {
+        json_t *t = json_array_get(msg, 0);
+        if (json_is_string(t)) {
+            const char *s = json_string_value(t);
+            size_t l = json_string_length(t);
+            for (size_t i = 0; i < p->ntags; i++) {
+                if (p->tags[i].len == l && memcmp(p->tags[i].tag, s, l) == 0) {
+                    d.fn = p->tags[i].fn;
+                    d.arg = p->tags[i].arg;
+                    d.msg = msg = strip_tag(msg);
+                    break;
+                }
+            }
+        }
+    }
+    if (!d.fn) {
+        aemp__job_kil(p, unhandled_reason(msg));
+        json_decref(msg);
+        return;
+    }
+    aemp__in_context(p->id, dispatch_trampoline, &d);
+    json_decref(msg);
+}
+
+void aemp__port_die(aemp_lport_t *p, json_t *reason)
+{
+    if (p->dead) {
+        json_decref(reason);
+        return;
+    }
+    p->dead = true;
+    aemp__table_del(&aemp__g.ports, p->name, p->namelen);
+    if (json_array_size(reason) && !p->mons.count && !aemp__remote_monitored(p)) {
+        char *text = aemp__json_text(reason);
+        aemp_log(AEMP_LOG_WARN, "unmonitored local port %s died with reason: %s", p->id, text);
+        free(text);
+    }
+    free_tags(p);
+    p->fn = NULL;
+    aemp__monlist_fire(&p->mons, reason);
+    aemp__remote_port_died(p, reason);
+    json_decref(reason);
+    aemp__port_unref(p);   /* the table's reference */
+}
+
+void aemp__ports_clear(void)
+{
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&aemp__g.ports, &pos, NULL, NULL, &v)) {
+        aemp_lport_t *p = v;
+        aemp__table_del(&aemp__g.ports, p->name, p->namelen);
+        p->dead = true;
+        aemp__monlist_clear(&p->mons);
+        aemp__port_unref(p);
+    }
+}

@@ -1,0 +1,128 @@
+/* table.c - string-keyed hash table (see table.h). */
+#include "table.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char tombstone_mark;
+#define TOMBSTONE (&tombstone_mark)
+
+uint64_t aemp__hash(const char *s, size_t len)
+{
+    /* FNV-1a, 64 bit, with a final avalanche so that linear probing on the
+     * low bits spreads similar keys (port names share long prefixes). */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static aemp_table_slot_t *find(const aemp_table_t *t, const char *key, size_t len, uint64_t h)
+{
+    if (!t->cap)
+        return NULL;
+    size_t mask = t->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        aemp_table_slot_t *s = &t->slots[i];
+        if (!s->key)
+            return NULL;
+        if (s->key != TOMBSTONE && s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+            return s;
+    }
+}
+
+static void resize(aemp_table_t *t, size_t cap)
+{
+    aemp_table_slot_t *old = t->slots;
+    size_t oldcap = t->cap;
+    t->slots = calloc(cap, sizeof *t->slots);
+    if (!t->slots) {
+        fprintf(stderr, "aemp: out of memory (table of %zu slots)\n", cap);
+        abort();
+    }
+    t->cap = cap;
+    t->dead = 0;
+    size_t mask = cap - 1;
+    for (size_t j = 0; j < oldcap; j++) {
+        aemp_table_slot_t *s = &old[j];
+        if (!s->key || s->key == TOMBSTONE)
+            continue;
+        size_t i = s->hash & mask;
+        while (t->slots[i].key)
+            i = (i + 1) & mask;
+        t->slots[i] = *s;
+    }
+    free(old);
+}
+
+void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len)
+{
+    aemp_table_slot_t *s = find(t, key, len, aemp__hash(key, len));
+    return s ? s->value : NULL;
+}
+
+void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
+{
+    uint64_t h = aemp__hash(key, len);
+    aemp_table_slot_t *s = find(t, key, len, h);
+    if (s) {
+        void *old = s->value;
+        s->value = value;
+        s->key = key;
+        return old;
+    }
+    if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
+        resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : 16);
+    size_t mask = t->cap - 1;
+    size_t i = h & mask;
+    while (t->slots[i].key && t->slots[i].key != TOMBSTONE)
+        i = (i + 1) & mask;
+    if (t->slots[i].key == TOMBSTONE)
+        t->dead--;
+    t->slots[i] = (aemp_table_slot_t){ key, len, h, value };
+    t->used++;
+    return NULL;
+}
+
+void *aemp__table_del(aemp_table_t *t, const char *key, size_t len)
+{
+    aemp_table_slot_t *s = find(t, key, len, aemp__hash(key, len));
+    if (!s)
+        return NULL;
+    void *v = s->value;
+    s->key = TOMBSTONE;
+    s->value = NULL;
+    t->used--;
+    t->dead++;
+    return v;
+}
+
+int aemp__table_next(const aemp_table_t *t, size_t *pos, const char **key, size_t *len, void **value)
+{
+    while (*pos < t->cap) {
+        aemp_table_slot_t *s = &t->slots[(*pos)++];
+        if (s->key && s->key != TOMBSTONE) {
+            if (key)
+                *key = s->key;
+            if (len)
+                *len = s->len;
+            if (value)
+                *value = s->value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void aemp__table_free(aemp_table_t *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = t->used = t->dead = 0;
+}

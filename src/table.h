@@ -1,0 +1,49 @@
+/* table.h - string-keyed hash table (open addressing, linear probing).
+ *
+ * Keys are byte strings of explicit length; the table does NOT copy them:
+ * the key memory must stay valid while the entry exists (typically the key
+ * lives inside the value).  Values are opaque pointers.
+ */
+#ifndef AEMP_TABLE_H
+#define AEMP_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct aemp_table_slot {
+    const char *key;     /* NULL = empty; TOMBSTONE = deleted */
+    size_t len;
+    uint64_t hash;
+    void *value;
+} aemp_table_slot_t;
+
+typedef struct aemp_table {
+    aemp_table_slot_t *slots;
+    size_t cap;    /* power of two, or 0 */
+    size_t used;   /* live entries */
+    size_t dead;   /* tombstones */
+} aemp_table_t;
+
+#define AEMP_TABLE_INIT { NULL, 0, 0, 0 }
+
+/* Hash of a byte string (stable within a process). */
+uint64_t aemp__hash(const char *s, size_t len);
+
+/* Look up a key; NULL if absent.  O(1) expected. */
+void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len);
+
+/* Insert or replace; returns the previous value or NULL. */
+void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value);
+
+/* Remove a key; returns its value or NULL if absent. */
+void *aemp__table_del(aemp_table_t *t, const char *key, size_t len);
+
+/* Iterate: start with *pos = 0; returns 1 with key/value of the next entry,
+ * 0 at the end.  The table must not be modified during iteration except by
+ * deleting the entry just returned. */
+int aemp__table_next(const aemp_table_t *t, size_t *pos, const char **key, size_t *len, void **value);
+
+/* Free the slot array (not keys or values). */
+void aemp__table_free(aemp_table_t *t);
+
+#endif
