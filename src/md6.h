@@ -24,7 +24,8 @@ typedef struct aemp_md6_ctx {
     uint64_t index[AEMP_MD6_MAX_LEVELS + 1];   /* blocks done per level */
     uint64_t total_bits;
     int finalized;
-    uint8_t hashval[AEMP_MD6_MAX_BYTES];
+    uint8_t root[128];                     /* final chaining value, big-endian */
+    uint8_t hashval[AEMP_MD6_MAX_BYTES];   /* the trimmed digest */
 } aemp_md6_ctx;
 
 /* Start a hash of d bits (1..512) in mode L (0..64, 64 = the default tree
