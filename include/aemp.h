@@ -221,6 +221,79 @@ typedef void (*aemp_cal_fn)(json_t *reply, void *arg);
  * until cb has run), or NULL on a bad argument. */
 const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, double timeout);
 
+/* -------------------------------------------------------------- network */
+
+/* Configure the node (once per process; AEMP_EAGAIN afterwards).  args is
+ * a JSON object of configuration keys (borrowed, may be NULL): "profile"
+ * (default: the host name), "norc", "force", and every key of
+ * docs/configuration.md ("nodeid", "secret", "binds", "seeds",
+ * "monitor_timeout", "connect_interval", "framing_format", "auth_offer",
+ * "auth_accept", "nodelay", "dialect", "max_frame", ...).  The rc file
+ * ($PERL_ANYEVENT_MP_RC, else ~/.perl-anyevent-mp) is merged as
+ * AnyEvent::MP does: profile over parents over global section over args.
+ * Then the node ID is set, listeners are opened on the binds, and the seeds
+ * are contacted.  On failure err (may be NULL) receives a message and
+ * nothing is changed except what the error says.
+ * Errors: AEMP_ECONFIG (bad value, unparsable rc file, ...), AEMP_EIO
+ * (cannot listen), AEMP_EAGAIN. */
+int aemp_configure(const json_t *args, char *err, size_t errlen);
+
+/* Like aemp_configure with the object built by json_pack:
+ * aemp_configuref(err, sizeof err, "{s:s, s:[s]}", "nodeid", "n1", "binds", "127.0.0.1:0"). */
+int aemp_configuref(char *err, size_t errlen, const char *fmt, ...);
+
+/* Our listening addresses ["ip:port", ...] (borrowed; empty before
+ * configuration). */
+const json_t *aemp_listeners(void);
+
+/* A named function, callable by spawn, snd_to_func and node-port requests
+ * from other nodes ("Pkg::name" or "::name").  args is borrowed. */
+typedef void (*aemp_func_fn)(json_t *args, void *arg);
+
+/* Register (replace) a named function.  Errors: AEMP_EINVAL. */
+int aemp_func_register(const char *name, aemp_func_fn fn, void *arg);
+
+/* Remove a named function.  Errors: AEMP_ENOFUNC. */
+int aemp_func_unregister(const char *name);
+
+/* Create a port on node (a node ID or any port ID on it) and run the
+ * registered function func(args) in its context there; args (array,
+ * STOLEN, may be NULL) are the init arguments.  Returns the new port ID at
+ * once (malloc'd: the caller frees it); the port may be sent to and
+ * monitored immediately.  The init function runs from the event loop, never
+ * inside this call.  An unknown function name kills the new port with
+ * ("die", "unable to resolve function '<func>'").  NULL if func lacks "::"
+ * or an argument is malformed. */
+char *aemp_spawn(const char *node, const char *func, json_t *args);
+
+/* Call the named function on node with args (STOLEN, may be NULL), outside
+ * port context.  Errors: AEMP_EINVAL, AEMP_EPORTID. */
+int aemp_snd_to_func(const char *node, const char *func, json_t *args);
+
+/* Ask node to send msg (STOLEN) to port (a relay).  Errors as aemp_snd. */
+int aemp_snd_on(const char *node, const char *port, json_t *msg);
+
+/* 1 if a connection to node is established (also for our own node ID),
+ * 0 if the node is known but not connected, AEMP_ENOENT if unknown. */
+int aemp_node_is_up(const char *node);
+
+/* IDs of the connected nodes (new reference; caller decrefs). */
+json_t *aemp_up_nodes(void);
+
+/* Tell the node where another node listens (addrs: array of "ip:port",
+ * borrowed); used when a connection must be opened to it. */
+int aemp_add_node(const char *node, json_t *addrs);
+
+/* Node up/down callback: up is 1 or 0; reason (borrowed) is the transport
+ * error on the way down, [] on the way up.  Up and down alternate per node. */
+typedef void (*aemp_node_mon_fn)(const char *node, int up, json_t *reason, void *arg);
+int aemp_mon_nodes(aemp_node_mon_fn fn, void *arg, aemp_handle_t *handle);
+int aemp_mon_nodes_cancel(aemp_handle_t handle);
+
+/* The node the message or node-port request being processed came from
+ * (valid in named functions and spawn init functions), else NULL. */
+const char *aemp_srcnode(void);
+
 /* -------------------------------------------------------------- logging */
 
 /* Log levels as in AnyEvent::MP: 0 always, 1 unexpected errors,

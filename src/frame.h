@@ -40,10 +40,13 @@ typedef struct aemp_frame_reader {
     size_t max_frame;          /* bytes; 0 = unlimited */
     size_t scan;               /* bytes of the current frame already scanned */
     /* scanner state, private to frame.c */
-    int depth;
-    int in_string;
-    int escape;
-    int started;
+    int depth;                 /* JSON: open brackets/braces in the current frame */
+    int in_string;             /* JSON: inside a string literal */
+    int escape;                /* JSON: last byte was a backslash inside a string;
+                                  CBOR: a tag waits for its content item */
+    int started;               /* the current frame's first byte has been seen */
+    int failed;                /* an error was reported; the reader is unusable */
+    uint64_t skip;             /* CBOR: string payload bytes still to skip */
     size_t stack_len;
     size_t stack_cap;
     uint64_t *stack;           /* CBOR: items still expected per open container */

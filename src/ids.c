@@ -7,34 +7,19 @@
  * ports, so names are never reused within a process nor across restarts.
  */
 #include "internal.h"
+#include "random.h"
 
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-void aemp__random_base62(char *out, size_t n)
+/* Random characters for IDs; failing is not recoverable for IDs that must
+ * be unique across the network. */
+static void random_chars(char *out, size_t n)
 {
-    unsigned char rnd[64];
-    size_t done = 0;
-    while (done < n) {
-        size_t k = n - done < sizeof rnd ? n - done : sizeof rnd;
-        if (RAND_bytes(rnd, (int)k) != 1) {
-            /* OpenSSL's generator failing is not recoverable for IDs that
-             * must be unique across the network */
-            abort();
-        }
-        for (size_t i = 0; i < k; i++) {
-            /* rejection sampling keeps the characters uniform */
-            if (rnd[i] >= 248)
-                continue;
-            out[done++] = b62[rnd[i] % 62];
-        }
-    }
-    out[n] = 0;
+    if (aemp__random_base62(out, n) < 0)
+        abort();
 }
 
 /* Perl's magic string increment on a lowercase string. */
@@ -62,17 +47,30 @@ void aemp__ids_init(void)
     double now = tv.tv_sec + tv.tv_usec / 1e6;
     unsigned long pid = (unsigned long)getpid();
     char *u = aemp__g.uniq;
-    u[0] = b62[(pid / 62) % 62];
-    u[1] = b62[pid % 62];
-    u[2] = b62[(unsigned long)now % 62];
-    u[3] = b62[(unsigned long)(now * 100) % 62];
-    u[4] = b62[(unsigned long)(now * 10000) % 62];
-    aemp__random_base62(u + 5, 4);
-    aemp__random_base62(aemp__g.runiq, 10);
+    u[0] = aemp__base62[(pid / 62) % 62];
+    u[1] = aemp__base62[pid % 62];
+    u[2] = aemp__base62[(unsigned long)now % 62];
+    u[3] = aemp__base62[(unsigned long)(now * 100) % 62];
+    u[4] = aemp__base62[(unsigned long)(now * 10000) % 62];
+    random_chars(u + 5, 4);
+    random_chars(aemp__g.runiq, 10);
     char *last = &aemp__g.runiq[9];
     if (*last >= 'a' && *last <= 'z')
         *last -= 'a' - 'A';
     strcpy(aemp__g.counter, "a");
+}
+
+char *aemp__new_port_name(int spawned)
+{
+    increment(aemp__g.counter);
+    const char *prefix = spawned ? aemp__g.runiq : aemp__g.uniq;
+    size_t pl = strlen(prefix), cl = strlen(aemp__g.counter);
+    char *name = malloc(pl + cl + 1);
+    if (!name)
+        abort();
+    memcpy(name, prefix, pl);
+    memcpy(name + pl, aemp__g.counter, cl + 1);
+    return name;
 }
 
 char *aemp__new_port_id(int spawned, size_t *name_off)

@@ -11,6 +11,24 @@
 
 typedef struct aemp_lport aemp_lport_t;
 typedef struct aemp_monitor aemp_monitor_t;
+typedef struct aemp_rnode aemp_rnode_t;
+typedef struct aemp_conn aemp_conn_t;
+
+/* Network settings of the node (set by aemp_configure). */
+struct aemp_net {
+    unsigned char *secret;   /* shared secret or NULL */
+    size_t secretlen;
+    unsigned dialects;       /* AEMP_DIALECT_* (proto.h), 0 = both */
+    int offer[8], accept[8], framings[4];   /* 0-terminated method/framing lists; empty = defaults */
+    double monitor_timeout;  /* handshake timeout, seed back-off cap */
+    double connect_interval; /* deadline of one connect */
+    size_t max_frame;        /* incoming frame limit */
+    size_t max_queue;        /* bytes buffered for one connection before it fails */
+    int nodelay;
+    json_t *listeners;       /* our bound addresses ["ip:port", ...] */
+    json_t *seeds;           /* resolved seed addresses */
+    int configured;
+};
 
 /* The node singleton: one node per process (DESIGN.md). */
 struct aemp_global {
@@ -25,6 +43,8 @@ struct aemp_global {
     aemp_table_t monitors;  /* handle -> aemp_monitor_t */
     aemp_table_t timers;    /* handle -> timer */
     uint64_t next_handle;
+    struct aemp_net net;
+    const char *srcnode;    /* origin of the message being processed */
 };
 extern struct aemp_global aemp__g;
 
@@ -36,12 +56,12 @@ aemp_handle_t aemp__new_handle(void);
 
 /* ---- identifiers (ids.c) */
 
-/* Fill out with n random base-62 characters and a NUL. */
-void aemp__random_base62(char *out, size_t n);
-
 /* A new port name (UNIQ or RUNIQ prefix + counter) in a malloc'd full port
  * ID "<nodeid>#<name>"; *name_off receives the offset of the name. */
 char *aemp__new_port_id(int spawned, size_t *name_off);
+
+/* A new port name alone (malloc'd), as in aemp__new_port_id. */
+char *aemp__new_port_name(int spawned);
 
 /* Split an ID at the first '#': returns 1 and the name (after '#') if the
  * ID's node part is this node; 0 for another node; AEMP_EPORTID if
@@ -92,6 +112,8 @@ struct aemp_lport {
     struct aemp_tagcb *tags;
     size_t ntags, captags;
     aemp_monlist_t mons;      /* local monitors of this port */
+    aemp_rnode_t **rmon;      /* remote nodes that monitor this port */
+    size_t nrmon, caprmon;
 };
 
 /* Find a live local port by name. */
@@ -160,6 +182,20 @@ void aemp__timers_clear(void);
 
 /* The reason array for "no such port". */
 json_t *aemp__reason_no_such_port(const char *portid);
+
+/* ---- named functions (func.c) */
+
+/* Call the registered function name with args (borrowed); AEMP_ENOFUNC if
+ * there is none. */
+int aemp__func_call(const char *name, json_t *args);
+int aemp__func_exists(const char *name);
+void aemp__funcs_clear(void);
+
+/* Create local port `name` and run func(args) in its context. */
+void aemp__spawn_local(const char *name, size_t len, const char *func, json_t *args);
+
+/* All node IDs we know, ours first (new reference). */
+json_t *aemp__known_nodes(void);
 
 /* ---- misc */
 

@@ -9,6 +9,7 @@
  * stack depth stays constant.
  */
 #include "internal.h"
+#include "random.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +174,8 @@ static void init_with(struct ev_loop *loop)
     aemp__g.next_handle = 1;
     aemp__ids_init();
     char rnd[11];
-    aemp__random_base62(rnd, 10);
+    if (aemp__random_base62(rnd, 10) < 0)
+        abort();
     size_t n = strlen("anon/") + 10;
     aemp__g.nodeid = malloc(n + 1);
     if (!aemp__g.nodeid)

@@ -1,53 +1,650 @@
-/* node.c - remote nodes (placeholder until the transport lands): every
- * remote operation behaves as if the connection failed at once. */
-#include "internal.h"
+/* node.c - remote nodes: the node table, send queues while connecting,
+ * connect cycles, remote monitors (both directions), failure handling with
+ * the no-holes guarantee, and node up/down callbacks.  Only this module
+ * knows about connections (through conn.h).
+ */
+#include "node.h"
 
+#include "conn.h"
+
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-void aemp__node_init(void) {}
-void aemp__node_shutdown(void) {}
+#define MAX_QUEUED 1000000   /* messages queued for one node while connecting */
+
+static aemp_table_t nodes;   /* node ID -> aemp_rnode_t */
+
+/* a remote port's monitor list with its name (the table key) */
+typedef struct lmon_entry {
+    aemp_monlist_t list;
+    aemp_rnode_t *node;
+    size_t len;
+    char name[];
+} lmon_entry_t;
+
+typedef struct node_cb {
+    aemp_handle_t id;
+    aemp_node_mon_fn fn;
+    void *arg;
+    struct node_cb *next;
+} node_cb_t;
+static node_cb_t *node_cbs;
+
+static void start_connect(aemp_rnode_t *n);
+static void fail_node(aemp_rnode_t *n, const char *text);
+
+/* ------------------------------------------------------------ node table */
+
+aemp_rnode_t *aemp__node_find(const char *id, size_t len)
+{
+    return aemp__table_get(&nodes, id, len);
+}
+
+aemp_rnode_t *aemp__node_get(const char *id, size_t len)
+{
+    aemp_rnode_t *n = aemp__node_find(id, len);
+    if (n)
+        return n;
+    n = calloc(1, sizeof *n);
+    if (!n || !(n->id = malloc(len + 1)))
+        abort();
+    memcpy(n->id, id, len);
+    n->id[len] = 0;
+    n->idlen = len;
+    n->addrs = json_array();
+    aemp__table_put(&nodes, n->id, len, n);
+    return n;
+}
+
+void aemp__node_add_addrs(aemp_rnode_t *n, const json_t *addrs)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(addrs, i, a) {
+        if (!json_is_string(a))
+            continue;
+        int dup = 0;
+        size_t j;
+        json_t *b;
+        json_array_foreach(n->addrs, j, b)
+            if (json_equal(a, b))
+                dup = 1;
+        if (!dup)
+            json_array_append(n->addrs, a);
+    }
+}
+
+/* ---------------------------------------------------------------- queue */
+
+static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+{
+    queued_msg_t *q = malloc(sizeof *q);
+    if (!q || !(q->dest = malloc(destlen + 1)))
+        abort();
+    memcpy(q->dest, dest, destlen);
+    q->dest[destlen] = 0;
+    q->destlen = destlen;
+    q->msg = msg;
+    q->next = NULL;
+    if (n->qtail)
+        n->qtail->next = q;
+    else
+        n->qhead = q;
+    n->qtail = q;
+    n->qlen++;
+}
+
+static void queue_drop(aemp_rnode_t *n)
+{
+    queued_msg_t *q = n->qhead;
+    n->qhead = n->qtail = NULL;
+    n->qlen = 0;
+    while (q) {
+        queued_msg_t *next = q->next;
+        free(q->dest);
+        json_decref(q->msg);
+        free(q);
+        q = next;
+    }
+}
+
+/* Node-port requests whose tag depends on the peer's dialect are queued
+ * under a neutral tag and translated when they go out. */
+static const char KILL_TAG[] = "\x01kil";
+
+static void send_now(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+{
+    if (destlen == 0) {
+        json_t *tag = json_array_get(msg, 0);
+        if (json_is_string(tag) && strcmp(json_string_value(tag), KILL_TAG) == 0)
+            json_array_set_new(msg, 0, json_string(n->dialect == AEMP_DIALECT_130 ? "kil" : "kil1"));
+    }
+    aemp__conn_send(n->conn, dest, destlen, msg);
+}
+
+void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+{
+    if (n->conn) {
+        send_now(n, dest, destlen, msg);
+        json_decref(msg);
+        return;
+    }
+    if (n->qlen >= MAX_QUEUED) {
+        json_decref(msg);
+        fail_node(n, "send queue overflow while connecting");
+        return;
+    }
+    queue_push(n, dest, destlen, msg);
+    start_connect(n);
+}
+
+void aemp__node_request(aemp_rnode_t *n, const char *tag, json_t *args)
+{
+    json_t *msg = json_array();
+    json_array_append_new(msg, json_string(tag));
+    if (args) {
+        json_array_extend(msg, args);
+        json_decref(args);
+    }
+    aemp__node_send(n, "", 0, msg);
+}
+
+/* ------------------------------------------------------- connect cycles */
+
+static void stop_connect(aemp_rnode_t *n)
+{
+    n->connecting = 0;
+    free(n->last_error);
+    n->last_error = NULL;
+    ev_timer_stop(aemp__g.loop, &n->connect_timer);
+    ev_timer_stop(aemp__g.loop, &n->deadline);
+}
+
+static void try_next_addr(EV_P_ ev_timer *w, int revents)
+{
+    aemp_rnode_t *n = w->data;
+    size_t count = json_array_size(n->addrs);
+    if (n->conn || !count)
+        return;
+    if (aemp__conn_pending_for(n, NULL)) {
+        /* an attempt is still in its handshake: give it the interval */
+        ev_timer_set(&n->connect_timer, 0.4, 0);
+        ev_timer_start(EV_A_ &n->connect_timer);
+        return;
+    }
+    const char *addr = json_string_value(json_array_get(n->addrs, n->next_addr % count));
+    n->next_addr++;
+    char err[256];
+    aemp_log(AEMP_LOG_TRACE, "connecting to %s at %s", n->id, addr);
+    if (!aemp__conn_connect(addr, n, NULL, err, sizeof err))
+        aemp_log(AEMP_LOG_INFO, "cannot connect to %s at %s: %s", n->id, addr, err);
+    double interval = aemp__g.net.connect_interval / (count ? count : 1);
+    if (interval < 0.4)
+        interval = 0.4;
+    ev_timer_set(&n->connect_timer, interval, 0);
+    ev_timer_start(EV_A_ &n->connect_timer);
+}
+
+static void connect_deadline(EV_P_ ev_timer *w, int revents)
+{
+    aemp_rnode_t *n = w->data;
+    if (n->conn)
+        return;
+    fail_node(n, n->last_error ? n->last_error : json_array_size(n->addrs) ? "connect timeout" : "no known address");
+}
+
+/* Begin connecting unless connected or already trying.  Without a known
+ * address the node waits for an incoming connection until the deadline. */
+static void start_connect(aemp_rnode_t *n)
+{
+    if (n->conn || n->connecting)
+        return;
+    n->connecting = 1;
+    ev_timer_init(&n->connect_timer, try_next_addr, 0, 0);
+    n->connect_timer.data = n;
+    ev_timer_init(&n->deadline, connect_deadline, aemp__g.net.connect_interval, 0);
+    n->deadline.data = n;
+    ev_timer_start(aemp__g.loop, &n->deadline);
+    if (json_array_size(n->addrs))
+        ev_timer_start(aemp__g.loop, &n->connect_timer);
+}
+
+/* ------------------------------------------------------------- failures */
+
+/* Drop the queue, fire every monitor of the node's ports and of the node
+ * with ("transport_error", <node>, text), forget its monitors of our ports,
+ * and report node-down if it was up.  Later sends start afresh. */
+static void fail_node(aemp_rnode_t *n, const char *text)
+{
+    int was_up = n->conn != NULL;
+    n->conn = NULL;
+    json_t *reason = json_pack("[sss]", "transport_error", n->id, text);   /* text may be last_error */
+    text = json_string_value(json_array_get(reason, 2));
+    stop_connect(n);
+    queue_drop(n);
+    aemp_log(was_up ? AEMP_LOG_INFO : AEMP_LOG_DEBUG, "node %s: %s", n->id, text);
+
+    /* their monitors of our ports are void now */
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&n->rmon, &pos, NULL, NULL, &v)) {
+        aemp_lport_t *p = v;
+        for (size_t i = 0; i < p->nrmon; i++) {
+            if (p->rmon[i] == n) {
+                p->rmon[i] = p->rmon[--p->nrmon];
+                break;
+            }
+        }
+        aemp__port_unref(p);
+    }
+    aemp__table_free(&n->rmon);
+
+    /* detach our monitors first: actions may add new ones */
+    aemp_table_t lmon = n->lmon;
+    memset(&n->lmon, 0, sizeof n->lmon);
+    aemp_monlist_t nodemon = n->nodemon;
+    memset(&n->nodemon, 0, sizeof n->nodemon);
+    for (aemp_monitor_t *m = nodemon.head; m; m = m->next)
+        m->list = &nodemon;
+    pos = 0;
+    while (aemp__table_next(&lmon, &pos, NULL, NULL, &v)) {
+        lmon_entry_t *e = v;
+        e->list.remote = NULL;   /* no mon0 for a dead connection */
+        aemp__monlist_fire(&e->list, reason);
+        free(e);
+    }
+    aemp__table_free(&lmon);
+    aemp__monlist_fire(&nodemon, reason);
+    if (was_up)
+        aemp__node_updown(n, 0, reason);
+    json_decref(reason);
+}
+
+/* ------------------------------------------------------ connection events */
+
+int aemp__node_greeted(aemp_conn_t *c, const char *peer)
+{
+    if (c->seed)
+        aemp__seed_greeted(c->seed, peer);
+    aemp_rnode_t *n = aemp__node_get(peer, strlen(peer));
+    if (n->conn) {
+        aemp__proto_fail(c->proto, "%s already connected, not connecting again.", peer);
+        return -1;
+    }
+    aemp_conn_t *other = aemp__conn_pending_for(n, c);
+    if (other) {
+        /* simultaneous connects: keep the connection opened by the node
+         * with the smaller ID (both sides decide the same), else the older */
+        int ours_lower = strcmp(aemp__g.nodeid, peer) < 0;
+        int keep_new = c->outgoing != other->outgoing && (c->outgoing ? ours_lower : !ours_lower);
+        if (!keep_new) {
+            aemp__proto_fail(c->proto, "%s: simultaneous connect, keeping the other connection", peer);
+            return -1;
+        }
+        other->node = NULL;   /* not this node's failure */
+        aemp__conn_close(other, "simultaneous connect, keeping the other connection");
+    }
+    c->node = n;
+    if (c->seed) {
+        json_t *a = json_pack("[s]", c->seed);
+        aemp__node_add_addrs(n, a);
+        json_decref(a);
+    }
+    return 0;
+}
+
+void aemp__node_connected(aemp_conn_t *c)
+{
+    aemp_rnode_t *n = c->node;
+    if (n->conn && n->conn != c) {
+        aemp_conn_t *old = n->conn;
+        fail_node(n, "switched connections");
+        old->node = NULL;
+        aemp__conn_close(old, "switched connections");
+    }
+    stop_connect(n);
+    n->conn = c;
+    n->dialect = aemp__proto_peer_dialect(c->proto);
+    aemp_log(AEMP_LOG_INFO, "node %s up (%s dialect, %s/%s)", n->id,
+             n->dialect == AEMP_DIALECT_130 ? "1.30" : "2.02",
+             aemp__auth_name(aemp__proto_recv_auth(c->proto)),
+             aemp__framing_name(aemp__proto_send_framing(c->proto)));
+    queued_msg_t *q = n->qhead;
+    n->qhead = n->qtail = NULL;
+    n->qlen = 0;
+    while (q) {
+        queued_msg_t *next = q->next;
+        if (n->conn == c)
+            send_now(n, q->dest, q->destlen, q->msg);
+        free(q->dest);
+        json_decref(q->msg);
+        free(q);
+        q = next;
+    }
+    if (n->conn == c)
+        aemp__node_updown(n, 1, NULL);
+}
+
+void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
+{
+    aemp_rnode_t *n = c->node;
+    if (!n)
+        return;
+    if (n->conn == c) {
+        fail_node(n, reason);
+        return;
+    }
+    /* a handshake failed: the connect cycle (if any) tries the next address,
+     * and its deadline reports this reason if nothing better comes */
+    aemp_log(AEMP_LOG_DEBUG, "connection to %s failed during handshake: %s", n->id, reason);
+    free(n->last_error);
+    n->last_error = strdup(reason);
+}
+
+void aemp__node_frame(aemp_conn_t *c, json_t *frame)
+{
+    aemp_rnode_t *n = c->node;
+    if (json_array_size(frame) == 0) {   /* [] keepalive */
+        json_decref(frame);
+        return;
+    }
+    json_t *dest = json_array_get(frame, 0);
+    if (!json_is_string(dest)) {
+        aemp_log(AEMP_LOG_WARN, "frame from %s without a destination port name dropped", n->id);
+        json_decref(frame);
+        return;
+    }
+    size_t len = json_string_length(dest);
+    if (len == 0) {
+        json_array_remove(frame, 0);
+        aemp__kernel_request(n, frame);
+        return;
+    }
+    const char *name = json_string_value(dest);
+    aemp_lport_t *p = aemp__port_find(name, len);
+    if (p) {
+        json_array_remove(frame, 0);
+        aemp__job_msg(p, frame);
+    } else {
+        char *copy = strdup(name);
+        if (!copy)
+            abort();
+        json_array_remove(frame, 0);
+        aemp__job_msg_named(copy, len, frame);
+        free(copy);
+    }
+}
+
+/* ------------------------------------------------- remote port monitors */
+
+void aemp__remote_mon(aemp_monitor_t *m, const char *id, size_t nodelen, const char *name, size_t namelen)
+{
+    aemp_rnode_t *n = aemp__node_get(id, nodelen);
+    if (!namelen) {
+        aemp__monlist_add(&n->nodemon, m);
+        n->nodemon.remote = NULL;
+        if (!n->conn && json_array_size(n->addrs))
+            start_connect(n);
+        return;
+    }
+    lmon_entry_t *e = aemp__table_get(&n->lmon, name, namelen);
+    if (!e) {
+        e = calloc(1, sizeof *e + namelen + 1);
+        if (!e)
+            abort();
+        memcpy(e->name, name, namelen);
+        e->len = namelen;
+        e->node = n;
+        e->list.remote = e;
+        aemp__table_put(&n->lmon, e->name, namelen, e);
+        aemp__node_request(n, "mon1", json_pack("[s#]", name, (int)namelen));
+    }
+    aemp__monlist_add(&e->list, m);
+}
+
+void aemp__remote_monlist_empty(aemp_monlist_t *l)
+{
+    lmon_entry_t *e = l->remote;
+    if (!e)
+        return;
+    aemp__table_del(&e->node->lmon, e->name, e->len);
+    aemp__node_request(e->node, "mon0", json_pack("[s#]", e->name, (int)e->len));
+    free(e);
+}
+
+void aemp__node_kil0(aemp_rnode_t *n, const char *name, size_t len, json_t *reason)
+{
+    lmon_entry_t *e = aemp__table_del(&n->lmon, name, len);
+    if (!e)
+        return;
+    e->list.remote = NULL;
+    aemp__monlist_fire(&e->list, reason);
+    free(e);
+}
+
+/* ------------------------------------------- remote monitors of our ports */
+
+void aemp__node_rmon_add(aemp_rnode_t *n, aemp_lport_t *p)
+{
+    if (aemp__table_get(&n->rmon, p->name, p->namelen))
+        return;   /* one registration per (node, port) */
+    aemp__port_ref(p);
+    aemp__table_put(&n->rmon, p->name, p->namelen, p);
+    if (p->nrmon == p->caprmon) {
+        size_t cap = p->caprmon ? p->caprmon * 2 : 2;
+        aemp_rnode_t **a = realloc(p->rmon, cap * sizeof *a);
+        if (!a)
+            abort();
+        p->rmon = a;
+        p->caprmon = cap;
+    }
+    p->rmon[p->nrmon++] = n;
+}
+
+void aemp__node_rmon_del(aemp_rnode_t *n, const char *name, size_t len)
+{
+    aemp_lport_t *p = aemp__table_del(&n->rmon, name, len);
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nrmon; i++) {
+        if (p->rmon[i] == n) {
+            p->rmon[i] = p->rmon[--p->nrmon];
+            break;
+        }
+    }
+    aemp__port_unref(p);
+}
+
+int aemp__remote_monitored(aemp_lport_t *p)
+{
+    return p->nrmon > 0;
+}
+
+void aemp__remote_port_died(aemp_lport_t *p, json_t *reason)
+{
+    while (p->nrmon) {
+        aemp_rnode_t *n = p->rmon[--p->nrmon];
+        aemp_lport_t *q = aemp__table_del(&n->rmon, p->name, p->namelen);
+        json_t *args = json_pack("[s#]", p->name, (int)p->namelen);
+        json_array_extend(args, reason);
+        if (n->conn)
+            aemp__node_request(n, "kil0", args);
+        else
+            json_decref(args);
+        if (q)
+            aemp__port_unref(q);
+    }
+    free(p->rmon);
+    p->rmon = NULL;
+    p->caprmon = 0;
+}
+
+/* ------------------------------------------------------- snd/kil routing */
 
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *msg)
 {
-    aemp_log(AEMP_LOG_WARN, "no transport to node %.*s: message dropped", (int)nodelen, id);
-    json_decref(msg);
+    aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
 }
 
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *reason)
 {
+    json_t *msg = json_pack("[ss#]", KILL_TAG, name, (int)namelen);
+    json_array_extend(msg, reason);
     json_decref(reason);
+    aemp__node_send(aemp__node_get(id, nodelen), "", 0, msg);
 }
 
-void aemp__remote_port_died(aemp_lport_t *p, json_t *reason) {}
-int aemp__remote_monitored(aemp_lport_t *p) { return 0; }
+/* ------------------------------------------------------- node up / down */
 
-static void fire_transport_error(void *v)
+void aemp__node_updown(aemp_rnode_t *n, int up, json_t *reason)
 {
-    aemp_monitor_t *m = v;
-    if (m->cancelled) {
-        aemp__table_del(&aemp__g.monitors, (const char *)&m->id, sizeof m->id);
-        free(m->target);
-        free(m);
-        return;
+    json_t *empty = NULL;
+    if (!reason)
+        reason = empty = json_array();
+    for (node_cb_t *cb = node_cbs, *next; cb; cb = next) {
+        next = cb->next;
+        cb->fn(n->id, up, reason, cb->arg);
     }
-    aemp_monlist_t l = { 0 };
-    aemp__monlist_add(&l, m);
-    char node[256];
-    aemp_node_of(m->target, node, sizeof node);
-    json_t *reason = json_pack("[sss]", "transport_error", node, "no transport");
-    aemp__monlist_fire(&l, reason);
-    json_decref(reason);
+    json_decref(empty);
 }
 
-void aemp__remote_mon(aemp_monitor_t *m, const char *id, size_t nodelen, const char *name, size_t namelen)
+int aemp_mon_nodes(aemp_node_mon_fn fn, void *arg, aemp_handle_t *handle)
 {
-    m->target = strdup(id);
-    aemp__job_call(fire_transport_error, m);
+    if (!fn)
+        return AEMP_EINVAL;
+    aemp__ensure_init();
+    node_cb_t *cb = calloc(1, sizeof *cb);
+    if (!cb)
+        abort();
+    cb->id = aemp__new_handle();
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->next = node_cbs;
+    node_cbs = cb;
+    if (handle)
+        *handle = cb->id;
+    return 0;
 }
 
-void aemp__remote_monlist_empty(aemp_monlist_t *l) {}
-
-void aemp__node_port_request(const char *srcnode, json_t *msg)
+int aemp_mon_nodes_cancel(aemp_handle_t handle)
 {
-    json_decref(msg);
+    for (node_cb_t **p = &node_cbs; *p; p = &(*p)->next) {
+        if ((*p)->id == handle) {
+            node_cb_t *cb = *p;
+            *p = cb->next;
+            free(cb);
+            return 0;
+        }
+    }
+    return AEMP_ENOENT;
+}
+
+int aemp_node_is_up(const char *node)
+{
+    if (!node)
+        return AEMP_EINVAL;
+    aemp__ensure_init();
+    size_t len = aemp_node_len(node);
+    if (len == aemp__g.nodeid_len && memcmp(node, aemp__g.nodeid, len) == 0)
+        return 1;
+    aemp_rnode_t *n = aemp__node_find(node, len);
+    if (!n)
+        return AEMP_ENOENT;
+    return n->conn != NULL;
+}
+
+json_t *aemp_up_nodes(void)
+{
+    aemp__ensure_init();
+    json_t *a = json_array();
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&nodes, &pos, NULL, NULL, &v)) {
+        aemp_rnode_t *n = v;
+        if (n->conn)
+            json_array_append_new(a, json_string(n->id));
+    }
+    return a;
+}
+
+json_t *aemp__known_nodes(void)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, json_string(aemp__g.nodeid));
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&nodes, &pos, NULL, NULL, &v))
+        json_array_append_new(a, json_string(((aemp_rnode_t *)v)->id));
+    return a;
+}
+
+int aemp_add_node(const char *node, json_t *addrs)
+{
+    if (!node || !*node || strchr(node, '#') || !json_is_array(addrs))
+        return AEMP_EINVAL;
+    aemp__ensure_init();
+    aemp__node_add_addrs(aemp__node_get(node, strlen(node)), addrs);
+    return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void aemp__node_init(void)
+{
+    struct aemp_net *net = &aemp__g.net;
+    net->monitor_timeout = 30;
+    net->connect_interval = 2;
+    net->max_frame = 16u << 20;
+    net->max_queue = 64u << 20;
+    net->nodelay = 1;
+    net->listeners = json_array();
+    net->seeds = json_array();
+    aemp__conn_init();
+}
+
+void aemp__node_shutdown(void)
+{
+    aemp__seeds_stop();
+    aemp__conn_shutdown();
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&nodes, &pos, NULL, NULL, &v)) {
+        aemp_rnode_t *n = v;
+        stop_connect(n);
+        queue_drop(n);
+        size_t p2 = 0;
+        void *w;
+        while (aemp__table_next(&n->rmon, &p2, NULL, NULL, &w)) {
+            aemp_lport_t *p = w;
+            free(p->rmon);
+            p->rmon = NULL;
+            p->nrmon = p->caprmon = 0;
+            aemp__port_unref(p);
+        }
+        aemp__table_free(&n->rmon);
+        p2 = 0;
+        while (aemp__table_next(&n->lmon, &p2, NULL, NULL, &w)) {
+            lmon_entry_t *e = w;
+            e->list.remote = NULL;
+            aemp__monlist_clear(&e->list);
+            free(e);
+        }
+        aemp__table_free(&n->lmon);
+        aemp__monlist_clear(&n->nodemon);
+        json_decref(n->addrs);
+        free(n->id);
+        free(n);
+    }
+    aemp__table_free(&nodes);
+    while (node_cbs) {
+        node_cb_t *next = node_cbs->next;
+        free(node_cbs);
+        node_cbs = next;
+    }
+    struct aemp_net *net = &aemp__g.net;
+    json_decref(net->listeners);
+    json_decref(net->seeds);
+    free(net->secret);
+    memset(net, 0, sizeof *net);
 }

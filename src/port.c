@@ -69,6 +69,7 @@ void aemp__port_unref(aemp_lport_t *p)
     if (--p->refs)
         return;
     free_tags(p);
+    free(p->rmon);
     free(p->id);
     free(p);
 }

@@ -1,0 +1,73 @@
+/* frame_bench.c - encode+decode throughput of the JSON and CBOR framings.
+ *
+ * Round trips N frames ["port","tag",123] (destination "port", message
+ * ["tag",123]) through aemp__frame_encode and aemp__frame_next, encoding
+ * batches of frames into one buffer and splitting them back, as a
+ * connection does.  Prints one line per framing:
+ *   RESULT frame_json_roundtrip <n> msgs/s
+ *   RESULT frame_cbor_roundtrip <n> msgs/s
+ * Usage: frame_bench [count]   (default 1000000)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "frame.h"
+
+/* Seconds on a monotonic clock. */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Round-trip `count` frames in framing f; returns messages per second, or
+ * -1 if a frame did not come back intact. */
+static double run(aemp_framing_t f, long count)
+{
+    enum { BATCH = 64 };
+    json_t *msg = json_pack("[si]", "tag", 123);
+    aemp_buf_t buf = AEMP_BUF_INIT;
+    aemp_frame_reader_t r;
+    aemp__frame_reader_init(&r, f, 16 * 1024 * 1024);
+    long done = 0, bad = 0;
+    double t0 = now();
+    while (done < count) {
+        long n = count - done < BATCH ? count - done : BATCH;
+        for (long i = 0; i < n; i++)
+            aemp__frame_encode(f, &buf, "port", 4, msg);
+        json_t *fr;
+        long got = 0;
+        while (aemp__frame_next(&r, &buf, &fr) == 1) {
+            if (json_array_size(fr) != 3 || json_integer_value(json_array_get(fr, 2)) != 123)
+                bad++;
+            json_decref(fr);
+            got++;
+        }
+        if (got != n)
+            bad++;
+        done += n;
+    }
+    double dt = now() - t0;
+    aemp__frame_reader_free(&r);
+    aemp__buf_free(&buf);
+    json_decref(msg);
+    return bad ? -1 : (double)count / dt;
+}
+
+int main(int argc, char **argv)
+{
+    long count = argc > 1 ? atol(argv[1]) : 1000000;
+    if (count <= 0)
+        count = 1000000;
+    double j = run(AEMP_FRAMING_JSON, count);
+    double c = run(AEMP_FRAMING_CBOR, count);
+    if (j < 0 || c < 0) {
+        fprintf(stderr, "frame_bench: frames did not round-trip\n");
+        return 1;
+    }
+    printf("RESULT frame_json_roundtrip %.0f msgs/s\n", j);
+    printf("RESULT frame_cbor_roundtrip %.0f msgs/s\n", c);
+    return 0;
+}

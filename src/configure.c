@@ -1,0 +1,231 @@
+/* configure.c - aemp_configure: resolve the configuration (config.c),
+ * then apply it: node ID, secret, dialect and method lists, timeouts,
+ * listeners on the binds, seeds. */
+#include "node.h"
+
+#include "auth.h"
+#include "config.h"
+#include "conn.h"
+#include "endpoint.h"
+#include "frame.h"
+#include "proto.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* Whether a method or framing belongs to a dialect we speak. */
+static int in_dialect(int m, int framing, unsigned dialects)
+{
+    if (!dialects || dialects == AEMP_DIALECT_BOTH)
+        return 1;
+    if (framing)
+        return dialects == AEMP_DIALECT_202 || m == AEMP_FRAMING_JSON;
+    int md6 = m == AEMP_AUTH_HMAC_MD6_64_256 || m == AEMP_AUTH_TLS_MD6_64_256;
+    int sha3 = m == AEMP_AUTH_HMAC_SHA3_512 || m == AEMP_AUTH_TLS_SHA3_512;
+    return dialects == AEMP_DIALECT_130 ? !sha3 : !md6;
+}
+
+/* Names from a JSON array into a 0-terminated list of enum values; names
+ * this implementation does not know (e.g. "storable") and methods of a
+ * dialect the node does not speak are skipped. */
+static int method_list(const json_t *names, int *out, size_t max, int framing, unsigned dialects,
+                       const char *key, char *err, size_t errlen)
+{
+    size_t n = 0, i;
+    json_t *v;
+    memset(out, 0, max * sizeof *out);
+    if (!names)
+        return 0;
+    json_array_foreach(names, i, v) {
+        if (!json_is_string(v))
+            return fail(err, errlen, AEMP_ECONFIG, "%s: entries must be strings", key);
+        int m = framing ? (int)aemp__framing_parse(json_string_value(v), json_string_length(v))
+                        : (int)aemp__auth_parse(json_string_value(v), json_string_length(v));
+        if (m && in_dialect(m, framing, dialects) && n + 1 < max)
+            out[n++] = m;
+    }
+    if (!n && json_array_size(names))
+        return fail(err, errlen, AEMP_ECONFIG, "%s: none of the listed methods is supported", key);
+    return 0;
+}
+
+/* Perl truth: true, a non-zero number, a string other than "" and "0". */
+static int truthy(const json_t *v)
+{
+    if (!v || json_is_null(v) || json_is_false(v))
+        return 0;
+    if (json_is_number(v))
+        return json_number_value(v) != 0;
+    if (json_is_string(v))
+        return json_string_length(v) && strcmp(json_string_value(v), "0");
+    return 1;
+}
+
+static double number(const json_t *cfg, const char *key, double dflt)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (json_is_number(v))
+        return json_number_value(v);
+    if (json_is_string(v))
+        return atof(json_string_value(v));
+    return dflt;
+}
+
+/* Apply a resolved configuration.  Returns 0 or an AEMP_E* code. */
+static int apply(const json_t *cfg, const char *profile, char *err, size_t errlen)
+{
+    struct aemp_net *net = &aemp__g.net;
+    char *id = NULL;
+    char e[512];
+    if (aemp__config_nodeid(cfg, profile, &id, NULL, e, sizeof e) < 0)
+        return fail(err, errlen, AEMP_ECONFIG, "%s", e);
+
+    unsigned dialects = 0;
+    const char *d = json_string_value(json_object_get(cfg, "dialect"));
+    if (!d || !strcmp(d, "both"))
+        dialects = 0;
+    else if (!strcmp(d, "1.30"))
+        dialects = AEMP_DIALECT_130;
+    else if (!strcmp(d, "2.02"))
+        dialects = AEMP_DIALECT_202;
+    else {
+        free(id);
+        return fail(err, errlen, AEMP_ECONFIG, "dialect must be \"both\", \"1.30\" or \"2.02\", got \"%s\"", d);
+    }
+    int offer[8], accept[8], framings[4];
+    int r;
+    if ((r = method_list(json_object_get(cfg, "auth_offer"), offer, 8, 0, dialects, "auth_offer", err, errlen)) ||
+        (r = method_list(json_object_get(cfg, "auth_accept"), accept, 8, 0, dialects, "auth_accept", err, errlen)) ||
+        (r = method_list(json_object_get(cfg, "framing_format"), framings, 4, 1, dialects, "framing_format", err,
+                         errlen))) {
+        free(id);
+        return r;
+    }
+
+    /* resolve endpoints before changing anything */
+    json_t *binds = NULL, *seeds = NULL;
+    json_t *bl = json_object_get(cfg, "binds");
+    if (bl && aemp__endpoint_resolve(bl, 0, &binds, e, sizeof e) < 0) {
+        free(id);
+        return fail(err, errlen, AEMP_ECONFIG, "binds: %s", e);
+    }
+    json_t *sl = json_object_get(cfg, "seeds");
+    if (sl && aemp__endpoint_resolve(sl, AEMP_ENDPOINT_SKIP_UNRESOLVED, &seeds, e, sizeof e) < 0) {
+        free(id);
+        json_decref(binds);
+        return fail(err, errlen, AEMP_ECONFIG, "seeds: %s", e);
+    }
+    if (sl && e[0])
+        aemp_log(AEMP_LOG_WARN, "seeds: %s (skipped)", e);
+
+    /* the node ID: ports created from now on carry it */
+    free(aemp__g.nodeid);
+    aemp__g.nodeid = id;
+    aemp__g.nodeid_len = strlen(id);
+
+    const char *secret = json_string_value(json_object_get(cfg, "secret"));
+    free(net->secret);
+    net->secret = NULL;
+    net->secretlen = 0;
+    if (secret && *secret) {
+        net->secretlen = strlen(secret);
+        net->secret = (unsigned char *)strdup(secret);
+    }
+    net->dialects = dialects;
+    memcpy(net->offer, offer, sizeof offer);
+    memcpy(net->accept, accept, sizeof accept);
+    memcpy(net->framings, framings, sizeof framings);
+    net->monitor_timeout = number(cfg, "monitor_timeout", 30);
+    net->connect_interval = number(cfg, "connect_interval", 2);
+    net->max_frame = (size_t)number(cfg, "max_frame", 16u << 20);
+    json_t *nd = json_object_get(cfg, "nodelay");
+    net->nodelay = !nd || json_is_true(nd);
+
+    size_t i;
+    json_t *b;
+    json_array_foreach(binds, i, b) {
+        char bound[64];
+        int lr = aemp__conn_listen(json_string_value(b), bound, sizeof bound, e, sizeof e);
+        if (lr < 0) {
+            json_decref(binds);
+            json_decref(seeds);
+            return fail(err, errlen, lr, "%s", e);
+        }
+        json_array_append_new(net->listeners, json_string(bound));
+    }
+    json_decref(binds);
+    json_decref(net->seeds);
+    net->seeds = seeds ? seeds : json_array();
+    net->configured = 1;
+    aemp_log(AEMP_LOG_DEBUG, "configured as %s", aemp__g.nodeid);
+    aemp__seeds_start(net->seeds);
+    return 0;
+}
+
+int aemp_configure(const json_t *args, char *err, size_t errlen)
+{
+    aemp__ensure_init();
+    if (aemp__g.net.configured)
+        return fail(err, errlen, AEMP_EAGAIN, "the node is already configured");
+    if (args && !json_is_object(args))
+        return fail(err, errlen, AEMP_EINVAL, "configure arguments must be a JSON object");
+    char e[512];
+    aemp_config_t *cfg = NULL;
+    if (!truthy(json_object_get(args, "norc"))) {
+        char *path = NULL;
+        if (aemp__config_default_path(&path, e, sizeof e) == 0) {
+            int lr = aemp__config_load(path, &cfg, e, sizeof e);
+            free(path);
+            if (lr < 0) {
+                aemp__config_free(cfg);
+                return fail(err, errlen, AEMP_ECONFIG, "%s", e);
+            }
+        }
+    }
+    json_t *merged = NULL;
+    char *profile = NULL;
+    if (aemp__config_resolve(cfg, NULL, args, 0, &merged, &profile, e, sizeof e) < 0) {
+        aemp__config_free(cfg);
+        return fail(err, errlen, AEMP_ECONFIG, "%s", e);
+    }
+    aemp__config_free(cfg);
+    int r = apply(merged, profile, err, errlen);
+    json_decref(merged);
+    free(profile);
+    return r;
+}
+
+int aemp_configuref(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_error_t je;
+    json_t *args = json_vpack_ex(&je, 0, fmt, ap);
+    va_end(ap);
+    if (!args)
+        return fail(err, errlen, AEMP_EINVAL, "bad configure format: %s", je.text);
+    int r = aemp_configure(args, err, errlen);
+    json_decref(args);
+    return r;
+}
+
+const json_t *aemp_listeners(void)
+{
+    aemp__ensure_init();
+    return aemp__g.net.listeners;
+}

@@ -1,0 +1,474 @@
+/* conn.c - TCP transports (see conn.h).
+ *
+ * Writes are batched: sending only encodes into the connection's output
+ * buffer and puts the connection on a flush list; an ev_prepare watcher
+ * writes each listed connection once per loop pass, right before the loop
+ * polls.  A connection whose unsent output exceeds max_queue bytes fails
+ * with "send queue overflow" (its monitors fire: nothing is lost silently).
+ */
+#include "conn.h"
+
+#include "endpoint.h"
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK 65536
+
+typedef struct listener {
+    ev_io w;
+    char addr[AEMP_ENDPOINT_STRMAX];
+    struct listener *next;
+} listener_t;
+
+typedef struct conn_link {
+    aemp_conn_t *c;
+    struct conn_link *next;
+} conn_link_t;
+
+static listener_t *listeners;
+static aemp_conn_t *dirty_head;
+static ev_prepare flush_watcher;
+static aemp_conn_t **all;       /* every open connection */
+static size_t nall, capall;
+
+static int shutting_down;
+
+static void process(aemp_conn_t *c);
+static void flush_one(aemp_conn_t *c);
+
+/* --------------------------------------------------------------- helpers */
+
+static void track(aemp_conn_t *c)
+{
+    if (nall == capall) {
+        capall = capall ? capall * 2 : 16;
+        all = realloc(all, capall * sizeof *all);
+        if (!all)
+            abort();
+    }
+    all[nall++] = c;
+}
+
+static void untrack(aemp_conn_t *c)
+{
+    for (size_t i = 0; i < nall; i++) {
+        if (all[i] == c) {
+            all[i] = all[--nall];
+            return;
+        }
+    }
+}
+
+size_t aemp__conn_count(void)
+{
+    return nall;
+}
+
+aemp_conn_t *aemp__conn_pending_for(aemp_rnode_t *n, aemp_conn_t *except)
+{
+    for (size_t i = 0; i < nall; i++) {
+        aemp_conn_t *c = all[i];
+        if (c != except && !c->closed && !c->up && c->node == n)
+            return c;
+    }
+    return NULL;
+}
+
+aemp_conn_t *aemp__conn_pending_seed(const char *addr)
+{
+    for (size_t i = 0; i < nall; i++)
+        if (!all[i]->closed && !all[i]->up && all[i]->seed && !strcmp(all[i]->seed, addr))
+            return all[i];
+    return NULL;
+}
+
+static void set_socket_options(int fd)
+{
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (aemp__g.net.nodelay)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void mark_dirty(aemp_conn_t *c)
+{
+    if (c->dirty || c->closed)
+        return;
+    c->dirty = 1;
+    c->next_dirty = dirty_head;
+    dirty_head = c;
+}
+
+static void free_conn(void *v)
+{
+    aemp_conn_t *c = v;
+    aemp__proto_free(c->proto);
+    free(c->peeraddr);
+    free(c->seed);
+    free(c);
+}
+
+/* ------------------------------------------------------- proto config */
+
+static void fill_cfg(aemp_proto_cfg_t *cfg, const char *peeraddr)
+{
+    struct aemp_net *net = &aemp__g.net;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->nodeid = aemp__g.nodeid;
+    cfg->secret = net->secret;
+    cfg->secretlen = net->secretlen;
+    cfg->dialects = net->dialects;
+    for (int i = 0; i < 8 && net->offer[i]; i++)
+        cfg->auth_offer[cfg->n_offer++] = net->offer[i];
+    for (int i = 0; i < 8 && net->accept[i]; i++)
+        cfg->auth_accept[cfg->n_accept++] = net->accept[i];
+    for (int i = 0; i < 4 && net->framings[i]; i++)
+        cfg->framings[cfg->n_framings++] = net->framings[i];
+    cfg->max_frame = net->max_frame;
+    cfg->peeraddr = peeraddr;
+}
+
+static void timer_cb(EV_P_ ev_timer *w, int revents);
+static void read_cb(EV_P_ ev_io *w, int revents);
+static void write_cb(EV_P_ ev_io *w, int revents);
+
+static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
+{
+    aemp_conn_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->peeraddr = strdup(peeraddr)))
+        abort();
+    c->fd = fd;
+    c->outgoing = outgoing;
+    aemp_proto_cfg_t cfg;
+    fill_cfg(&cfg, peeraddr);
+    c->proto = aemp__proto_new(&cfg);
+    if (!c->proto)
+        abort();
+    ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    c->rio.data = c;
+    ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+    c->wio.data = c;
+    ev_timer_init(&c->timer, timer_cb, aemp__g.net.monitor_timeout, 0);
+    c->timer.data = c;
+    ev_timer_start(aemp__g.loop, &c->timer);
+    c->last_write = ev_now(aemp__g.loop);
+    track(c);
+    return c;
+}
+
+/* ------------------------------------------------------------- closing */
+
+void aemp__conn_close(aemp_conn_t *c, const char *reason)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    struct ev_loop *loop = aemp__g.loop;
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    if (c->dirty) {
+        for (aemp_conn_t **p = &dirty_head; *p; p = &(*p)->next_dirty) {
+            if (*p == c) {
+                *p = c->next_dirty;
+                break;
+            }
+        }
+        c->dirty = 0;
+    }
+    close(c->fd);
+    untrack(c);
+    aemp_log(c->up ? AEMP_LOG_INFO : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
+             c->peeraddr, c->node ? " to " : "", c->node ? c->node->id : "", reason);
+    aemp__node_conn_lost(c, reason);
+    if (shutting_down)
+        free_conn(c);
+    else
+        aemp__job_call(free_conn, c);   /* callers up the stack may still look at c */
+}
+
+/* ------------------------------------------------------------- reading */
+
+static void read_cb(EV_P_ ev_io *w, int revents)
+{
+    aemp_conn_t *c = w->data;
+    aemp_buf_t *in = aemp__proto_in(c->proto);
+    for (int rounds = 0; rounds < 4; rounds++) {
+        uint8_t *p = aemp__buf_reserve(in, READ_CHUNK);
+        ssize_t r = read(c->fd, p, READ_CHUNK);
+        if (r > 0) {
+            in->len += (size_t)r;
+            if (r < READ_CHUNK)
+                break;
+            continue;
+        }
+        if (r == 0) {
+            process(c);   /* whatever arrived before the end */
+            aemp__conn_close(c, "Unexpected end-of-file");
+            return;
+        }
+        if (errno == EAGAIN || errno == EINTR)
+            break;
+        aemp__conn_close(c, strerror(errno));
+        return;
+    }
+    process(c);
+}
+
+/* Turn buffered input into protocol events. */
+static void process(aemp_conn_t *c)
+{
+    json_t *frame;
+    while (!c->closed) {
+        switch (aemp__proto_next(c->proto, &frame)) {
+        case AEMP_PROTO_NEED_MORE:
+            if (aemp__buf_used(aemp__proto_out(c->proto)))
+                mark_dirty(c);
+            return;
+        case AEMP_PROTO_GREETING:
+            aemp__node_greeted(c, aemp__proto_peer_node(c->proto));
+            break;   /* a refusal surfaces as AEMP_PROTO_ERROR next */
+        case AEMP_PROTO_START_TLS:
+            aemp__proto_fail(c->proto, "TLS requested, but this node has no TLS support configured");
+            break;
+        case AEMP_PROTO_AUTHED:
+            c->up = 1;
+            ev_timer_stop(aemp__g.loop, &c->timer);
+            if (!json_array_size(aemp__g.net.listeners)) {
+                /* listener-less: keep the peer probing us (1.30 keepalive) */
+                ev_timer_set(&c->timer, aemp__g.net.monitor_timeout, aemp__g.net.monitor_timeout);
+                ev_timer_again(aemp__g.loop, &c->timer);
+            }
+            aemp__node_connected(c);
+            break;
+        case AEMP_PROTO_FRAME:
+            aemp__node_frame(c, frame);
+            break;
+        case AEMP_PROTO_ERROR: {
+            /* a seed that is ourselves is found here ("refuse to talk") */
+            if (c->seed && aemp__proto_peer_node(c->proto))
+                aemp__seed_greeted(c->seed, aemp__proto_peer_node(c->proto));
+            /* send what the protocol still has (nothing secret) and close */
+            aemp_log(c->node ? AEMP_LOG_INFO : AEMP_LOG_WARN, "connection %s%s%s: %s", c->peeraddr,
+                     c->node ? " from " : "", c->node ? c->node->id : "", aemp__proto_error(c->proto));
+            flush_one(c);
+            if (!c->closed)
+                aemp__conn_close(c, aemp__proto_error(c->proto));
+            return;
+        }
+        }
+    }
+}
+
+/* ------------------------------------------------------------- writing */
+
+void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const json_t *msg)
+{
+    if (c->closed)
+        return;
+    aemp__proto_send(c->proto, dest, destlen, msg);
+    mark_dirty(c);
+}
+
+/* Write as much of the output buffer as the socket takes. */
+static void flush_one(aemp_conn_t *c)
+{
+    if (c->closed || !c->connected)
+        return;
+    aemp_buf_t *out = aemp__proto_out(c->proto);
+    while (aemp__buf_used(out)) {
+        ssize_t w = write(c->fd, aemp__buf_head(out), aemp__buf_used(out));
+        if (w > 0) {
+            aemp__buf_consume(out, (size_t)w);
+            c->last_write = ev_now(aemp__g.loop);
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            if (aemp__buf_used(out) > aemp__g.net.max_queue) {
+                char why[96];
+                snprintf(why, sizeof why, "send queue overflow (%zu bytes unsent)", aemp__buf_used(out));
+                aemp__conn_close(c, why);
+                return;
+            }
+            ev_io_start(aemp__g.loop, &c->wio);
+            return;
+        }
+        aemp__conn_close(c, w < 0 ? strerror(errno) : "write returned 0");
+        return;
+    }
+    ev_io_stop(aemp__g.loop, &c->wio);
+}
+
+static void flush_all(EV_P_ ev_prepare *w, int revents)
+{
+    while (dirty_head) {
+        aemp_conn_t *c = dirty_head;
+        dirty_head = c->next_dirty;
+        c->dirty = 0;
+        flush_one(c);
+    }
+}
+
+static void write_cb(EV_P_ ev_io *w, int revents)
+{
+    aemp_conn_t *c = w->data;
+    if (!c->connected) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            aemp__conn_close(c, strerror(err));
+            return;
+        }
+        c->connected = 1;
+        ev_io_start(EV_A_ &c->rio);
+    }
+    flush_one(c);
+}
+
+/* ---------------------------------------------------- timeouts, keepalive */
+
+static void timer_cb(EV_P_ ev_timer *w, int revents)
+{
+    aemp_conn_t *c = w->data;
+    if (!c->up) {
+        aemp__conn_close(c, "handshake timeout");
+        return;
+    }
+    if (ev_now(EV_A) - c->last_write >= aemp__g.net.monitor_timeout - 0.01) {
+        json_t *ka = json_pack("[s]", "");
+        aemp__conn_send(c, "", 0, ka);   /* ["",""]: a no-op in both dialects */
+        json_decref(ka);
+    }
+}
+
+/* ----------------------------------------------------- accept / connect */
+
+static void accept_cb(EV_P_ ev_io *w, int revents)
+{
+    for (int i = 0; i < 16; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept(w->fd, (struct sockaddr *)&ss, &len);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                aemp_log(AEMP_LOG_WARN, "accept on %s: %s", ((listener_t *)w)->addr, strerror(errno));
+            return;
+        }
+        set_socket_options(fd);
+        char peer[AEMP_ENDPOINT_STRMAX] = "?";
+        aemp__endpoint_format((struct sockaddr *)&ss, peer, sizeof peer, NULL, 0);
+        aemp_conn_t *c = new_conn(fd, peer, 0);
+        c->connected = 1;
+        ev_io_start(EV_A_ &c->rio);
+        mark_dirty(c);   /* the greeting */
+    }
+}
+
+int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (aemp__endpoint_sockaddr(addr, &ss, &len, err, errlen) < 0)
+        return AEMP_EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket for %s: %s", addr, strerror(errno));
+        return AEMP_EIO;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        close(fd);
+        return AEMP_EIO;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    len = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    listener_t *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    aemp__endpoint_format((struct sockaddr *)&ss, l->addr, sizeof l->addr, NULL, 0);
+    snprintf(bound, boundsize, "%s", l->addr);
+    ev_io_init(&l->w, accept_cb, fd, EV_READ);
+    ev_io_start(aemp__g.loop, &l->w);
+    l->next = listeners;
+    listeners = l;
+    aemp_log(AEMP_LOG_INFO, "listening on %s", l->addr);
+    return 0;
+}
+
+aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char *seed,
+                                char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (aemp__endpoint_sockaddr(addr, &ss, &len, err, errlen) < 0)
+        return NULL;
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return NULL;
+    }
+    set_socket_options(fd);
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    aemp_conn_t *c = new_conn(fd, addr, 1);
+    c->node = node;
+    if (seed && !(c->seed = strdup(seed)))
+        abort();
+    ev_io_start(aemp__g.loop, &c->wio);   /* completion of the connect */
+    return c;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void aemp__conn_init(void)
+{
+    ev_prepare_init(&flush_watcher, flush_all);
+    ev_prepare_start(aemp__g.loop, &flush_watcher);
+    ev_unref(aemp__g.loop);
+}
+
+void aemp__conn_shutdown(void)
+{
+    struct ev_loop *loop = aemp__g.loop;
+    shutting_down = 1;
+    while (nall) {
+        aemp_conn_t *c = all[0];
+        c->node = NULL;   /* silent: the node table goes away too */
+        aemp__conn_close(c, "shutdown");
+    }
+    free(all);
+    all = NULL;
+    capall = 0;
+    dirty_head = NULL;
+    while (listeners) {
+        listener_t *l = listeners;
+        listeners = l->next;
+        ev_io_stop(loop, &l->w);
+        close(l->w.fd);
+        free(l);
+    }
+    ev_ref(loop);
+    ev_prepare_stop(loop, &flush_watcher);
+    shutting_down = 0;
+}

@@ -1,0 +1,187 @@
+/* func.c - named functions: the registry that spawn, snd_to_func and
+ * dynamic node-port requests resolve names in; spawn itself. */
+#include "internal.h"
+
+#include "node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct func {
+    aemp_func_fn fn;
+    void *arg;
+    char name[];
+} func_t;
+
+static aemp_table_t funcs;
+
+int aemp_func_register(const char *name, aemp_func_fn fn, void *arg)
+{
+    if (!name || !*name || !fn)
+        return AEMP_EINVAL;
+    size_t len = strlen(name);
+    func_t *f = aemp__table_get(&funcs, name, len);
+    if (!f) {
+        f = malloc(sizeof *f + len + 1);
+        if (!f)
+            abort();
+        memcpy(f->name, name, len + 1);
+        aemp__table_put(&funcs, f->name, len, f);
+    }
+    f->fn = fn;
+    f->arg = arg;
+    return 0;
+}
+
+int aemp_func_unregister(const char *name)
+{
+    if (!name)
+        return AEMP_EINVAL;
+    func_t *f = aemp__table_del(&funcs, name, strlen(name));
+    if (!f)
+        return AEMP_ENOFUNC;
+    free(f);
+    return 0;
+}
+
+int aemp__func_call(const char *name, json_t *args)
+{
+    func_t *f = aemp__table_get(&funcs, name, strlen(name));
+    if (!f)
+        return AEMP_ENOFUNC;
+    f->fn(args, f->arg);
+    return 0;
+}
+
+int aemp__func_exists(const char *name)
+{
+    return aemp__table_get(&funcs, name, strlen(name)) != NULL;
+}
+
+void aemp__funcs_clear(void)
+{
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&funcs, &pos, NULL, NULL, &v))
+        free(v);
+    aemp__table_free(&funcs);
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+typedef struct spawn_job {
+    char *id;        /* full ID of the new port */
+    char *func;
+    json_t *args;
+} spawn_job_t;
+
+static void spawn_body(void *v)
+{
+    spawn_job_t *s = v;
+    if (aemp__func_call(s->func, s->args) == AEMP_ENOFUNC)
+        aemp_die("unable to resolve function '%s'", s->func);
+}
+
+/* Create the port called name, then run func(args) in its context.  The
+ * port exists (without callbacks) before the init function runs, so a
+ * failing or unknown function kills a real port and its monitors see why. */
+void aemp__spawn_local(const char *name, size_t len, const char *func, json_t *args)
+{
+    aemp_lport_t *p = aemp__port_find(name, len);
+    if (!p)
+        p = aemp__port_create_named(name, len);
+    spawn_job_t s = { p->id, (char *)func, args };
+    aemp__port_ref(p);
+    aemp__in_context(p->id, spawn_body, &s);
+    aemp__port_unref(p);
+}
+
+static void spawn_job(void *v)
+{
+    spawn_job_t *s = v;
+    const char *name = strchr(s->id, '#') + 1;
+    aemp__spawn_local(name, strlen(name), s->func, s->args);
+    free(s->id);
+    free(s->func);
+    json_decref(s->args);
+    free(s);
+}
+
+char *aemp_spawn(const char *node, const char *func, json_t *args)
+{
+    if (!func || !strstr(func, "::") || (args && !json_is_array(args))) {
+        json_decref(args);
+        return NULL;
+    }
+    aemp__ensure_init();
+    const char *name;
+    size_t namelen;
+    int local = aemp__split_local(node, &name, &namelen);
+    if (local < 0) {
+        json_decref(args);
+        return NULL;
+    }
+    if (!args)
+        args = json_array();
+    size_t nodelen = aemp_node_len(node);
+    char *portname = aemp__new_port_name(1);
+    size_t pl = strlen(portname);
+    char *id = malloc(nodelen + 1 + pl + 1);
+    if (!id)
+        abort();
+    memcpy(id, node, nodelen);
+    id[nodelen] = '#';
+    memcpy(id + nodelen + 1, portname, pl + 1);
+    if (local) {
+        /* always deferred: the init function never runs inside spawn */
+        spawn_job_t *s = malloc(sizeof *s);
+        if (!s || !(s->id = strdup(id)) || !(s->func = strdup(func)))
+            abort();
+        s->args = args;
+        aemp__job_call(spawn_job, s);
+    } else {
+        json_t *req = json_pack("[ss]", portname, func);
+        json_array_extend(req, args);
+        json_decref(args);
+        aemp__node_request(aemp__node_get(node, nodelen), "AnyEvent::MP::_spawn", req);
+    }
+    free(portname);
+    return id;
+}
+
+int aemp_snd_to_func(const char *node, const char *func, json_t *args)
+{
+    if (!func || !*func || (args && !json_is_array(args))) {
+        json_decref(args);
+        return AEMP_EINVAL;
+    }
+    aemp__ensure_init();
+    size_t nodelen = node ? aemp_node_len(node) : 0;
+    if (!nodelen) {
+        json_decref(args);
+        return AEMP_EPORTID;
+    }
+    json_t *msg = json_pack("[s]", func);
+    if (args) {
+        json_array_extend(msg, args);
+        json_decref(args);
+    }
+    char *nodeonly = strndup(node, nodelen);
+    if (!nodeonly)
+        abort();
+    int r = aemp_snd(nodeonly, msg);   /* the node port of that node */
+    free(nodeonly);
+    return r;
+}
+
+int aemp_snd_on(const char *node, const char *port, json_t *msg)
+{
+    if (!port || !json_is_array(msg)) {
+        json_decref(msg);
+        return AEMP_EINVAL;
+    }
+    json_t *args = json_pack("[s]", port);
+    json_array_extend(args, msg);
+    json_decref(msg);
+    return aemp_snd_to_func(node, "snd", args);
+}

@@ -1,0 +1,135 @@
+/* seed.c - keeping connections to the configured seeds.
+ *
+ * Every seed address gets a retry timer: while its node is not up and no
+ * connection to it is in progress, connect; retries back off from
+ * (1+rand)*0.6 s, doubling up to monitor_timeout, and restart quickly when
+ * a seed node goes down.  A seed that turns out to be this node is dropped.
+ */
+#include "node.h"
+
+#include "conn.h"
+
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct seed {
+    char *addr;
+    char *nodeid;        /* learned from its greeting */
+    ev_timer retry;
+    double backoff;
+    int self;
+} seed_t;
+
+static seed_t *seeds;
+static size_t nseeds;
+static aemp_handle_t updown_handle;
+
+static double jitter(void)
+{
+    unsigned char b;
+    RAND_bytes(&b, 1);
+    return 1.0 + b / 256.0;
+}
+
+static int seed_busy(seed_t *s)
+{
+    if (s->nodeid && aemp_node_is_up(s->nodeid) == 1)
+        return 1;
+    return aemp__conn_pending_seed(s->addr) != NULL;
+}
+
+static void retry_cb(EV_P_ ev_timer *w, int revents)
+{
+    seed_t *s = w->data;
+    if (s->self)
+        return;
+    if (!seed_busy(s)) {
+        char err[256];
+        aemp_log(AEMP_LOG_TRACE, "connecting to seed %s", s->addr);
+        if (!aemp__conn_connect(s->addr, s->nodeid ? aemp__node_get(s->nodeid, strlen(s->nodeid)) : NULL,
+                                s->addr, err, sizeof err))
+            aemp_log(AEMP_LOG_INFO, "cannot connect to seed %s: %s", s->addr, err);
+    }
+    double max = aemp__g.net.monitor_timeout;
+    s->backoff = s->backoff * 2 > max ? max : s->backoff * 2;
+    ev_timer_set(w, s->backoff, 0);
+    ev_timer_start(EV_A_ w);
+}
+
+static void restart(seed_t *s)
+{
+    s->backoff = 0.6 * jitter();
+    ev_timer_stop(aemp__g.loop, &s->retry);
+    ev_timer_set(&s->retry, s->backoff / 2, 0);
+    ev_timer_start(aemp__g.loop, &s->retry);
+}
+
+static void on_updown(const char *node, int up, json_t *reason, void *arg)
+{
+    for (size_t i = 0; i < nseeds; i++)
+        if (!up && seeds[i].nodeid && !strcmp(seeds[i].nodeid, node))
+            restart(&seeds[i]);
+}
+
+void aemp__seed_greeted(const char *addr, const char *peer)
+{
+    for (size_t i = 0; i < nseeds; i++) {
+        seed_t *s = &seeds[i];
+        if (strcmp(s->addr, addr))
+            continue;
+        if (!strcmp(peer, aemp__g.nodeid)) {
+            aemp_log(AEMP_LOG_DEBUG, "seed %s is this node", addr);
+            s->self = 1;
+            ev_timer_stop(aemp__g.loop, &s->retry);
+            return;
+        }
+        if (!s->nodeid || strcmp(s->nodeid, peer)) {
+            free(s->nodeid);
+            s->nodeid = strdup(peer);
+        }
+    }
+}
+
+int aemp__seed_is_self(const char *addr)
+{
+    for (size_t i = 0; i < nseeds; i++)
+        if (!strcmp(seeds[i].addr, addr))
+            return seeds[i].self;
+    return 0;
+}
+
+void aemp__seeds_start(const json_t *addrs)
+{
+    size_t n = json_array_size(addrs);
+    seeds = calloc(n ? n : 1, sizeof *seeds);
+    if (!seeds)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        seed_t *s = &seeds[nseeds++];
+        s->addr = strdup(json_string_value(json_array_get(addrs, i)));
+        if (!s->addr)
+            abort();
+        ev_timer_init(&s->retry, retry_cb, 0, 0);
+        s->retry.data = s;
+        /* a short random delay so that nodes started together spread out */
+        s->backoff = 0.6 * jitter();
+        ev_timer_set(&s->retry, (jitter() - 1.0) * 0.05, 0);
+        ev_timer_start(aemp__g.loop, &s->retry);
+    }
+    if (n)
+        aemp_mon_nodes(on_updown, NULL, &updown_handle);
+}
+
+void aemp__seeds_stop(void)
+{
+    for (size_t i = 0; i < nseeds; i++) {
+        ev_timer_stop(aemp__g.loop, &seeds[i].retry);
+        free(seeds[i].addr);
+        free(seeds[i].nodeid);
+    }
+    free(seeds);
+    seeds = NULL;
+    nseeds = 0;
+    updown_handle = 0;
+}

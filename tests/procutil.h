@@ -1,0 +1,128 @@
+/* procutil.h - start and stop real `aemp` processes from tests.
+ * Every process is stopped by its PID; every wait is bounded. */
+#ifndef AEMP_PROCUTIL_H
+#define AEMP_PROCUTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct pu_node {
+    pid_t pid;
+    int out;               /* its stdout */
+    char nodeid[128];
+    char addr[64];         /* first listening address */
+} pu_node_t;
+
+static inline double pu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Read one line from fd within `seconds`; 1 on success. */
+static inline int pu_read_line(int fd, char *buf, size_t size, double seconds)
+{
+    size_t n = 0;
+    double end = pu_now() + seconds;
+    while (n + 1 < size) {
+        int left = (int)((end - pu_now()) * 1000);
+        if (left <= 0)
+            return 0;
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r <= 0)
+            return 0;
+        if (c == '\n') {
+            buf[n] = 0;
+            return 1;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return 1;
+}
+
+/* Start `aemp run <args...>` (NULL-terminated) with extra environment
+ * entries env (NULL-terminated "K=V" list or NULL); wait up to 10 s for its
+ * "<nodeid> listening on <addr>[,...]" line.  Returns 1 on success. */
+static inline int pu_start(pu_node_t *n, const char *const *env, const char *const *args)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return 0;
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = AEMP_BIN;
+    argv[argc++] = "run";
+    for (int i = 0; args[i] && argc < 62; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execv(AEMP_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    n->pid = pid;
+    n->out = fds[0];
+    char line[512];
+    if (!pu_read_line(n->out, line, sizeof line, 10))
+        return 0;
+    char *sp = strstr(line, " listening on ");
+    if (!sp)
+        return 0;
+    *sp = 0;
+    const char *addr = sp + strlen(" listening on ");
+    if (strlen(line) >= sizeof n->nodeid || strlen(addr) >= sizeof n->addr)
+        return 0;
+    strcpy(n->nodeid, line);
+    strcpy(n->addr, addr);
+    char *comma = strchr(n->addr, ',');
+    if (comma)
+        *comma = 0;
+    return 1;
+}
+
+/* Stop by PID: SIGTERM, up to 5 s, then SIGKILL.  Returns the wait status. */
+static inline int pu_stop(pu_node_t *n, int sig)
+{
+    if (n->pid <= 0)
+        return -1;
+    kill(n->pid, sig);
+    int status = -1;
+    double end = pu_now() + 5;
+    while (pu_now() < end) {
+        pid_t r = waitpid(n->pid, &status, WNOHANG);
+        if (r == n->pid)
+            break;
+        usleep(10000);
+    }
+    if (pu_now() >= end) {
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, &status, 0);
+    }
+    close(n->out);
+    n->pid = 0;
+    return status;
+}
+
+#endif

@@ -1,0 +1,164 @@
+/* aemp_cli.h - what the files of the aemp tool share: the command line
+ * state, the command table entry, argument helpers and the command
+ * handlers.  Not installed; nothing here is part of libaemp.
+ */
+#ifndef AEMP_CLI_H
+#define AEMP_CLI_H
+
+#include "aemp.h"
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit codes (also the return values of command handlers: 0 = go on). */
+enum {
+    CLI_OK = 0,          /* success */
+    CLI_FAIL = 1,        /* the operation failed, timed out, abnormal death */
+    CLI_USAGE = 2,       /* bad command line */
+    CLI_UNSUPPORTED = 3, /* not supported by this implementation */
+};
+
+/* The state of one aemp invocation. */
+typedef struct cli {
+    json_t *args;          /* the decoded argument list (JSON values) */
+    size_t pos;            /* index of the next unconsumed argument */
+    const char *cmd;       /* the running command's name (for messages) */
+    aemp_config_t *cfg;    /* the rc file, loaded on first use */
+    bool secret_explicit;  /* a command set or removed the global secret */
+} cli_t;
+
+typedef struct cli_cmd cli_cmd_t;
+
+/* A command handler: consumes its arguments from c, returns an exit code
+ * (CLI_OK to go on with the next command). */
+typedef int (*cli_fn)(cli_t *c, const cli_cmd_t *cmd);
+
+struct cli_cmd {
+    const char *name;
+    cli_fn fn;
+    const char *key;       /* the configuration key of set/del/add/del-item handlers */
+    const char *args;      /* argument synopsis, "" if none */
+    const char *summary;   /* one line */
+    const char *help;      /* the long text (NULL: only the summary) */
+    const char *alias_of;  /* the command this one is an alias of, or NULL */
+};
+
+/* ----------------------------------------------------- aemp.c helpers */
+
+/* Print "aemp: <cmd>: <message>" on stderr. */
+void cli_err(const cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Number of arguments left. */
+size_t cli_left(const cli_t *c);
+
+/* The next argument (borrowed), consumed; NULL (after printing "missing
+ * argument <what>") if there is none. */
+json_t *cli_arg(cli_t *c, const char *what);
+
+/* The next argument, which must be a string; NULL after an error message if
+ * it is missing or not a string. */
+const char *cli_str_arg(cli_t *c, const char *what);
+
+/* Every argument left, as a new array; they are consumed. */
+json_t *cli_rest(cli_t *c);
+
+/* The value to store for key from an argument (new reference): a string
+ * for a list key (seeds, binds, services, framing_format, auth_offer,
+ * auth_accept) becomes the list of its comma-separated parts. */
+json_t *cli_value_for(const char *key, json_t *arg);
+
+/* Every argument left, as KEY VALUE pairs in a new object; NULL after an
+ * error message (odd count, a key that is not a string). */
+json_t *cli_pairs(cli_t *c);
+
+/* A value as text: strings as they are, anything else as compact JSON
+ * (malloc'd). */
+char *cli_text(const json_t *v);
+
+/* Pretty-print a JSON value (3-space indent, sorted keys) to stdout. */
+void cli_print_pretty(const json_t *v);
+
+/* The rc file, loaded on first use; NULL after an error message (the
+ * caller exits with CLI_FAIL). */
+aemp_config_t *cli_config(cli_t *c);
+
+/* Save the rc file if it was modified (adding a random secret first if
+ * the file is new and no command handled the secret).  0 or -1 after an
+ * error message. */
+int cli_save(cli_t *c);
+
+/* The command table, terminated by an entry with name NULL. */
+extern const cli_cmd_t cli_commands[];
+
+/* ------------------------------------------- aemp_config_cmds.c */
+
+int cli_cmd_set_key(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_del_key(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_add_item(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_del_item(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_set(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_del(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_gensecret(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_setcert(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_gencert(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_profile(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_delprofile(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_setparent(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_delparent(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_showprofile(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_showconfig(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_resolve(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_seeds(cli_t *c, const cli_cmd_t *cmd);
+
+/* The configure arguments of the throw-away client node of the protocol
+ * commands (new object). */
+json_t *cli_client_args(void);
+
+/* The resolved seed addresses ("ip:port" strings, new array) that the
+ * configuration gives for profile (NULL: the client's profile "aemp") with
+ * configure arguments args (borrowed, may be NULL).  NULL after an error
+ * message. */
+json_t *cli_resolved_seeds(cli_t *c, const char *profile, const json_t *args);
+
+/* ------------------------------------------------- aemp_cert.c */
+
+/* A new self-signed certificate (CN=AnyEvent::MP, RSA 2048, 3650 days):
+ * the certificate followed by its private key, PEM, malloc'd into *pem.
+ * 0, or -1 with a message in err. */
+int cli_gencert(char **pem, char *err, size_t errlen);
+
+/* ---------------------------------------------- aemp_net_cmds.c */
+
+int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_cal(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_mon(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
+
+/* ---------------------------------------------- aemp_services.c */
+
+/* Register the named functions aemp::echo, aemp::sink, aemp::link and
+ * aemp::die. */
+void cli_services_register(void);
+
+/* Create the well-known echo port "<nodeid>#echo" (after configure). */
+int cli_services_echo_port(void);
+
+/* -------------------------------------------------- aemp_commands.c */
+
+int cli_cmd_help(cli_t *c, const cli_cmd_t *cmd);
+
+/* The command called name, or NULL. */
+const cli_cmd_t *cli_find(const char *name);
+
+/* Print the help of one command to stdout. */
+void cli_help_command(const cli_cmd_t *cmd);
+
+/* Print the short usage text to f. */
+void cli_usage(FILE *f);
+
+#endif
