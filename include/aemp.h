@@ -54,6 +54,9 @@ enum {
     AEMP_EAGAIN = -9,      /* already done / once only (e.g. configure) */
     AEMP_ENOFUNC = -10,    /* no function registered under that name */
     AEMP_EIO = -11,        /* system error (bind, listen, ...) */
+    AEMP_ETIMEDOUT = -12,  /* a blocking wait timed out (fibers) */
+    AEMP_ECANCELED = -13,  /* the fiber's port died while it waited */
+    AEMP_ENOFIBER = -14,   /* needs a (receiving) fiber but there is none */
 };
 
 /* A static, human readable text for an AEMP_E* code. */
@@ -294,6 +297,56 @@ int aemp_mon_nodes_cancel(aemp_handle_t handle);
  * (valid in named functions and spawn init functions), else NULL. */
 const char *aemp_srcnode(void);
 
+/* ------------------------------------------------- distributed database */
+
+/* The network-wide database (the 2.02 model): family -> key -> value.
+ * Every node owns the entries it sets; global nodes (the seeds) merge them
+ * and answer queries; changes reach monitors within a round trip or two.
+ * Family names starting with ' are internal ('l: node -> listeners,
+ * 'g: the global nodes). */
+
+/* Set family/key to value (STOLEN; NULL = JSON null).  Nothing is sent if
+ * the value is unchanged.  Errors: AEMP_EINVAL (empty family or key). */
+int aemp_db_set(const char *family, const char *key, json_t *value);
+
+/* Delete one of our entries.  Errors: AEMP_EINVAL, AEMP_ENOENT. */
+int aemp_db_del(const char *family, const char *key);
+
+/* Set family/port = value (STOLEN, may be NULL) and delete the entry when
+ * the port dies (port NULL = SELF).  handle (may be NULL) can be cancelled
+ * with aemp_mon_cancel, which deletes the entry.  Errors: as aemp_db_set,
+ * AEMP_ENOSELF. */
+int aemp_db_reg(const char *family, const char *port, json_t *value, aemp_handle_t *handle);
+
+/* Asynchronous queries answered by the master: the whole family as an
+ * object, its keys or its values as arrays (empty when the family is
+ * empty).  The result is borrowed.  Queries wait for a master and are
+ * asked again after a master change. */
+typedef void (*aemp_db_query_fn)(json_t *result, void *arg);
+int aemp_db_family(const char *family, aemp_db_query_fn cb, void *arg);
+int aemp_db_keys(const char *family, aemp_db_query_fn cb, void *arg);
+int aemp_db_values(const char *family, aemp_db_query_fn cb, void *arg);
+
+/* Monitor a family: the callback runs soon after the call with the current
+ * contents (even if empty), then after every change, with the whole family
+ * and arrays of added, changed and deleted keys (all borrowed; do not keep
+ * or modify them).  A change may be reported for an unchanged value. */
+typedef void (*aemp_db_mon_fn)(json_t *family, json_t *added, json_t *changed, json_t *deleted, void *arg);
+int aemp_db_mon(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle);
+int aemp_db_mon_cancel(aemp_handle_t handle);
+
+/* The 1.x group API on top of the database: a group is a family whose keys
+ * are port IDs.  aemp_grp_get returns the members (new reference) from the
+ * merged database on global nodes or from a monitored mirror elsewhere,
+ * or NULL if there are none. */
+typedef void (*aemp_grp_mon_fn)(json_t *ports, json_t *added, json_t *removed, void *arg);
+int aemp_grp_reg(const char *group, const char *port, aemp_handle_t *handle);
+json_t *aemp_grp_get(const char *group);
+int aemp_grp_mon(const char *group, aemp_grp_mon_fn cb, void *arg, aemp_handle_t *handle);
+
+/* 1 if this node is a global node. */
+int aemp_is_global(void);
+
 /* -------------------------------------------------------------- logging */
 
 /* Log levels as in AnyEvent::MP: 0 always, 1 unexpected errors,
@@ -324,5 +377,8 @@ int aemp_log_hook_remove(aemp_log_hook_fn fn, void *arg);
 #ifdef __cplusplus
 }
 #endif
+
+/* Selective receive in fibers (the Coro::MP model): see aemp_fiber.h. */
+#include "aemp_fiber.h"
 
 #endif

@@ -1,6 +1,6 @@
 /* configure.c - aemp_configure: resolve the configuration (config.c),
- * then apply it: node ID, secret, dialect and method lists, timeouts,
- * listeners on the binds, seeds. */
+ * then apply it: node ID, secret, TLS certificate, dialect and method lists,
+ * timeouts, listeners on the binds, seeds. */
 #include "node.h"
 
 #include "auth.h"
@@ -8,7 +8,10 @@
 #include "conn.h"
 #include "endpoint.h"
 #include "frame.h"
+#include "module.h"
+#include "global.h"
 #include "proto.h"
+#include "tls.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,16 +120,32 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
         return r;
     }
 
+    /* TLS: a non-empty `cert` (key + certificate + optional CA certificates,
+     * PEM) becomes the node's TLS context; a bad one is a config error */
+    aemp_tls_ctx_t *tls = NULL;
+    const json_t *cert = json_object_get(cfg, "cert");
+    if (cert && !json_is_null(cert) && !json_is_string(cert)) {
+        free(id);
+        return fail(err, errlen, AEMP_ECONFIG, "cert: must be a string (PEM text)");
+    }
+    if (json_string_length(cert)
+        && !(tls = aemp__tls_ctx_new(json_string_value(cert), json_string_length(cert), e, sizeof e))) {
+        free(id);
+        return fail(err, errlen, AEMP_ECONFIG, "%s", e);
+    }
+
     /* resolve endpoints before changing anything */
     json_t *binds = NULL, *seeds = NULL;
     json_t *bl = json_object_get(cfg, "binds");
     if (bl && aemp__endpoint_resolve(bl, 0, &binds, e, sizeof e) < 0) {
         free(id);
+        aemp__tls_ctx_free(tls);
         return fail(err, errlen, AEMP_ECONFIG, "binds: %s", e);
     }
     json_t *sl = json_object_get(cfg, "seeds");
     if (sl && aemp__endpoint_resolve(sl, AEMP_ENDPOINT_SKIP_UNRESOLVED, &seeds, e, sizeof e) < 0) {
         free(id);
+        aemp__tls_ctx_free(tls);
         json_decref(binds);
         return fail(err, errlen, AEMP_ECONFIG, "seeds: %s", e);
     }
@@ -146,6 +165,8 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
         net->secretlen = strlen(secret);
         net->secret = (unsigned char *)strdup(secret);
     }
+    aemp__tls_ctx_free(net->tls);
+    net->tls = tls;
     net->dialects = dialects;
     memcpy(net->offer, offer, sizeof offer);
     memcpy(net->accept, accept, sizeof accept);
@@ -174,6 +195,8 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->configured = 1;
     aemp_log(AEMP_LOG_DEBUG, "configured as %s", aemp__g.nodeid);
     aemp__seeds_start(net->seeds);
+    aemp__global_start();
+    aemp__services_start(cfg);
     return 0;
 }
 

@@ -1,12 +1,14 @@
 /* conn.h - TCP transports: listeners, outgoing connects, the handshake via
- * proto.c, batched writes (one write per connection per loop pass),
- * handshake timeouts and keepalives.  The only module that does socket I/O.
+ * proto.c, TLS via tls.c (memory BIOs: the socket stays here), batched
+ * writes (one write per connection per loop pass), handshake timeouts and
+ * keepalives.  The only module that does socket I/O.
  */
 #ifndef AEMP_CONN_H
 #define AEMP_CONN_H
 
 #include "internal.h"
 #include "proto.h"
+#include "tls.h"
 
 struct aemp_conn {
     int fd;
@@ -21,6 +23,12 @@ struct aemp_conn {
     int up;                   /* authenticated and attached */
     int dirty;                /* output pending: on the flush list */
     int closed;
+    /* TLS (spec §8.4), from AEMP_PROTO_START_TLS on: all socket I/O goes
+     * through `tls`; `wire` holds ciphertext (and the rest of our greeting)
+     * not yet written to the socket. */
+    aemp_tls_t *tls;
+    aemp_buf_t wire;
+    int tls_up;               /* handshake done, proto told (tls_ready) */
     ev_tstamp last_write;
     aemp_conn_t *next_dirty;
 };

@@ -16,6 +16,9 @@ const char *aemp_strerror(int err)
     case AEMP_EAGAIN: return "already done";
     case AEMP_ENOFUNC: return "no function registered under that name";
     case AEMP_EIO: return "system error";
+    case AEMP_ETIMEDOUT: return "timed out";
+    case AEMP_ECANCELED: return "cancelled: the port died";
+    case AEMP_ENOFIBER: return "not in a fiber with a message queue";
     }
     return "unknown error";
 }

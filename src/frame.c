@@ -4,8 +4,12 @@
  * between calls, so every byte of a frame is scanned once however the frame
  * is cut into reads; only a complete frame is decoded (JSON by jansson, CBOR
  * by the small decoder below, which relies on the scanner having checked the
- * frame's structure).  Encoding writes straight into the output buffer
- * (JSON by hand, CBOR with libcbor's cbor_encode_* primitives).
+ * frame's structure).  JSON frames made of the common subset (arrays,
+ * objects, strings without escapes, integers of up to 18 digits, true, false,
+ * null) are decoded by a small decoder below as well; any other frame (or a
+ * malformed one) goes to jansson, so values and error texts are jansson's.
+ * Encoding writes straight into the output buffer (JSON by hand, CBOR heads
+ * inline, floats and simple values with libcbor's cbor_encode_* primitives).
  *
  * Value mapping and its limits:
  *  - JSON and CBOR strings become JSON strings.  CBOR text AND byte strings
@@ -335,11 +339,52 @@ static void json_put_value(aemp_buf_t *b, const json_t *v, int depth)
         (b)->len += call;                                            \
     } while (0)
 
+/* Write the shortest CBOR head of major type `major` with argument v to p
+ * (room for 9 bytes); returns its length.  The same bytes as libcbor's
+ * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
+ * heads are most of what a message frame consists of. */
+static inline size_t cb_head(uint8_t *p, unsigned major, uint64_t v)
+{
+    uint8_t m = (uint8_t)(major << 5);
+    if (v < 24) {
+        p[0] = (uint8_t)(m | v);
+        return 1;
+    }
+    if (v <= 0xff) {
+        p[0] = m | 24;
+        p[1] = (uint8_t)v;
+        return 2;
+    }
+    if (v <= 0xffff) {
+        p[0] = m | 25;
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)v;
+        return 3;
+    }
+    if (v <= 0xffffffffu) {
+        p[0] = m | 26;
+        for (int i = 0; i < 4; i++)
+            p[1 + i] = (uint8_t)(v >> (24 - 8 * i));
+        return 5;
+    }
+    p[0] = m | 27;
+    for (int i = 0; i < 8; i++)
+        p[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+    return 9;
+}
+
+/* Append a CBOR head. */
+static inline void cb_put_head(aemp_buf_t *b, unsigned major, uint64_t v)
+{
+    uint8_t *p = b->cap - b->len >= 9 ? b->data + b->len : aemp__buf_reserve(b, 9);
+    b->len += cb_head(p, major, v);
+}
+
 /* Append a CBOR text string. */
 static void cbor_put_str(aemp_buf_t *b, const char *s, size_t n)
 {
-    uint8_t *p = aemp__buf_reserve(b, 9 + n);
-    size_t h = cbor_encode_string_start(n, p, 9);
+    uint8_t *p = b->cap - b->len >= 9 + n ? b->data + b->len : aemp__buf_reserve(b, 9 + n);
+    size_t h = cb_head(p, 3, n);
     memcpy(p + h, s, n);
     b->len += h + n;
 }
@@ -355,9 +400,9 @@ static void cbor_put_value(aemp_buf_t *b, const json_t *v, int depth)
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
         if (i >= 0)
-            CB_PUT(b, cbor_encode_uint((uint64_t)i, p_, 9));
+            cb_put_head(b, 0, (uint64_t)i);
         else
-            CB_PUT(b, cbor_encode_negint((uint64_t)(-(i + 1)), p_, 9));
+            cb_put_head(b, 1, (uint64_t)(-(i + 1)));
         return;
     }
     case JSON_REAL:
@@ -372,7 +417,7 @@ static void cbor_put_value(aemp_buf_t *b, const json_t *v, int depth)
             return;
         }
         size_t n = json_array_size(v);
-        CB_PUT(b, cbor_encode_array_start(n, p_, 9));
+        cb_put_head(b, 4, n);
         for (size_t i = 0; i < n; i++)
             cbor_put_value(b, json_array_get(v, i), depth + 1);
         return;
@@ -382,7 +427,7 @@ static void cbor_put_value(aemp_buf_t *b, const json_t *v, int depth)
             CB_PUT(b, cbor_encode_null(p_, 9));
             return;
         }
-        CB_PUT(b, cbor_encode_map_start(json_object_size(v), p_, 9));
+        cb_put_head(b, 5, json_object_size(v));
         for (void *it = json_object_iter((json_t *)v); it;
              it = json_object_iter_next((json_t *)v, it)) {
             cbor_put_str(b, json_object_iter_key(it), json_object_iter_key_len(it));
@@ -411,7 +456,7 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
         }
         aemp__buf_putc(out, ']');
     } else if (f == AEMP_FRAMING_CBOR) {
-        CB_PUT(out, cbor_encode_array_start(n + 1, p_, 9));
+        cb_put_head(out, 4, n + 1);
         cbor_put_str(out, dest, destlen);
         for (size_t i = 0; i < n; i++)
             cbor_put_value(out, json_array_get(msg, i), 1);
@@ -1006,6 +1051,177 @@ static json_t *cd_item(cdec_t *d)
     return j;
 }
 
+/* ------------------------------------------------------------ JSON decode */
+
+/* The fast JSON decoder: one frame that json_scan accepted, parsed in one
+ * pass without jansson's lexer.  It understands only the subset named at the
+ * top and gives up (NULL, nothing leaked) at anything else - an escape, a
+ * control character, invalid UTF-8, a real, a long integer, a syntax error -
+ * whereupon the caller parses the frame with jansson.  What it accepts it
+ * decodes exactly as json_loadb would. */
+typedef struct jdec {
+    const uint8_t *p, *end;
+} jdec_t;
+
+static inline void jd_ws(jdec_t *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
+        d->p++;
+}
+
+/* A string literal at d->p (its '"'): its bytes in *s, *n; -1 to give up. */
+static int jd_str(jdec_t *d, const char **s, size_t *n)
+{
+    const uint8_t *q = ++d->p;
+    while (q < d->end && *q != '"' && *q != '\\' && *q >= 0x20)
+        q++;
+    if (q >= d->end || *q != '"' || !utf8_valid(d->p, (size_t)(q - d->p)))
+        return -1;
+    *s = (const char *)d->p;
+    *n = (size_t)(q - d->p);
+    d->p = q + 1;
+    return 0;
+}
+
+static json_t *jd_value(jdec_t *d, int depth);
+
+/* The elements of an array after its '['; NULL to give up. */
+static json_t *jd_array(jdec_t *d, int depth)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    d->p++;
+    jd_ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = jd_value(d, depth);
+        if (!v || json_array_append_new(a, v) < 0)
+            break;
+        jd_ws(d);
+        if (d->p >= d->end)
+            break;
+        if (*d->p == ']') {
+            d->p++;
+            return a;
+        }
+        if (*d->p++ != ',')
+            break;
+        jd_ws(d);
+    }
+    json_decref(a);
+    return NULL;
+}
+
+/* The members of an object after its '{'; NULL to give up. */
+static json_t *jd_object(jdec_t *d, int depth)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    d->p++;
+    jd_ws(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        return o;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (d->p >= d->end || *d->p != '"' || jd_str(d, &k, &klen) < 0)
+            break;
+        jd_ws(d);
+        if (d->p >= d->end || *d->p++ != ':')
+            break;
+        jd_ws(d);
+        json_t *v = jd_value(d, depth);
+        if (!v || json_object_setn_new_nocheck(o, k, klen, v) < 0)
+            break;
+        jd_ws(d);
+        if (d->p >= d->end)
+            break;
+        if (*d->p == '}') {
+            d->p++;
+            return o;
+        }
+        if (*d->p++ != ',')
+            break;
+        jd_ws(d);
+    }
+    json_decref(o);
+    return NULL;
+}
+
+/* One value at d->p (no leading whitespace); NULL to give up. */
+static json_t *jd_value(jdec_t *d, int depth)
+{
+    if (d->p >= d->end || depth >= AEMP_FRAME_MAX_DEPTH)
+        return NULL;
+    switch (*d->p) {
+    case '[':
+        return jd_array(d, depth + 1);
+    case '{':
+        return jd_object(d, depth + 1);
+    case '"': {
+        const char *s;
+        size_t n;
+        return jd_str(d, &s, &n) < 0 ? NULL : json_stringn_nocheck(s, n);
+    }
+    case 't':
+        if (d->end - d->p >= 4 && !memcmp(d->p, "true", 4)) {
+            d->p += 4;
+            return json_true();
+        }
+        return NULL;
+    case 'f':
+        if (d->end - d->p >= 5 && !memcmp(d->p, "false", 5)) {
+            d->p += 5;
+            return json_false();
+        }
+        return NULL;
+    case 'n':
+        if (d->end - d->p >= 4 && !memcmp(d->p, "null", 4)) {
+            d->p += 4;
+            return json_null();
+        }
+        return NULL;
+    default: {
+        /* -?(0|[1-9][0-9]*) of at most 18 digits, not followed by a
+         * fraction, an exponent or another digit: cannot overflow */
+        const uint8_t *q = d->p;
+        int neg = *q == '-';
+        q += neg;
+        const uint8_t *digits = q;
+        json_int_t v = 0;
+        while (q < d->end && *q >= '0' && *q <= '9' && q - digits < 18)
+            v = v * 10 + (*q++ - '0');
+        size_t nd = (size_t)(q - digits);
+        if (nd == 0 || (nd > 1 && *digits == '0'))
+            return NULL;
+        if (q < d->end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9')))
+            return NULL;
+        d->p = q;
+        return json_integer(neg ? -v : v);
+    }
+    }
+}
+
+/* Decode the JSON frame of len bytes at p with the fast decoder; NULL if it
+ * gave up. */
+static json_t *json_fast(const uint8_t *p, size_t len)
+{
+    jdec_t d = { p, p + len };
+    json_t *j = jd_value(&d, 0);
+    if (j && d.p != d.end) {   /* cannot happen: the scanner ended the frame */
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* ------------------------------------------------------------ next frame */
 
 /* Take the next complete frame from `in` (see frame.h).  Byte offsets in
@@ -1021,7 +1237,9 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, json_t **frame)
         if (rc <= 0)
             return rc;
         json_error_t err;
-        json_t *j = json_loadb((const char *)aemp__buf_head(in), r->scan, JSON_ALLOW_NUL, &err);
+        json_t *j = json_fast(aemp__buf_head(in), r->scan);
+        if (!j)
+            j = json_loadb((const char *)aemp__buf_head(in), r->scan, JSON_ALLOW_NUL, &err);
         if (!j)
             return fail(r, "malformed JSON frame at byte %d: %s", err.position, err.text);
         if (!json_is_array(j)) { /* cannot happen: the text starts with '[' */

@@ -1,7 +1,9 @@
 /* func.c - named functions: the registry that spawn, snd_to_func and
- * dynamic node-port requests resolve names in; spawn itself. */
+ * dynamic node-port requests resolve names in (a name that is not
+ * registered is looked for in loadable modules, module.c); spawn itself. */
 #include "internal.h"
 
+#include "module.h"
 #include "node.h"
 
 #include <stdlib.h>
@@ -44,8 +46,22 @@ int aemp_func_unregister(const char *name)
     return 0;
 }
 
+int aemp__func_registered(const char *name)
+{
+    return aemp__table_get(&funcs, name, strlen(name)) != NULL;
+}
+
+int aemp__func_resolve(const char *name, char *err, size_t errlen)
+{
+    return aemp__module_resolve(name, err, errlen);
+}
+
+/* Resolves (loading modules); the reason of a load error is logged by
+ * module.c, the caller reports "unable to resolve". */
 int aemp__func_call(const char *name, json_t *args)
 {
+    if (aemp__module_resolve(name, NULL, 0) < 0)
+        return AEMP_ENOFUNC;
     func_t *f = aemp__table_get(&funcs, name, strlen(name));
     if (!f)
         return AEMP_ENOFUNC;
@@ -55,7 +71,7 @@ int aemp__func_call(const char *name, json_t *args)
 
 int aemp__func_exists(const char *name)
 {
-    return aemp__table_get(&funcs, name, strlen(name)) != NULL;
+    return aemp__module_resolve(name, NULL, 0) == 0;
 }
 
 void aemp__funcs_clear(void)
@@ -73,24 +89,32 @@ typedef struct spawn_job {
     char *id;        /* full ID of the new port */
     char *func;
     json_t *args;
+    const char *error;   /* why func could not be resolved, or NULL */
 } spawn_job_t;
 
 static void spawn_body(void *v)
 {
     spawn_job_t *s = v;
-    if (aemp__func_call(s->func, s->args) == AEMP_ENOFUNC)
+    if (s->error)
+        aemp_die("%s", s->error);
+    else if (aemp__func_call(s->func, s->args) == AEMP_ENOFUNC)
         aemp_die("unable to resolve function '%s'", s->func);
 }
 
 /* Create the port called name, then run func(args) in its context.  The
  * port exists (without callbacks) before the init function runs, so a
- * failing or unknown function kills a real port and its monitors see why. */
+ * failing or unknown function kills a real port and its monitors see why:
+ * ("die", "unable to resolve function '<func>'") or the module load error.
+ * Modules are loaded before entering port context, so a module's init
+ * function never runs with SELF set. */
 void aemp__spawn_local(const char *name, size_t len, const char *func, json_t *args)
 {
+    char err[1024];
+    int resolved = aemp__module_resolve(func, err, sizeof err) == 0;
     aemp_lport_t *p = aemp__port_find(name, len);
     if (!p)
         p = aemp__port_create_named(name, len);
-    spawn_job_t s = { p->id, (char *)func, args };
+    spawn_job_t s = { p->id, (char *)func, args, resolved ? NULL : err };
     aemp__port_ref(p);
     aemp__in_context(p->id, spawn_body, &s);
     aemp__port_unref(p);
@@ -138,6 +162,7 @@ char *aemp_spawn(const char *node, const char *func, json_t *args)
         if (!s || !(s->id = strdup(id)) || !(s->func = strdup(func)))
             abort();
         s->args = args;
+        s->error = NULL;
         aemp__job_call(spawn_job, s);
     } else {
         json_t *req = json_pack("[ss]", portname, func);

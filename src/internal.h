@@ -18,6 +18,8 @@ typedef struct aemp_conn aemp_conn_t;
 struct aemp_net {
     unsigned char *secret;   /* shared secret or NULL */
     size_t secretlen;
+    struct aemp_tls_ctx *tls;   /* TLS context built from `cert` (tls.h), or NULL:
+                                   owned here, freed by aemp__conn_shutdown */
     unsigned dialects;       /* AEMP_DIALECT_* (proto.h), 0 = both */
     int offer[8], accept[8], framings[4];   /* 0-terminated method/framing lists; empty = defaults */
     double monitor_timeout;  /* handshake timeout, seed back-off cap */
@@ -82,6 +84,10 @@ void aemp__job_kil(aemp_lport_t *p, json_t *reason);
 /* Call fn(arg) at its turn in the queue. */
 void aemp__job_call(void (*fn)(void *arg), void *arg);
 
+/* The same for an arg that fn frees: drop(arg) frees it instead if the
+ * queue is cleared before the job runs (shutdown). */
+void aemp__job_call_owned(void (*fn)(void *arg), void (*drop)(void *arg), void *arg);
+
 /* Drop every pending job (shutdown). */
 void aemp__jobs_clear(void);
 
@@ -114,6 +120,7 @@ struct aemp_lport {
     aemp_monlist_t mons;      /* local monitors of this port */
     aemp_rnode_t **rmon;      /* remote nodes that monitor this port */
     size_t nrmon, caprmon;
+    struct aemp_fiber *fiber; /* the fiber serving this port, or NULL (fiber.c) */
 };
 
 /* Find a live local port by name. */
@@ -148,6 +155,20 @@ struct aemp_ctx {
 
 /* Run fn(arg) in the context of port id self; applies a pending die. */
 void aemp__in_context(const char *self, void (*fn)(void *arg), void *arg);
+
+/* The innermost port context (NULL outside), and replacing it: fibers keep
+ * their own chain of contexts while they are suspended. */
+struct aemp_ctx *aemp__ctx_get(void);
+void aemp__ctx_set(struct aemp_ctx *c);
+
+/* ---- fibers (fiber.c) */
+
+/* p, served by a fiber, died: cancel the fiber (resumed with
+ * AEMP_ECANCELED if it waits) and drop its queue. */
+void aemp__fiber_port_died(aemp_lport_t *p);
+
+/* Free every fiber and cached stack without resuming them (shutdown). */
+void aemp__fibers_clear(void);
 
 /* ---- monitors (mon.c) */
 

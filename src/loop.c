@@ -33,6 +33,7 @@ typedef struct job {
         json_t *json;            /* MSG, MSG_NAMED: message; KIL: reason */
         void *arg;               /* CALL */
     } d;
+    void (*drop)(void *);        /* CALL: frees arg if the job never runs */
 } job_t;
 
 /* ring buffer, capacity a power of two */
@@ -87,6 +88,11 @@ void aemp__job_kil(aemp_lport_t *p, json_t *reason)
 void aemp__job_call(void (*fn)(void *arg), void *arg)
 {
     push((job_t){ .kind = JOB_CALL, .u.fn = fn, .d.arg = arg });
+}
+
+void aemp__job_call_owned(void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
+{
+    push((job_t){ .kind = JOB_CALL, .u.fn = fn, .d.arg = arg, .drop = drop });
 }
 
 static void run_job(job_t *j)
@@ -157,7 +163,9 @@ void aemp__jobs_clear(void)
             free(j->u.name);
             break;
         case JOB_CALL:
-            break;   /* the callee owns arg; nothing we can free */
+            if (j->drop)
+                j->drop(j->d.arg);
+            break;
         }
     }
     free(ring);

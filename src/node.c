@@ -6,6 +6,7 @@
 #include "node.h"
 
 #include "conn.h"
+#include "global.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,13 @@ aemp_rnode_t *aemp__node_get(const char *id, size_t len)
     n->addrs = json_array();
     aemp__table_put(&nodes, n->id, len, n);
     return n;
+}
+
+void aemp__node_set_addrs(aemp_rnode_t *n, const json_t *addrs)
+{
+    json_array_clear(n->addrs);
+    n->next_addr = 0;
+    aemp__node_add_addrs(n, addrs);
 }
 
 void aemp__node_add_addrs(aemp_rnode_t *n, const json_t *addrs)
@@ -203,14 +211,75 @@ static void start_connect(aemp_rnode_t *n)
     n->connecting = 1;
     ev_timer_init(&n->connect_timer, try_next_addr, 0, 0);
     n->connect_timer.data = n;
-    ev_timer_init(&n->deadline, connect_deadline, aemp__g.net.connect_interval, 0);
+    /* connect_interval is the deadline of a connect to known addresses;
+     * while we still wait for the master to tell us where the node
+     * listens, monitor_timeout applies */
+    int known = json_array_size(n->addrs) > 0;
+    ev_timer_init(&n->deadline, connect_deadline,
+                  known ? aemp__g.net.connect_interval : aemp__g.net.monitor_timeout, 0);
     n->deadline.data = n;
     ev_timer_start(aemp__g.loop, &n->deadline);
     if (json_array_size(n->addrs))
         ev_timer_start(aemp__g.loop, &n->connect_timer);
+    /* the master knows where it listens now (addresses change on restart) */
+    aemp__global_find(n->id);
+}
+
+void aemp__node_addrs_learned(aemp_rnode_t *n)
+{
+    if (n->connecting && !n->conn) {
+        ev_timer_stop(aemp__g.loop, &n->deadline);
+        ev_timer_set(&n->deadline, aemp__g.net.connect_interval, 0);
+        ev_timer_start(aemp__g.loop, &n->deadline);
+        ev_timer_stop(aemp__g.loop, &n->connect_timer);
+        ev_timer_set(&n->connect_timer, 0, 0);
+        ev_timer_start(aemp__g.loop, &n->connect_timer);
+    }
 }
 
 /* ------------------------------------------------------------- failures */
+
+typedef struct failure {
+    aemp_rnode_t *node;
+    int was_up;
+    json_t *reason;
+    aemp_table_t lmon;        /* the node's detached monitor lists */
+    aemp_monlist_t nodemon;
+} failure_t;
+
+/* Fire (or, at shutdown, discard) the detached monitors; then node-down. */
+static void failure_finish(failure_t *f, int fire)
+{
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&f->lmon, &pos, NULL, NULL, &v)) {
+        lmon_entry_t *e = v;
+        if (fire)
+            aemp__monlist_fire(&e->list, f->reason);
+        else
+            aemp__monlist_clear(&e->list);
+        free(e);
+    }
+    aemp__table_free(&f->lmon);
+    if (fire)
+        aemp__monlist_fire(&f->nodemon, f->reason);
+    else
+        aemp__monlist_clear(&f->nodemon);
+    if (fire && f->was_up)
+        aemp__node_updown(f->node, 0, f->reason);
+    json_decref(f->reason);
+    free(f);
+}
+
+static void failure_fire(void *arg)
+{
+    failure_finish(arg, 1);
+}
+
+static void failure_drop(void *arg)
+{
+    failure_finish(arg, 0);
+}
 
 /* Drop the queue, fire every monitor of the node's ports and of the node
  * with ("transport_error", <node>, text), forget its monitors of our ports,
@@ -240,25 +309,29 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     }
     aemp__table_free(&n->rmon);
 
-    /* detach our monitors first: actions may add new ones */
-    aemp_table_t lmon = n->lmon;
+    /* detach our monitors now (later monitors belong to a new connection)
+     * and fire them from the queue, after the messages that arrived before
+     * the failure */
+    failure_t *f = calloc(1, sizeof *f);
+    if (!f)
+        abort();
+    f->node = n;
+    f->was_up = was_up;
+    f->reason = reason;
+    f->lmon = n->lmon;
     memset(&n->lmon, 0, sizeof n->lmon);
-    aemp_monlist_t nodemon = n->nodemon;
+    f->nodemon = n->nodemon;
     memset(&n->nodemon, 0, sizeof n->nodemon);
-    for (aemp_monitor_t *m = nodemon.head; m; m = m->next)
-        m->list = &nodemon;
+    for (aemp_monitor_t *m = f->nodemon.head; m; m = m->next)
+        m->list = &f->nodemon;
     pos = 0;
-    while (aemp__table_next(&lmon, &pos, NULL, NULL, &v)) {
+    while (aemp__table_next(&f->lmon, &pos, NULL, NULL, &v)) {
         lmon_entry_t *e = v;
         e->list.remote = NULL;   /* no mon0 for a dead connection */
-        aemp__monlist_fire(&e->list, reason);
-        free(e);
+        for (aemp_monitor_t *m = e->list.head; m; m = m->next)
+            m->list = &e->list;
     }
-    aemp__table_free(&lmon);
-    aemp__monlist_fire(&nodemon, reason);
-    if (was_up)
-        aemp__node_updown(n, 0, reason);
-    json_decref(reason);
+    aemp__job_call_owned(failure_fire, failure_drop, f);
 }
 
 /* ------------------------------------------------------ connection events */
@@ -342,6 +415,25 @@ void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
     n->last_error = strdup(reason);
 }
 
+typedef struct kernel_job {
+    aemp_rnode_t *node;
+    json_t *msg;
+} kernel_job_t;
+
+static void kernel_job(void *arg)
+{
+    kernel_job_t *k = arg;
+    aemp__kernel_request(k->node, k->msg);
+    free(k);
+}
+
+static void kernel_job_drop(void *arg)
+{
+    kernel_job_t *k = arg;
+    json_decref(k->msg);
+    free(k);
+}
+
 void aemp__node_frame(aemp_conn_t *c, json_t *frame)
 {
     aemp_rnode_t *n = c->node;
@@ -357,8 +449,15 @@ void aemp__node_frame(aemp_conn_t *c, json_t *frame)
     }
     size_t len = json_string_length(dest);
     if (len == 0) {
+        /* in order with the port messages received before it: a death
+         * notice must not overtake the messages the port sent first */
         json_array_remove(frame, 0);
-        aemp__kernel_request(n, frame);
+        kernel_job_t *k = malloc(sizeof *k);
+        if (!k)
+            abort();
+        k->node = n;
+        k->msg = frame;
+        aemp__job_call_owned(kernel_job, kernel_job_drop, k);
         return;
     }
     const char *name = json_string_value(dest);
@@ -540,6 +639,12 @@ int aemp_mon_nodes_cancel(aemp_handle_t handle)
     return AEMP_ENOENT;
 }
 
+unsigned aemp__node_dialect(const char *node)
+{
+    aemp_rnode_t *n = aemp__node_find(node, strlen(node));
+    return n && n->conn ? n->dialect : 0;
+}
+
 int aemp_node_is_up(const char *node)
 {
     if (!node)
@@ -601,10 +706,12 @@ void aemp__node_init(void)
     net->listeners = json_array();
     net->seeds = json_array();
     aemp__conn_init();
+    aemp__global_init();
 }
 
 void aemp__node_shutdown(void)
 {
+    aemp__global_shutdown();
     aemp__seeds_stop();
     aemp__conn_shutdown();
     size_t pos = 0;

@@ -48,6 +48,12 @@ void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *
 /* Send a node-port request ["", tag, args...] (args stolen, may be NULL). */
 void aemp__node_request(aemp_rnode_t *n, const char *tag, json_t *args);
 
+/* Addresses for n arrived (g_found): connect now if a connect waits. */
+void aemp__node_addrs_learned(aemp_rnode_t *n);
+
+/* Replace the known addresses of a node (an authoritative answer). */
+void aemp__node_set_addrs(aemp_rnode_t *n, const json_t *addrs);
+
 /* Remember addresses for a node (array of "ip:port", borrowed). */
 void aemp__node_add_addrs(aemp_rnode_t *n, const json_t *addrs);
 

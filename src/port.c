@@ -287,6 +287,16 @@ void aemp_die(const char *fmt, ...)
     }
 }
 
+struct aemp_ctx *aemp__ctx_get(void)
+{
+    return ctx_top;
+}
+
+void aemp__ctx_set(struct aemp_ctx *c)
+{
+    ctx_top = c;
+}
+
 void aemp__in_context(const char *self, void (*fn)(void *arg), void *arg)
 {
     struct aemp_ctx c = { self, NULL, ctx_top };
@@ -463,6 +473,8 @@ void aemp__port_die(aemp_lport_t *p, json_t *reason)
     }
     free_tags(p);
     p->fn = NULL;
+    if (p->fiber)
+        aemp__fiber_port_died(p);   /* unwinds the fiber before monitors fire */
     aemp__monlist_fire(&p->mons, reason);
     aemp__remote_port_died(p, reason);
     json_decref(reason);
@@ -471,6 +483,7 @@ void aemp__port_die(aemp_lport_t *p, json_t *reason)
 
 void aemp__ports_clear(void)
 {
+    aemp__fibers_clear();
     size_t pos = 0;
     void *v;
     while (aemp__table_next(&aemp__g.ports, &pos, NULL, NULL, &v)) {

@@ -8,6 +8,7 @@
 #include "node.h"
 
 #include "conn.h"
+#include "global.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -82,6 +83,7 @@ void aemp__seed_greeted(const char *addr, const char *peer)
             aemp_log(AEMP_LOG_DEBUG, "seed %s is this node", addr);
             s->self = 1;
             ev_timer_stop(aemp__g.loop, &s->retry);
+            aemp__global_become();
             return;
         }
         if (!s->nodeid || strcmp(s->nodeid, peer)) {
@@ -89,6 +91,23 @@ void aemp__seed_greeted(const char *addr, const char *peer)
             s->nodeid = strdup(peer);
         }
     }
+}
+
+json_t *aemp__seed_nodes(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < nseeds; i++)
+        if (seeds[i].nodeid && !seeds[i].self)
+            json_array_append_new(a, json_string(seeds[i].nodeid));
+    return a;
+}
+
+int aemp__seed_is_node(const char *node)
+{
+    for (size_t i = 0; i < nseeds; i++)
+        if (seeds[i].nodeid && !strcmp(seeds[i].nodeid, node))
+            return 1;
+    return 0;
 }
 
 int aemp__seed_is_self(const char *addr)

@@ -394,7 +394,7 @@ for want in setnodeid nodeid delnodeid gensecret setsecret secret delsecret genc
     delframing_format setauth_offer auth_offer delauth_offer setauth_accept \
     auth_accept delauth_accept setautocork autocork delautocork setnodelay nodelay \
     delnodelay setsecure secure delsecure setdialect dialect deldialect \
-    setmax_frame max_frame delmax_frame set del _resolve run snd cal mon trace nodes \
+    setmax_frame max_frame delmax_frame set del _resolve run snd cal mon trace nodes db \
     eval shell restart help; do
     check "help lists $want" [ -n "$(printf '%s\n' "$cmds" | grep -x -- "$want")" ]
 done
@@ -517,6 +517,27 @@ if [ -n "$ADDR" ]; then
     check "nodes: exit 0" rc_is 0
     check "nodes: the seed" out_is "seedA"
 
+    # db FAMILY: keys of the global database, asked of the client's master
+    r db "'g"
+    check "db 'g: exit 0" rc_is 0
+    check "db 'g: the seed is a global node" out_is "seedA"
+    r snd seedA AnyEvent::MP::_spawn member1 aemp::grp_echo clitest
+    r snd seedA AnyEvent::MP::_spawn member2 aemp::grp_echo clitest
+    r db clitest
+    check "db GROUP: exit 0" rc_is 0
+    check "db GROUP: the members, sorted" out_is "$(printf 'seedA#member1\nseedA#member2')"
+    r snd seedA kil1 member1
+    r db clitest
+    check "db GROUP: a killed member is gone" out_is "seedA#member2"
+    r db no_such_family
+    check "db of an unknown family: exit 0" rc_is 0
+    check "db of an unknown family: no output" out_is ""
+    r db
+    check "db without FAMILY: exit 2" rc_is 2
+    rcr "$T/noseeds.rc" db clitest
+    check "db without seeds: exit 1" rc_is 1
+    check "db without seeds: message" err_has "no seeds configured"
+
     r profile aemp setsecret wrong
     r cal seedA#echo hello
     check "wrong secret: cal fails with exit 1" rc_is 1
@@ -534,6 +555,9 @@ fi
 r profile aemp setseeds 127.0.0.1:1
 r nodes
 check "nodes without a reachable seed: exit 1" rc_is 1
+r db clitest
+check "db without a reachable seed: exit 1" rc_is 1
+check "db without a reachable seed: timeout" err_has "timeout after 5 s"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

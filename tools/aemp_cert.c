@@ -1,7 +1,10 @@
 /* aemp_cert.c - `aemp gencert`: a self-signed certificate made with
  * OpenSSL's library, equivalent to Perl aemp's
  *   openssl req -new -nodes -x509 -days 3650 -newkey rsa:2048 -batch -subj /CN=AnyEvent::MP
- * stored as the certificate followed by the private key (PEM).
+ * (with the v3_ca extensions `openssl req -x509` adds: subject and
+ * authority key identifiers, basicConstraints critical CA:TRUE), stored as
+ * the certificate followed by the private key (PEM).  Nodes with the same
+ * `cert` trust each other over TLS (docs/tls.md).
  */
 #include "aemp_cli.h"
 
@@ -12,6 +15,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +47,22 @@ static int set_serial(X509 *x)
     return ok;
 }
 
-/* Build the key and the certificate; PEM text into *pem. */
+/* Add the extension name=value to the self-signed x. */
+static int add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (!ext)
+        return 0;
+    int ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/* Build the key and the certificate; PEM text into *pem (malloc'd).
+ * Returns 0, or -1 with a message in err. */
 int cli_gencert(char **pem, char *err, size_t errlen)
 {
     int rc = -1;
@@ -61,7 +80,11 @@ int cli_gencert(char **pem, char *err, size_t errlen)
     X509_NAME *name = X509_get_subject_name(x);
     if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"AnyEvent::MP",
                                     -1, -1, 0)
-        || !X509_set_issuer_name(x, name) || !X509_sign(x, key, EVP_sha256())) {
+        || !X509_set_issuer_name(x, name)
+        || !add_ext(x, NID_subject_key_identifier, "hash")
+        || !add_ext(x, NID_authority_key_identifier, "keyid:always")
+        || !add_ext(x, NID_basic_constraints, "critical,CA:TRUE")
+        || !X509_sign(x, key, EVP_sha256())) {
         ssl_fail("cannot sign the certificate", err, errlen);
         goto out;
     }

@@ -137,6 +137,7 @@ int cli_cmd_cal(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_mon(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
 
 /* ---------------------------------------------- aemp_services.c */

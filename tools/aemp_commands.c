@@ -56,19 +56,23 @@ const cli_cmd_t cli_commands[] = {
     { "gencert", cli_cmd_gencert, NULL, "", "generate a self-signed TLS certificate into cert",
       "Generate a self-signed certificate (RSA 2048 bits, CN=AnyEvent::MP, valid 3650 days) "
       "and store it, followed by its private key (PEM), in 'cert' - what Perl's aemp does "
-      "with 'openssl req'. Note: TLS is not yet supported by libaemp's transport: libaemp "
-      "nodes ignore 'cert' (and authenticate with the secret), Perl nodes sharing the rc "
-      "file use it.", NULL },
+      "with 'openssl req'. A node with a cert announces TLS; two nodes that both do talk "
+      "TLS (no fallback), and each must present a certificate signed by one in the other's "
+      "cert - so give every node the same cert (generate it once, e.g. in the global "
+      "section). Over TLS no shared secret is needed (auth tls_sha3_512 or tls_md6_64_256); "
+      "towards a node without cert the secret is used. See docs/tls.md.", NULL },
     { "setcert", cli_cmd_setcert, "cert", "FILE", "store the PEM file FILE in cert",
-      "Store the content of FILE (private key, certificate and optional CA certificates, "
-      "PEM) in 'cert'. Note: TLS is not yet supported by libaemp's transport; libaemp "
-      "nodes ignore 'cert'. Also: cert FILE.", NULL },
+      "Store the content of FILE (an unencrypted private key, its certificate and optional "
+      "CA certificates, PEM, in any order) in 'cert'. Every certificate in it is also "
+      "trusted to sign peers' certificates (no host-name check). The text is checked when "
+      "a node is configured. Also: cert FILE.", NULL },
     { "cert", cli_cmd_setcert, "cert", "FILE", "store the PEM file FILE in cert",
-      "Store the content of FILE (private key, certificate and optional CA certificates, "
-      "PEM) in 'cert'. Note: TLS is not yet supported by libaemp's transport; libaemp "
-      "nodes ignore 'cert'.", "setcert" },
+      "Store the content of FILE (an unencrypted private key, its certificate and optional "
+      "CA certificates, PEM, in any order) in 'cert'. Every certificate in it is also "
+      "trusted to sign peers' certificates (no host-name check).", "setcert" },
     { "delcert", cli_cmd_del_key, "cert", "", "remove cert from the current target",
-      "Remove the key 'cert' from the current target.", NULL },
+      "Remove the key 'cert' from the current target: the node no longer offers TLS and "
+      "authenticates with the shared secret.", NULL },
     { "setseeds", cli_cmd_set_key, "seeds", "LIST", "set the seed endpoints",
       "Replace the list of seeds: the endpoints a node connects to in order to join the "
       "network." LIST_HELP ENDPOINT_HELP " Also: seeds LIST.", NULL },
@@ -201,6 +205,12 @@ const cli_cmd_t cli_commands[] = {
       "connects only to its seeds (and the nodes it talks to), so this lists the seeds' "
       "node IDs; use 'trace NODE' to see further. Exit 1 if no seed is configured or none "
       "could be reached.", NULL },
+    { "db", cli_cmd_db, NULL, "FAMILY", "print the keys of a family of the global database",
+      "Connect as a client to the seeds of profile 'aemp', wait until one of them is the "
+      "client's master, ask it for the keys of FAMILY in the global database (aemp_db_keys) "
+      "and print them sorted, one per line (nothing for an empty or unknown family); exit 0. "
+      "The keys of a group's family are its members' port IDs, e.g. 'aemp db workers'. Exit 1 "
+      "if no seed is configured or after 5 s without an answer.", NULL },
     { "eval", cli_cmd_unsupported, NULL, "NODE EXPR...", "not supported (needs Perl)",
       "Perl's aemp evaluates a Perl expression on NODE. Not supported by this "
       "implementation (it needs a Perl interpreter): exit 3.", NULL },

@@ -1,6 +1,6 @@
 /* aemp_net_cmds.c - the commands that need the network: `run` (a node
  * that runs until SIGTERM/SIGINT) and the protocol commands snd, cal, mon,
- * trace and nodes, which configure a throw-away client node first.
+ * trace, nodes and db, which configure a throw-away client node first.
  * eval, shell and restart need a Perl interpreter and are refused.
  */
 #include "aemp_cli.h"
@@ -14,6 +14,7 @@
 #define CAL_TIMEOUT 5.0
 #define TRACE_TIMEOUT 15.0
 #define NODES_WAIT 3.0
+#define DB_TIMEOUT 5.0
 
 /* The outcome of the running protocol command. */
 static struct {
@@ -466,6 +467,67 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+/* ------------------------------------------------------------------- db */
+
+/* The master's answer: the keys of the family (an array). */
+static void db_keys_reply(json_t *keys, void *arg)
+{
+    if (st.done)
+        return;
+    size_t n = json_array_size(keys);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    if (!names) {
+        finish(CLI_FAIL);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (json_is_string(json_array_get(keys, i)))
+            names[k++] = json_string_value(json_array_get(keys, i));
+    qsort(names, k, sizeof *names, cmp_str);
+    for (size_t i = 0; i < k; i++)
+        puts(names[i]);
+    free(names);
+    fflush(stdout);
+    finish(CLI_OK);
+}
+
+/* db FAMILY: ask a seed (the client's master) for the keys of FAMILY in
+ * the global database, e.g. the members of a group. */
+int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
+{
+    static const double timeout = DB_TIMEOUT;
+    const char *family = cli_str_arg(c, "FAMILY");
+    if (!family)
+        return CLI_USAGE;
+    if (!*family) {
+        cli_err(c, "FAMILY must not be empty");
+        return CLI_USAGE;
+    }
+    json_t *seeds = cli_resolved_seeds(c, NULL, NULL);
+    if (!seeds)
+        return CLI_FAIL;
+    size_t nseeds = json_array_size(seeds);
+    json_decref(seeds);
+    if (!nseeds) {
+        cli_err(c, "no seeds configured for profile 'aemp' (set them with "
+                   "'aemp profile aemp setseeds HOST:PORT,...'), so there is no database to ask");
+        return CLI_FAIL;
+    }
+    int rc = client(c);
+    if (rc != CLI_OK)
+        return rc;
+    /* answered once a seed is connected and has become our master */
+    int r = aemp_db_keys(family, db_keys_reply, NULL);
+    if (r < 0) {
+        cli_err(c, "cannot query '%s': %s", family, aemp_strerror(r));
+        aemp_shutdown();
+        return CLI_FAIL;
+    }
+    aemp_after_cb(timeout, on_timeout, (void *)&timeout, NULL);
+    return wait_done();
 }
 
 /* ------------------------------------------------------ not supported */

@@ -1,0 +1,269 @@
+/* Loadable modules and services, in one process: the "services" key of
+ * configure (modules, functions with and without arguments, failures that
+ * are logged while the node keeps running), spawn of a function whose
+ * module is not loaded yet, the package chain, missing and broken modules
+ * (init failure, a non-ELF file, an undefined symbol, no entry point) whose
+ * error reaches the spawner's monitor, node-port requests and "can" that
+ * load modules, and aemp_module_load. The test modules are
+ * tests/modules/tmod.c. */
+#include "testutil.h"
+
+#include "aemp_module.h"
+
+#include <sys/stat.h>
+
+static char tmpdir[64];
+static char logbuf[32768];
+
+static void log_hook(int level, const char *msg, void *arg)
+{
+    size_t n = strlen(logbuf);
+    if (n + strlen(msg) + 2 < sizeof logbuf) {
+        strcat(logbuf, msg);
+        strcat(logbuf, "\n");
+    }
+}
+
+static void assert_logged(const char *text)
+{
+    if (!strstr(logbuf, text))
+        fail_msg("missing log line '%s' in:\n%s", text, logbuf);
+}
+
+static json_t *inbox;
+static int received;
+static void on_msg(json_t *m, void *arg)
+{
+    json_decref(inbox);
+    inbox = json_incref(m);
+    received++;
+}
+
+static json_t *reason;
+static int fired;
+static void on_mon(json_t *r, void *arg)
+{
+    json_decref(reason);
+    reason = json_incref(r);
+    fired++;
+}
+
+/* Spawn func locally and wait for the monitor (bounded); returns the die
+ * message (borrowed from `reason`). */
+static const char *spawn_and_wait_death(const char *func)
+{
+    char *id = aemp_spawn(aemp_node(), func, NULL);
+    assert_non_null(id);
+    fired = 0;
+    assert_int_equal(aemp_mon(id, on_mon, NULL, NULL), 0);
+    free(id);
+    assert_true(tu_run_until(&fired, 5));
+    assert_string_equal(json_string_value(json_array_get(reason, 0)), "die");
+    return json_string_value(json_array_get(reason, 1));
+}
+
+/* Send msg and wait for one message to the port `me`. */
+static json_t *wait_msg(void)
+{
+    assert_true(tu_run_until(&received, 5));
+    received = 0;
+    return inbox;
+}
+
+static int group_setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/aemp-module-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    /* the environment names only the scratch directory (broken modules);
+     * the built test modules come from the "module_path" key */
+    char env[128];
+    snprintf(env, sizeof env, "%s", tmpdir);
+    setenv("AEMP_MODULE_PATH", env, 1);
+    aemp_log_hook_add(log_hook, NULL);
+    aemp_set_log_level(AEMP_LOG_CRIT);   /* the expected errors go to the hook only */
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    tu_drain();
+    aemp_shutdown();
+    json_decref(inbox);
+    json_decref(reason);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void configure_starts_services(void **state)
+{
+    char err[512];
+    json_t *args = json_pack("{s:b, s:s, s:[], s:[s], s:[s, [s, i, s], s, s, s, s, [s, s]]}", "norc", 1,
+                             "nodeid", "svctest", "binds", "module_path", "/nonexistent:" AEMP_TEST_MODULE_DIR,
+                             "services", "tmod::svc::", "tmod::svc::start", 1, "x", "tmod::svc::noargs",
+                             "tmod::missing::fn", "tmod::initfail::", "nope::", "tmod::svc::start", "y");
+    int r = aemp_configure(args, err, sizeof err);
+    json_decref(args);
+    if (r != 0)
+        fail_msg("configure: %s", err);
+    assert_string_equal(aemp_node(), "svctest");
+
+    /* failures are logged, the node runs on */
+    assert_logged("service 'tmod::missing::fn' not started: unable to resolve function 'tmod::missing::fn'");
+    assert_logged("service 'tmod::initfail::' not started: module 'tmod::initfail': aemp_module_init returned 7");
+    assert_logged("service 'nope::' not started: module 'nope' not found (no nope.so on the module path)");
+
+    /* what the module saw, in order */
+    const char *me = aemp_port(on_msg, NULL);
+    received = 0;
+    assert_int_equal(aemp_snd_to_func(aemp_node(), "tmod::svc::report", json_pack("[s]", me)), 0);
+    tu_assert_json(wait_msg(),
+                   "[[[\"init\",\"tmod::svc\"],[\"start\",1,\"x\"],[\"noargs\",0],[\"start\",\"y\"]]]");
+    aemp_kil(me, NULL);
+}
+
+static void spawn_loads_the_module(void **state)
+{
+    const char *me = aemp_port(on_msg, NULL);
+    received = 0;
+    char *id = aemp_spawn(aemp_node(), "tmod::good::echo", NULL);
+    assert_non_null(id);
+    fired = 0;
+    aemp_mon(id, on_mon, NULL, NULL);
+    aemp_sndf(id, "sis", "hi", 42, me);
+    tu_assert_json(wait_msg(), "[\"hi\",42]");
+    assert_int_equal(fired, 0);
+
+    /* a second spawn does not load it again; init ran outside port context */
+    char *id2 = aemp_spawn(aemp_node(), "tmod::good::echo", NULL);
+    aemp_sndf(id2, "ss", "again", me);
+    tu_assert_json(wait_msg(), "[\"again\"]");
+    aemp_snd_to_func(aemp_node(), "tmod::good::inits", json_pack("[s]", me));
+    tu_assert_json(wait_msg(), "[1,true]");
+    assert_logged("loading module 'tmod::good' from " AEMP_TEST_MODULE_DIR "/tmod_good.so");
+    aemp_kil(id, NULL);
+    aemp_kil(id2, NULL);
+    aemp_kil(me, NULL);
+    assert_true(tu_run_until(&fired, 5));
+    free(id);
+    free(id2);
+}
+
+static void package_chain(void **state)
+{
+    const char *me = aemp_port(on_msg, NULL);
+    received = 0;
+    char *id = aemp_spawn(aemp_node(), "tmod::chain::a::b::fn", json_pack("[s]", me));
+    assert_non_null(id);
+    tu_assert_json(wait_msg(), "[\"chain-ok\"]");
+    /* longest package first, missing ones skipped */
+    const char *b = strstr(logbuf, "module 'tmod::chain::a::b' not found");
+    const char *a = strstr(logbuf, "module 'tmod::chain::a' not found");
+    const char *m = strstr(logbuf, "loading module 'tmod::chain' from");
+    assert_non_null(b);
+    assert_non_null(a);
+    assert_non_null(m);
+    assert_true(b < a && a < m);
+    free(id);
+    aemp_kil(me, NULL);
+}
+
+static void missing_module(void **state)
+{
+    assert_string_equal(spawn_and_wait_death("tmod::nothere::fn"), "unable to resolve function 'tmod::nothere::fn'");
+    /* a loaded module that lacks the function: the chain runs out */
+    assert_string_equal(spawn_and_wait_death("tmod::good::nosuch"), "unable to resolve function 'tmod::good::nosuch'");
+    assert_string_equal(spawn_and_wait_death("::main_only"), "unable to resolve function '::main_only'");
+}
+
+static void init_failure_reaches_the_monitor(void **state)
+{
+    /* failed at configure time already: the error is remembered; the
+     * missing "tmod::initfail::x" before it is skipped */
+    assert_string_equal(spawn_and_wait_death("tmod::initfail::x::fn"),
+                        "module 'tmod::initfail': aemp_module_init returned 7");
+    assert_string_equal(spawn_and_wait_death("tmod::initfail::other"),
+                        "module 'tmod::initfail': aemp_module_init returned 7");
+}
+
+static void broken_files_reach_the_monitor(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/tmod_broken.so", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("this is not an ELF shared object\n", f);
+    fclose(f);
+    const char *e = spawn_and_wait_death("tmod::broken::fn");
+    assert_true(!strncmp(e, "module 'tmod::broken': ", 23));
+    assert_non_null(strstr(e, "tmod_broken.so"));
+    assert_logged(e);   /* and logged */
+
+    e = spawn_and_wait_death("tmod::undef::fn");
+    assert_true(!strncmp(e, "module 'tmod::undef': ", 22));
+    assert_non_null(strstr(e, "aemp_no_such_function_anywhere"));
+
+    e = spawn_and_wait_death("tmod::noinit::fn");
+    char expect[512];
+    snprintf(expect, sizeof expect, "module 'tmod::noinit': no aemp_module_init in %s/tmod_noinit.so",
+             AEMP_TEST_MODULE_DIR);
+    assert_string_equal(e, expect);
+}
+
+static void node_port_requests_load_modules(void **state)
+{
+    const char *me = aemp_port(on_msg, NULL);
+    received = 0;
+    /* a request naming a function of a module that is not loaded yet */
+    assert_false(strstr(logbuf, "loading module 'tmod::rpc'"));
+    aemp_snd_to_func(aemp_node(), "tmod::rpc::hello", json_pack("[s]", me));
+    tu_assert_json(wait_msg(), "[\"hello from rpc\"]");
+    assert_logged("loading module 'tmod::rpc' from");
+    /* "can" resolves the same way */
+    aemp_snd(aemp_node(), json_pack("[sss]", "can", "tmod::rpc::hello", me));
+    tu_assert_json(wait_msg(), "[\"1\"]");
+    aemp_snd(aemp_node(), json_pack("[sss]", "can", "tmod::nothere::x", me));
+    tu_assert_json(wait_msg(), "[\"\"]");
+    /* an unresolvable request is logged, not answered */
+    aemp_snd_to_func(aemp_node(), "tmod::nothere::y", json_pack("[s]", me));
+    tu_run_for(0.1);
+    assert_int_equal(received, 0);
+    assert_logged("unable to resolve function 'tmod::nothere::y'");
+    aemp_kil(me, NULL);
+}
+
+static void module_load_api(void **state)
+{
+    char err[512];
+    assert_int_equal(aemp_module_load("tmod::good", err, sizeof err), 0);
+    assert_int_equal(aemp_module_load("TMod::Good", err, sizeof err), 0);   /* same file, loaded */
+    assert_int_equal(aemp_module_load("tmod::absent", err, sizeof err), AEMP_ENOENT);
+    assert_string_equal(err, "module 'tmod::absent' not found (no tmod_absent.so on the module path)");
+    assert_int_equal(aemp_module_load("tmod::initfail", err, sizeof err), AEMP_EIO);
+    assert_string_equal(err, "module 'tmod::initfail': aemp_module_init returned 7");
+    const char *bad[] = { "", "../x", "a/b", "a::", "::a", "a:::b", "a:b", "a b", NULL };
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(aemp_module_load(bad[i], err, sizeof err), AEMP_EINVAL);
+    assert_int_equal(aemp_module_load(NULL, NULL, 0), AEMP_EINVAL);
+
+    /* spawn's own argument check */
+    assert_null(aemp_spawn(aemp_node(), "nocolons", NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(configure_starts_services),
+        cmocka_unit_test(spawn_loads_the_module),
+        cmocka_unit_test(package_chain),
+        cmocka_unit_test(missing_module),
+        cmocka_unit_test(init_failure_reaches_the_monitor),
+        cmocka_unit_test(broken_files_reach_the_monitor),
+        cmocka_unit_test(node_port_requests_load_modules),
+        cmocka_unit_test(module_load_api),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
