@@ -175,7 +175,7 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->connect_interval = number(cfg, "connect_interval", 2);
     net->max_frame = (size_t)number(cfg, "max_frame", 16u << 20);
     json_t *nd = json_object_get(cfg, "nodelay");
-    net->nodelay = !nd || json_is_true(nd);
+    net->nodelay = !nd || truthy(nd);
 
     size_t i;
     json_t *b;

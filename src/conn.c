@@ -110,10 +110,23 @@ aemp_conn_t *aemp__conn_pending_seed(const char *addr)
     return NULL;
 }
 
+/* Dead peers must be noticed in about monitor_timeout, not after the
+ * kernel's default of hours: TCP keepalive probes start after
+ * monitor_timeout of silence, and data (our keepalive frames included)
+ * unacknowledged for monitor_timeout fails the connection. */
 static void set_socket_options(int fd)
 {
     int one = 1;
+    int t = (int)aemp__g.net.monitor_timeout;
+    if (t < 1)
+        t = 1;
+    int probes = 3, intvl = t / 3 > 0 ? t / 3 : 1;
+    unsigned int user_timeout = (unsigned int)(aemp__g.net.monitor_timeout * 1000);
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &t, sizeof t);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
     if (aemp__g.net.nodelay)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -178,6 +191,9 @@ static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
     if (!c->proto)
         abort();
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    /* above the job queue's check watcher (priority 0): what a read
+     * delivers runs in the same loop pass, not after one more poll */
+    ev_set_priority(&c->rio, 1);
     c->rio.data = c;
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
     c->wio.data = c;
@@ -190,19 +206,6 @@ static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
 }
 
 /* ------------------------------------------------------------- closing */
-
-/* A transport failure on its way to the node layer (see aemp__conn_close). */
-typedef struct conn_lost {
-    aemp_conn_t *c;
-    char reason[];
-} conn_lost_t;
-
-static void conn_lost_job(void *v)
-{
-    conn_lost_t *l = v;
-    aemp__node_conn_lost(l->c, l->reason);
-    free(l);
-}
 
 void aemp__conn_close(aemp_conn_t *c, const char *reason)
 {
@@ -226,20 +229,7 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
     untrack(c);
     aemp_log(c->up ? AEMP_LOG_INFO : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
              c->peeraddr, c->node ? " to " : "", c->node ? c->node->id : "", reason);
-    if (c->up && c->node && !shutting_down) {
-        /* the node layer hears of a failed transport from the job queue,
-         * behind the messages already read from it: they are delivered
-         * before the monitors fire with transport_error (no holes, §1.7) */
-        size_t n = strlen(reason) + 1;
-        conn_lost_t *l = malloc(sizeof *l + n);
-        if (!l)
-            abort();
-        l->c = c;
-        memcpy(l->reason, reason, n);
-        aemp__job_call(conn_lost_job, l);
-    } else {
-        aemp__node_conn_lost(c, reason);
-    }
+    aemp__node_conn_lost(c, reason);   /* monitors fire from the job queue (node.c) */
     if (shutting_down)
         free_conn(c);
     else
@@ -357,11 +347,13 @@ static void process(aemp_conn_t *c)
         case AEMP_PROTO_AUTHED:
             c->up = 1;
             ev_timer_stop(aemp__g.loop, &c->timer);
-            if (!json_array_size(aemp__g.net.listeners)) {
-                /* listener-less: keep the peer probing us (1.30 keepalive) */
-                ev_timer_set(&c->timer, aemp__g.net.monitor_timeout, aemp__g.net.monitor_timeout);
-                ev_timer_again(aemp__g.loop, &c->timer);
-            }
+            /* keepalive: a connection idle for monitor_timeout sends the
+             * no-op ["",""], so that a half-open connection (the peer
+             * restarted, a partition healed) is reset and a dead peer is
+             * noticed (TCP_USER_TIMEOUT) - 1.30 did this only for nodes
+             * without listeners */
+            ev_timer_set(&c->timer, aemp__g.net.monitor_timeout, aemp__g.net.monitor_timeout);
+            ev_timer_again(aemp__g.loop, &c->timer);
             aemp__node_connected(c);
             break;
         case AEMP_PROTO_FRAME:

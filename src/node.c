@@ -209,6 +209,7 @@ static void start_connect(aemp_rnode_t *n)
     if (n->conn || n->connecting)
         return;
     n->connecting = 1;
+    ev_now_update(aemp__g.loop);   /* the caller may have blocked outside the loop */
     ev_timer_init(&n->connect_timer, try_next_addr, 0, 0);
     n->connect_timer.data = n;
     /* connect_interval is the deadline of a connect to known addresses;

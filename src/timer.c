@@ -45,6 +45,8 @@ static int start(timer_t_ *t, double seconds, aemp_handle_t *handle)
 {
     t->id = aemp__new_handle();
     aemp__table_put(&aemp__g.timers, (const char *)&t->id, sizeof t->id, t);
+    /* the loop's cached time may be old if the caller blocked outside it */
+    ev_now_update(aemp__g.loop);
     ev_timer_init(&t->w, timer_fired, seconds > 0 ? seconds : 0, 0);
     ev_timer_start(aemp__g.loop, &t->w);
     if (handle)

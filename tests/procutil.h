@@ -110,13 +110,17 @@ static inline int pu_stop(pu_node_t *n, int sig)
     kill(n->pid, sig);
     int status = -1;
     double end = pu_now() + 5;
+    int gone = 0;
     while (pu_now() < end) {
         pid_t r = waitpid(n->pid, &status, WNOHANG);
-        if (r == n->pid)
+        if (r == n->pid || (r < 0 && errno == ECHILD)) {
+            /* ECHILD: libev's default loop reaped it already */
+            gone = 1;
             break;
+        }
         usleep(10000);
     }
-    if (pu_now() >= end) {
+    if (!gone) {
         kill(n->pid, SIGKILL);
         waitpid(n->pid, &status, 0);
     }

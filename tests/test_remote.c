@@ -79,45 +79,8 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------ helpers */
 
-static json_t *reply;
-static int replied;
-static void on_reply(json_t *r, void *arg)
-{
-    json_decref(reply);
-    reply = r ? json_incref(r) : NULL;
-    replied = 1;
-}
-
-/* cal and wait (bounded); returns the reply (owned by the test) or NULL */
-static json_t *call(const char *port, json_t *msg, double timeout)
-{
-    replied = 0;
-    json_decref(reply);
-    reply = NULL;
-    assert_non_null(aemp_cal(port, msg, on_reply, NULL, timeout));
-    assert_true(tu_run_until(&replied, timeout + 2));
-    json_t *r = reply;
-    reply = NULL;
-    return r;
-}
-
-static json_t *mon_reason;
-static int mon_fired;
-static void on_mon(json_t *r, void *arg)
-{
-    json_decref(mon_reason);
-    mon_reason = json_incref(r);
-    mon_fired++;
-}
-
-static json_t *inbox;
-static int received;
-static void on_msg(json_t *m, void *arg)
-{
-    json_decref(inbox);
-    inbox = json_incref(m);
-    received++;
-}
+/* what monitors and the box.last port saw (see tu_box_t) */
+static tu_box_t mon, box;
 
 static char portid[NPEERS][256];
 
@@ -130,7 +93,7 @@ static void cal_echo_in_each_dialect(void **state)
     for (int i = 0; i < NPEERS; i++) {
         char port[256];
         snprintf(port, sizeof port, "%s#echo", peers[i].nodeid);
-        json_t *r = call(port, json_pack("[sis]", "hello", i, "grüße ✓"), 5);
+        json_t *r = tu_call(port, json_pack("[sis]", "hello", i, "grüße ✓"), 5);
         assert_non_null(r);
         char expect[64];
         snprintf(expect, sizeof expect, "[\"hello\",%d,\"grüße ✓\"]", i);
@@ -150,31 +113,31 @@ static void cal_echo_in_each_dialect(void **state)
 
 static void remote_spawn_snd_mon_kil(void **state)
 {
-    const char *me = aemp_port(on_msg, NULL);
+    const char *me = aemp_port(tu_box_put, &box);
     for (int i = 0; i < NPEERS; i++) {
         char *id = aemp_spawn(peers[i].nodeid, "aemp::echo", NULL);
         assert_non_null(id);
         assert_int_equal(aemp_node_len(id), strlen(peers[i].nodeid));
         snprintf(portid[i], sizeof portid[i], "%s", id);
-        received = 0;
+        box.count = 0;
         aemp_sndf(id, "sis", "ping", i, me);
-        assert_true(tu_run_until(&received, 5));
+        assert_true(tu_run_until(&box.count, 5));
         char expect[64];
         snprintf(expect, sizeof expect, "[\"ping\",%d]", i);
-        tu_assert_json(inbox, expect);
+        tu_assert_json(box.last, expect);
         /* monitor it, kill it remotely with a reason (kil / kil1 by dialect) */
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
         aemp_kilf(id, "ss", "custom_error", "bye");
-        assert_true(tu_run_until(&mon_fired, 5));
-        tu_assert_json(mon_reason, "[\"custom_error\",\"bye\"]");
+        assert_true(tu_run_until(&mon.count, 5));
+        tu_assert_json(mon.last, "[\"custom_error\",\"bye\"]");
         /* a monitor of the now dead port: no_such_port with the full ID */
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
-        assert_true(tu_run_until(&mon_fired, 5));
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
+        assert_true(tu_run_until(&mon.count, 5));
         char nsp[512];
         snprintf(nsp, sizeof nsp, "[\"no_such_port\",\"cannot monitor nonexistent port\",\"%s\"]", id);
-        tu_assert_json(mon_reason, nsp);
+        tu_assert_json(mon.last, nsp);
         free(id);
     }
     aemp_kil(me, NULL);
@@ -184,16 +147,16 @@ static void spawn_failures_reach_the_monitor(void **state)
 {
     for (int i = 0; i < NPEERS; i++) {
         char *id = aemp_spawn(peers[i].nodeid, "nope::missing", NULL);
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
-        assert_true(tu_run_until(&mon_fired, 5));
-        tu_assert_json(mon_reason, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
+        assert_true(tu_run_until(&mon.count, 5));
+        tu_assert_json(mon.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
         free(id);
         id = aemp_spawn(peers[i].nodeid, "aemp::die", NULL);
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
-        assert_true(tu_run_until(&mon_fired, 5));
-        tu_assert_json(mon_reason, "[\"die\",\"requested\"]");
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
+        assert_true(tu_run_until(&mon.count, 5));
+        tu_assert_json(mon.last, "[\"die\",\"requested\"]");
         free(id);
     }
     assert_null(aemp_spawn(peers[0].nodeid, "nocolons", NULL));
@@ -203,28 +166,28 @@ static void node_port_requests(void **state)
 {
     for (int i = 0; i < NPEERS; i++) {
         const char *n = peers[i].nodeid;
-        json_t *r = call(n, json_pack("[s]", "time"), 5);
+        json_t *r = tu_call(n, json_pack("[s]", "time"), 5);
         assert_non_null(r);
         assert_true(json_is_real(json_array_get(r, 0)));
         double dt = json_real_value(json_array_get(r, 0)) - ev_time();
         assert_true(dt > -60 && dt < 60);
         json_decref(r);
-        r = call(n, json_pack("[s]", "info"), 5);
+        r = tu_call(n, json_pack("[s]", "info"), 5);
         char expect[300];
         snprintf(expect, sizeof expect, "[\"%s\"]", n);
         tu_assert_json(r, expect);
         json_decref(r);
-        r = call(n, json_pack("[ss]", "can", "mon1"), 5);
+        r = tu_call(n, json_pack("[ss]", "can", "mon1"), 5);
         tu_assert_json(r, "[\"1\"]");
         json_decref(r);
-        r = call(n, json_pack("[ss]", "can", "no_such_request"), 5);
+        r = tu_call(n, json_pack("[ss]", "can", "no_such_request"), 5);
         tu_assert_json(r, "[\"\"]");
         json_decref(r);
-        r = call(n, json_pack("[s]", "up_nodes"), 5);
+        r = tu_call(n, json_pack("[s]", "up_nodes"), 5);
         assert_true(json_array_size(r) >= 1);
         json_decref(r);
         /* a Perl-only request gets an error reply, never a crash */
-        r = call(n, json_pack("[ss]", "eval", "1+1"), 5);
+        r = tu_call(n, json_pack("[ss]", "eval", "1+1"), 5);
         assert_true(json_is_string(json_array_get(r, 0)));
         assert_non_null(strstr(json_string_value(json_array_get(r, 0)), "not supported"));
         json_decref(r);
@@ -233,14 +196,14 @@ static void node_port_requests(void **state)
 
 static void relay_with_snd_on(void **state)
 {
-    const char *me = aemp_port(on_msg, NULL);
+    const char *me = aemp_port(tu_box_put, &box);
     for (int i = 0; i < NPEERS; i++) {
-        received = 0;
+        box.count = 0;
         assert_int_equal(aemp_snd_on(peers[i].nodeid, me, json_pack("[si]", "relayed", i)), 0);
-        assert_true(tu_run_until(&received, 5));
+        assert_true(tu_run_until(&box.count, 5));
         char expect[64];
         snprintf(expect, sizeof expect, "[\"relayed\",%d]", i);
-        tu_assert_json(inbox, expect);
+        tu_assert_json(box.last, expect);
     }
     aemp_kil(me, NULL);
 }
@@ -250,14 +213,14 @@ static void relay_with_snd_on(void **state)
 static void remote_monitors_of_our_ports(void **state)
 {
     for (int i = 0; i < NPEERS; i++) {
-        const char *mine = aemp_port(on_msg, NULL);
+        const char *mine = aemp_port(tu_box_put, &box);
         char *id = aemp_spawn(peers[i].nodeid, "aemp::link", json_pack("[s]", mine));
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
         tu_run_for(0.2);   /* let the peer's mon1 arrive */
         aemp_kilf(mine, "ss", "linked", "death");
-        assert_true(tu_run_until(&mon_fired, 5));
-        tu_assert_json(mon_reason, "[\"linked\",\"death\"]");
+        assert_true(tu_run_until(&mon.count, 5));
+        tu_assert_json(mon.last, "[\"linked\",\"death\"]");
         free(id);
     }
 }
@@ -266,21 +229,21 @@ static void wrong_secret_is_rejected(void **state)
 {
     pu_node_t bad;
     assert_true(start_peer(&bad, "badsecret", "both", "not-the-secret"));
-    mon_fired = 0;
+    mon.count = 0;
     char port[256];
     snprintf(port, sizeof port, "%s#echo", bad.nodeid);
-    aemp_mon(port, on_mon, NULL, NULL);
+    aemp_mon(port, tu_box_put, &mon, NULL);
     aemp_sndf(port, "s", "hello");
-    assert_true(tu_run_until(&mon_fired, 10));
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 2)),
+    assert_true(tu_run_until(&mon.count, 10));
+    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
+    assert_string_equal(json_string_value(json_array_get(mon.last, 2)),
                         "authentication failure/shared secret mismatch");
     assert_int_equal(aemp_node_is_up(bad.nodeid), 0);
     /* the peer is still running and so are our other connections */
     assert_int_equal(kill(bad.pid, 0), 0);
     char echo[256];
     snprintf(echo, sizeof echo, "%s#echo", peers[P202].nodeid);
-    json_t *r = call(echo, json_pack("[s]", "still"), 5);
+    json_t *r = tu_call(echo, json_pack("[s]", "still"), 5);
     tu_assert_json(r, "[\"still\"]");
     json_decref(r);
     pu_stop(&bad, SIGTERM);
@@ -318,7 +281,7 @@ static void still_works(void)
 {
     char echo[256];
     snprintf(echo, sizeof echo, "%s#echo", peers[P130].nodeid);
-    json_t *r = call(echo, json_pack("[s]", "alive"), 5);
+    json_t *r = tu_call(echo, json_pack("[s]", "alive"), 5);
     tu_assert_json(r, "[\"alive\"]");
     json_decref(r);
 }
@@ -434,20 +397,20 @@ static void killed_peer_fires_transport_error(void **state)
     pu_node_t victim;
     assert_true(start_peer(&victim, "victim", "both", SECRET));
     char *id = aemp_spawn(victim.nodeid, "aemp::echo", NULL);
-    const char *me = aemp_port(on_msg, NULL);
-    received = 0;
+    const char *me = aemp_port(tu_box_put, &box);
+    box.count = 0;
     aemp_sndf(id, "ss", "hi", me);
-    assert_true(tu_run_until(&received, 5));
-    mon_fired = 0;
-    aemp_mon(id, on_mon, NULL, NULL);
+    assert_true(tu_run_until(&box.count, 5));
+    mon.count = 0;
+    aemp_mon(id, tu_box_put, &mon, NULL);
     int node_mon_fired = 0;
-    mon_fired = 0;
+    mon.count = 0;
     tu_run_for(0.1);
     pu_stop(&victim, SIGKILL);
-    assert_true(tu_run_until(&mon_fired, 10));
+    assert_true(tu_run_until(&mon.count, 10));
     (void)node_mon_fired;
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 1)), "victim");
+    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
+    assert_string_equal(json_string_value(json_array_get(mon.last, 1)), "victim");
     assert_int_equal(aemp_node_is_up("victim"), 0);
     free(id);
     still_works();

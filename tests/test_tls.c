@@ -267,45 +267,8 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------ helpers */
 
-static json_t *reply;
-static int replied;
-static void on_reply(json_t *r, void *arg)
-{
-    json_decref(reply);
-    reply = r ? json_incref(r) : NULL;
-    replied = 1;
-}
-
-/* cal and wait (bounded); returns the reply (owned by the test) or NULL */
-static json_t *call(const char *port, json_t *msg, double timeout)
-{
-    replied = 0;
-    json_decref(reply);
-    reply = NULL;
-    assert_non_null(aemp_cal(port, msg, on_reply, NULL, timeout));
-    assert_true(tu_run_until(&replied, timeout + 2));
-    json_t *r = reply;
-    reply = NULL;
-    return r;
-}
-
-static json_t *mon_reason;
-static int mon_fired;
-static void on_mon(json_t *r, void *arg)
-{
-    json_decref(mon_reason);
-    mon_reason = json_incref(r);
-    mon_fired++;
-}
-
-static json_t *inbox;
-static int received;
-static void on_msg(json_t *m, void *arg)
-{
-    json_decref(inbox);
-    inbox = json_incref(m);
-    received++;
-}
+/* what monitors and the box.last port saw (see tu_box_t) */
+static tu_box_t mon, box;
 
 static void assert_log(const char *text)
 {
@@ -318,7 +281,7 @@ static void echo_ok(const char *node, const char *word)
 {
     char port[256];
     snprintf(port, sizeof port, "%s#echo", node);
-    json_t *r = call(port, json_pack("[s]", word), 5);
+    json_t *r = tu_call(port, json_pack("[s]", word), 5);
     char expect[128];
     snprintf(expect, sizeof expect, "[\"%s\"]", word);
     tu_assert_json(r, expect);
@@ -331,19 +294,19 @@ static void still_works(void)
 }
 
 /* Send to <node>#echo with a monitor and wait for the monitor (bounded);
- * returns the transport_error text (in mon_reason). */
+ * returns the transport_error text (in mon.last). */
 static const char *expect_transport_error(const char *node)
 {
     char port[256];
     snprintf(port, sizeof port, "%s#echo", node);
-    mon_fired = 0;
-    aemp_mon(port, on_mon, NULL, NULL);
+    mon.count = 0;
+    aemp_mon(port, tu_box_put, &mon, NULL);
     aemp_sndf(port, "s", "hello");
-    assert_true(tu_run_until(&mon_fired, 10));
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 1)), node);
+    assert_true(tu_run_until(&mon.count, 10));
+    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
+    assert_string_equal(json_string_value(json_array_get(mon.last, 1)), node);
     assert_int_equal(aemp_node_is_up(node), 0);
-    return json_string_value(json_array_get(mon_reason, 2));
+    return json_string_value(json_array_get(mon.last, 2));
 }
 
 /* ------------------------------------------------------------- tests */
@@ -422,12 +385,12 @@ static void tls_between_c_nodes(void **state)
 {
     const char *expect[NTLS] = { "2.02 dialect, tls_sha3_512/cbor", "2.02 dialect, tls_sha3_512/cbor",
                                  "1.30 dialect, tls_md6_64_256/json" };
-    const char *me = aemp_port(on_msg, NULL);
+    const char *me = aemp_port(tu_box_put, &box);
     for (int i = 0; i < NTLS; i++) {
         const char *node = tlspeer[i].nodeid;
         char port[256];
         snprintf(port, sizeof port, "%s#echo", node);
-        json_t *r = call(port, json_pack("[sis]", "hello", i, "über TLS ✓"), 5);
+        json_t *r = tu_call(port, json_pack("[sis]", "hello", i, "über TLS ✓"), 5);
         char ex[64];
         snprintf(ex, sizeof ex, "[\"hello\",%d,\"über TLS ✓\"]", i);
         tu_assert_json(r, ex);
@@ -443,16 +406,16 @@ static void tls_between_c_nodes(void **state)
 
         char *id = aemp_spawn(node, "aemp::echo", NULL);
         assert_non_null(id);
-        received = 0;
+        box.count = 0;
         aemp_sndf(id, "sis", "ping", i, me);
-        assert_true(tu_run_until(&received, 5));
+        assert_true(tu_run_until(&box.count, 5));
         snprintf(ex, sizeof ex, "[\"ping\",%d]", i);
-        tu_assert_json(inbox, ex);
-        mon_fired = 0;
-        aemp_mon(id, on_mon, NULL, NULL);
+        tu_assert_json(box.last, ex);
+        mon.count = 0;
+        aemp_mon(id, tu_box_put, &mon, NULL);
         aemp_kilf(id, "ss", "tls_kill", "bye");
-        assert_true(tu_run_until(&mon_fired, 5));
-        tu_assert_json(mon_reason, "[\"tls_kill\",\"bye\"]");
+        assert_true(tu_run_until(&mon.count, 5));
+        tu_assert_json(mon.last, "[\"tls_kill\",\"bye\"]");
         free(id);
 
         /* a large message: many TLS records each way */
@@ -461,7 +424,7 @@ static void tls_between_c_nodes(void **state)
         for (size_t j = 0; j < big; j++)
             s[j] = (char)('a' + j % 26);
         s[big] = 0;
-        r = call(port, json_pack("[s]", s), 10);
+        r = tu_call(port, json_pack("[s]", s), 10);
         assert_string_equal(json_string_value(json_array_get(r, 0)), s);
         json_decref(r);
         free(s);

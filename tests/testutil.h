@@ -64,6 +64,43 @@ static inline void tu_assert_json(const json_t *v, const char *expect)
     json_decref(e);
 }
 
+/* A box records the last message (or kill reason) a callback saw and how
+ * many it saw: tu_box_put fits both aemp_rcv_fn and aemp_mon_fn. */
+typedef struct tu_box {
+    json_t *last;
+    int count;
+} tu_box_t;
+
+static inline void tu_box_put(json_t *v, void *box)
+{
+    tu_box_t *b = box;
+    json_decref(b->last);
+    b->last = v ? json_incref(v) : NULL;
+    b->count++;
+}
+
+static inline void tu_box_clear(tu_box_t *b)
+{
+    json_decref(b->last);
+    b->last = NULL;
+    b->count = 0;
+}
+
+static inline void tu_cal_done(json_t *r, void *box)
+{
+    tu_box_put(r, box);
+}
+
+/* aemp_cal and wait (bounded): the reply (owned by the caller) or NULL on
+ * timeout / death of the destination. */
+static inline json_t *tu_call(const char *port, json_t *msg, double timeout)
+{
+    tu_box_t b = { NULL, 0 };
+    assert_non_null(aemp_cal(port, msg, tu_cal_done, &b, timeout));
+    assert_true(tu_run_until(&b.count, timeout + 2));
+    return b.last;
+}
+
 /* cmocka setup/teardown that give each test a fresh node. */
 static inline int tu_setup(void **state)
 {
