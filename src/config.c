@@ -6,6 +6,7 @@
  * silently replaced) we report an error instead.
  */
 #include "config.h"
+#include "util.h"
 #include "random.h"
 
 #include <errno.h>
@@ -38,19 +39,6 @@ struct aemp_config {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static char *xstrdup(const char *s)
 {
     char *d = strdup(s);
@@ -69,39 +57,6 @@ static char *concat(const char *a, const char *b)
     memcpy(s, a, la);
     memcpy(s + la, b, lb + 1);
     return s;
-}
-
-/* Name of a JSON value's type for error messages. */
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
-
-/* Perl's idea of truth: false are undef, 0, "" and "0". */
-static bool perl_true(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_NULL:
-    case JSON_FALSE: return false;
-    case JSON_TRUE: return true;
-    case JSON_INTEGER: return json_integer_value(v) != 0;
-    case JSON_REAL: return json_real_value(v) != 0.0;
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        return !(json_string_length(v) == 0 || (json_string_length(v) == 1 && s[0] == '0'));
-    }
-    default: return true;
-    }
 }
 
 /* Strict decimal number syntax (what a user means by a numeric string;
@@ -253,60 +208,60 @@ int aemp__config_check(const char *key, const json_t *v, char *err, size_t errle
     case K_STRING:
         if (json_is_string(v))
             return 0;
-        seterr(err, errlen, "key '%s' must be a string, got %s", key, type_name(v));
+        aemp__seterr(err, errlen, "key '%s' must be a string, got %s", key, aemp__json_type_name(v));
         return -1;
     case K_STRLIST:
     case K_SERVICES:
         if (!json_is_array(v)) {
-            seterr(err, errlen, "key '%s' must be an array%s, got %s", key,
-                   ki->kind == K_STRLIST ? " of strings" : "", type_name(v));
+            aemp__seterr(err, errlen, "key '%s' must be an array%s, got %s", key,
+                   ki->kind == K_STRLIST ? " of strings" : "", aemp__json_type_name(v));
             return -1;
         }
         for (size_t i = 0; i < json_array_size(v); i++) {
             const json_t *e = json_array_get(v, i);
             if (!element_ok(ki->kind, e)) {
-                seterr(err, errlen, "key '%s' element %zu must be %s, got %s", key, i + 1,
-                       element_expect(ki->kind), type_name(e));
+                aemp__seterr(err, errlen, "key '%s' element %zu must be %s, got %s", key, i + 1,
+                       element_expect(ki->kind), aemp__json_type_name(e));
                 return -1;
             }
         }
         return 0;
     case K_NUMBER:
         if (!number_value(v, &d)) {
-            seterr(err, errlen, "key '%s' must be a number, got %s", key, type_name(v));
+            aemp__seterr(err, errlen, "key '%s' must be a number, got %s", key, aemp__json_type_name(v));
             return -1;
         }
         if (!(d > 0)) {
-            seterr(err, errlen, "key '%s' must be a positive number, got %g", key, d);
+            aemp__seterr(err, errlen, "key '%s' must be a positive number, got %g", key, d);
             return -1;
         }
         return 0;
     case K_FRAME:
         if (!number_value(v, &d)) {
-            seterr(err, errlen, "key '%s' must be a number, got %s", key, type_name(v));
+            aemp__seterr(err, errlen, "key '%s' must be a number, got %s", key, aemp__json_type_name(v));
             return -1;
         }
         if (d != floor(d) || d < MAX_FRAME_MIN || d > MAX_FRAME_MAX) {
-            seterr(err, errlen, "key '%s' must be an integer from %d to %d, got %g", key,
+            aemp__seterr(err, errlen, "key '%s' must be an integer from %d to %d, got %g", key,
                    MAX_FRAME_MIN, MAX_FRAME_MAX, d);
             return -1;
         }
         return 0;
     case K_BOOL:
         if (json_is_array(v) || json_is_object(v)) {
-            seterr(err, errlen, "key '%s' must be a boolean, got %s", key, type_name(v));
+            aemp__seterr(err, errlen, "key '%s' must be a boolean, got %s", key, aemp__json_type_name(v));
             return -1;
         }
         return 0;
     case K_DIALECT:
         if (!json_is_string(v)) {
-            seterr(err, errlen, "key '%s' must be a string (\"both\", \"1.30\" or \"2.02\"), got %s",
-                   key, type_name(v));
+            aemp__seterr(err, errlen, "key '%s' must be a string (\"both\", \"1.30\" or \"2.02\"), got %s",
+                   key, aemp__json_type_name(v));
             return -1;
         }
         if (strcmp(json_string_value(v), "both") && strcmp(json_string_value(v), "1.30")
             && strcmp(json_string_value(v), "2.02")) {
-            seterr(err, errlen, "key '%s' must be \"both\", \"1.30\" or \"2.02\", got \"%s\"", key,
+            aemp__seterr(err, errlen, "key '%s' must be \"both\", \"1.30\" or \"2.02\", got \"%s\"", key,
                    json_string_value(v));
             return -1;
         }
@@ -328,7 +283,7 @@ static json_t *normalise(const char *key, json_t *v)
         return json_real(d);
     }
     if (ki && ki->kind == K_BOOL && !json_is_boolean(v))
-        return json_boolean(perl_true(v));
+        return json_boolean(aemp__json_truthy(v));
     return json_incref(v);
 }
 
@@ -457,7 +412,7 @@ int aemp__config_parse(const char *text, size_t len, const char *name, json_t **
     if (first == len) {
         int l, c;
         line_col(s, len, &l, &c);
-        seterr(err, errlen, "%s:%d:%d: invalid JSON: no value (empty input)", name, l, c);
+        aemp__seterr(err, errlen, "%s:%d:%d: invalid JSON: no value (empty input)", name, l, c);
         free(s);
         return -1;
     }
@@ -465,15 +420,15 @@ int aemp__config_parse(const char *text, size_t len, const char *name, json_t **
     json_error_t je;
     json_t *v = json_loadb(s, len, 0, &je);
     if (!v) {
-        seterr(err, errlen, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
+        aemp__seterr(err, errlen, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
         free(s);
         return -1;
     }
     if (!json_is_object(v)) {
         int l, c;
         line_col(s, first, &l, &c);
-        seterr(err, errlen, "%s:%d:%d: invalid JSON: expected an object, got %s", name, l, c,
-               type_name(v));
+        aemp__seterr(err, errlen, "%s:%d:%d: invalid JSON: expected an object, got %s", name, l, c,
+               aemp__json_type_name(v));
         json_decref(v);
         free(s);
         return -1;
@@ -496,7 +451,7 @@ int aemp__config_default_path(char **path, char *err, size_t errlen)
     else if ((v = getenv("APPDATA")) && *v)
         *path = concat(v, "/perl-anyevent-mp");
     else {
-        seterr(err, errlen,
+        aemp__seterr(err, errlen,
                "cannot locate the configuration file: none of PERL_ANYEVENT_MP_RC, HOME, APPDATA is set");
         return -1;
     }
@@ -535,16 +490,16 @@ static int check_structure(const char *path, const json_t *root, char *err, size
     if (!profiles)
         return 0;
     if (!json_is_object(profiles)) {
-        seterr(err, errlen, "%s: key 'profile' must be an object (of profiles), got %s", path,
-               type_name(profiles));
+        aemp__seterr(err, errlen, "%s: key 'profile' must be an object (of profiles), got %s", path,
+               aemp__json_type_name(profiles));
         return -1;
     }
     const char *name;
     json_t *p;
     json_object_foreach((json_t *)profiles, name, p) {
         if (!json_is_object(p)) {
-            seterr(err, errlen, "%s: profile '%s' must be an object, got %s", path, name,
-                   type_name(p));
+            aemp__seterr(err, errlen, "%s: profile '%s' must be an object, got %s", path, name,
+                   aemp__json_type_name(p));
             return -1;
         }
     }
@@ -619,7 +574,7 @@ int aemp__config_load(const char *path, aemp_config_t **cfgp, char *err, size_t 
     aemp_config_t *cfg = aemp__config_new(path);
     free(dpath);
     if (!cfg) {
-        seterr(err, errlen, "out of memory");
+        aemp__seterr(err, errlen, "out of memory");
         return -1;
     }
     *cfgp = cfg;
@@ -630,7 +585,7 @@ int aemp__config_load(const char *path, aemp_config_t **cfgp, char *err, size_t 
     if (read_file(path, &data, &len) < 0) {
         if (errno == ENOENT || errno == ENOTDIR) /* no file: nothing to lose */
             return 0;
-        seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        aemp__seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         cfg->exists = true;
         cfg->unparsable = true;
         return -1;
@@ -700,19 +655,19 @@ static void sync_dir_of(const char *path)
 int aemp__config_save(aemp_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->unparsable) {
-        seterr(err, errlen,
+        aemp__seterr(err, errlen,
                "refusing to overwrite '%s': it could not be read or parsed (fix or remove it first)",
                cfg->path ? cfg->path : "?");
         return -1;
     }
     if (!cfg->path) {
-        seterr(err, errlen, "cannot save the configuration: no file name");
+        aemp__seterr(err, errlen, "cannot save the configuration: no file name");
         return -1;
     }
     const char *path = cfg->path;
     char *text = json_dumps(cfg->root, JSON_INDENT(3));
     if (!text) {
-        seterr(err, errlen, "cannot encode the configuration as JSON");
+        aemp__seterr(err, errlen, "cannot encode the configuration as JSON");
         return -1;
     }
     char *tmp = concat(path, "~new~");
@@ -722,42 +677,42 @@ int aemp__config_save(aemp_config_t *cfg, char *err, size_t errlen)
     struct stat st;
     bool old = stat(path, &st) == 0;
     if (!old && errno != ENOENT && errno != ENOTDIR) {
-        seterr(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        aemp__seterr(err, errlen, "cannot write '%s': %s", path, strerror(errno));
         goto out;
     }
 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+        aemp__seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         goto out;
     }
     if (fchmod(fd, old ? (st.st_mode & 07777) : 0600) < 0 || write_all(fd, text, strlen(text)) < 0
         || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
-        seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+        aemp__seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         goto out;
     }
     if (close(fd) < 0) {
-        seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+        aemp__seterr(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         unlink(tmp);
         goto out;
     }
 
     if (old) {
         if (unlink(bak) < 0 && errno != ENOENT) {
-            seterr(err, errlen, "cannot remove old backup '%s': %s", bak, strerror(errno));
+            aemp__seterr(err, errlen, "cannot remove old backup '%s': %s", bak, strerror(errno));
             unlink(tmp);
             goto out;
         }
         if (link(path, bak) < 0) {
-            seterr(err, errlen, "cannot create backup '%s': %s", bak, strerror(errno));
+            aemp__seterr(err, errlen, "cannot create backup '%s': %s", bak, strerror(errno));
             unlink(tmp);
             goto out;
         }
     }
     if (rename(tmp, path) < 0) {
-        seterr(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        aemp__seterr(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         unlink(tmp);
         goto out;
     }
@@ -836,14 +791,14 @@ static json_t *target_obj(aemp_config_t *cfg)
 
 static int no_profiles_err(char *err, size_t errlen)
 {
-    seterr(err, errlen, "key 'profile' of the configuration is not an object");
+    aemp__seterr(err, errlen, "key 'profile' of the configuration is not an object");
     return -1;
 }
 
 int aemp__config_select(aemp_config_t *cfg, const char *name, char *err, size_t errlen)
 {
     if (name && !*name) {
-        seterr(err, errlen, "profile name must not be empty");
+        aemp__seterr(err, errlen, "profile name must not be empty");
         return -1;
     }
     char *old = cfg->target;
@@ -880,16 +835,16 @@ int aemp__config_set(aemp_config_t *cfg, const char *key, json_t *value, char *e
 {
     int rc = -1;
     if (!key || !*key || !value) {
-        seterr(err, errlen, "a key and a value are required");
+        aemp__seterr(err, errlen, "a key and a value are required");
         goto out;
     }
     if (reserved(key)) {
-        seterr(err, errlen, "key '%s' is reserved and cannot be set", key);
+        aemp__seterr(err, errlen, "key '%s' is reserved and cannot be set", key);
         goto out;
     }
     if (!strcmp(key, "parent")) {
         if (!json_is_string(value)) {
-            seterr(err, errlen, "key 'parent' must be a string, got %s", type_name(value));
+            aemp__seterr(err, errlen, "key 'parent' must be a string, got %s", aemp__json_type_name(value));
             goto out;
         }
         rc = aemp__config_set_parent(cfg, json_string_value(value), err, errlen);
@@ -913,7 +868,7 @@ out:
 int aemp__config_del(aemp_config_t *cfg, const char *key, char *err, size_t errlen)
 {
     if (!key || reserved(key)) {
-        seterr(err, errlen, "key '%s' is reserved and cannot be deleted", key ? key : "(null)");
+        aemp__seterr(err, errlen, "key '%s' is reserved and cannot be deleted", key ? key : "(null)");
         return -1;
     }
     json_t *obj = target_obj(cfg);
@@ -930,20 +885,20 @@ int aemp__config_add_item(aemp_config_t *cfg, const char *key, json_t *item, boo
     int rc = -1;
     const struct keyinfo *ki = key ? find_key(key) : NULL;
     if (!key || !item) {
-        seterr(err, errlen, "a key and an item are required");
+        aemp__seterr(err, errlen, "a key and an item are required");
         goto out;
     }
     if (reserved(key)) {
-        seterr(err, errlen, "key '%s' is reserved and cannot be set", key);
+        aemp__seterr(err, errlen, "key '%s' is reserved and cannot be set", key);
         goto out;
     }
     if (ki && ki->kind != K_STRLIST && ki->kind != K_SERVICES) {
-        seterr(err, errlen, "key '%s' is not a list", key);
+        aemp__seterr(err, errlen, "key '%s' is not a list", key);
         goto out;
     }
     if (ki && !element_ok(ki->kind, item)) {
-        seterr(err, errlen, "key '%s' entries must be %s, got %s", key, element_expect(ki->kind),
-               type_name(item));
+        aemp__seterr(err, errlen, "key '%s' entries must be %s, got %s", key, element_expect(ki->kind),
+               aemp__json_type_name(item));
         goto out;
     }
     json_t *obj = target_obj(cfg);
@@ -956,7 +911,7 @@ int aemp__config_add_item(aemp_config_t *cfg, const char *key, json_t *item, boo
         list = json_array();
         json_object_set_new(obj, key, list);
     } else if (!json_is_array(list)) {
-        seterr(err, errlen, "key '%s' holds a %s, not a list", key, type_name(list));
+        aemp__seterr(err, errlen, "key '%s' holds a %s, not a list", key, aemp__json_type_name(list));
         goto out;
     }
     if (unique)
@@ -975,14 +930,14 @@ int aemp__config_del_item(aemp_config_t *cfg, const char *key, const json_t *ite
                           char *err, size_t errlen)
 {
     if (!key || !item) {
-        seterr(err, errlen, "a key and an item are required");
+        aemp__seterr(err, errlen, "a key and an item are required");
         return -1;
     }
     json_t *list = aemp__config_get(cfg, key);
     if (!list)
         return 0;
     if (!json_is_array(list)) {
-        seterr(err, errlen, "key '%s' holds a %s, not a list", key, type_name(list));
+        aemp__seterr(err, errlen, "key '%s' holds a %s, not a list", key, aemp__json_type_name(list));
         return -1;
     }
     for (size_t i = 0; i < json_array_size(list);) {
@@ -1054,11 +1009,11 @@ static void chain_msg(char *err, size_t errlen, const char *prefix, const struct
 int aemp__config_set_parent(aemp_config_t *cfg, const char *parent, char *err, size_t errlen)
 {
     if (!cfg->target) {
-        seterr(err, errlen, "the global section cannot have a parent (select a profile first)");
+        aemp__seterr(err, errlen, "the global section cannot have a parent (select a profile first)");
         return -1;
     }
     if (!parent || !*parent) {
-        seterr(err, errlen, "parent profile name must not be empty");
+        aemp__seterr(err, errlen, "parent profile name must not be empty");
         return -1;
     }
     json_t *obj = target_obj(cfg);
@@ -1106,7 +1061,7 @@ int aemp__config_del_profile(aemp_config_t *cfg, const char *name, char *err, si
 {
     json_t *profiles = profiles_obj(cfg, false);
     if (!name || !profiles || !json_object_get(profiles, name)) {
-        seterr(err, errlen, "no such profile '%s'", name ? name : "(null)");
+        aemp__seterr(err, errlen, "no such profile '%s'", name ? name : "(null)");
         return -1;
     }
     json_object_del(profiles, name);
@@ -1132,7 +1087,7 @@ int aemp__config_show(const aemp_config_t *cfg, const char *name, json_t **out, 
     }
     json_t *p = json_object_get(json_object_get(cfg->root, "profile"), name);
     if (!json_is_object(p)) {
-        seterr(err, errlen, "no such profile '%s'", name);
+        aemp__seterr(err, errlen, "no such profile '%s'", name);
         return -1;
     }
     *out = json_deep_copy(p);
@@ -1192,7 +1147,7 @@ static int check_layer(const json_t *layer, const char *what, bool rc_layer, cha
         if (rc_layer && (!strcmp(k, "profile") || !strcmp(k, "version")))
             continue;
         if (aemp__config_check(k, v, msg, sizeof msg) < 0) {
-            seterr(err, errlen, "%s: %s", what, msg);
+            aemp__seterr(err, errlen, "%s: %s", what, msg);
             return -1;
         }
     }
@@ -1224,8 +1179,8 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
 {
     const json_t *profiles = json_object_get(root, "profile");
     if (profiles && !json_is_object(profiles)) {
-        seterr(err, errlen, "key 'profile' of the configuration must be an object, got %s",
-               type_name(profiles));
+        aemp__seterr(err, errlen, "key 'profile' of the configuration must be an object, got %s",
+               aemp__json_type_name(profiles));
         return -1;
     }
     const json_t *p = json_object_get(profiles, name);
@@ -1234,7 +1189,7 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
     *objs = NULL;
     while (p) {
         if (!json_is_object(p)) {
-            seterr(err, errlen, "profile '%s' must be an object, got %s", cur, type_name(p));
+            aemp__seterr(err, errlen, "profile '%s' must be an object, got %s", cur, aemp__json_type_name(p));
             return -1;
         }
         if (chain->n == cap) {
@@ -1249,8 +1204,8 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
         const json_t *bad;
         const char *par = parent_of(p, &bad);
         if (bad) {
-            seterr(err, errlen, "profile '%s': key 'parent' must be a string, got %s", cur,
-                   type_name(bad));
+            aemp__seterr(err, errlen, "profile '%s': key 'parent' must be a string, got %s", cur,
+                   aemp__json_type_name(bad));
             return -1;
         }
         if (!par)
@@ -1261,7 +1216,7 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
         }
         p = json_object_get(profiles, par);
         if (!p) {
-            seterr(err, errlen, "profile '%s' names unknown parent '%s'", cur, par);
+            aemp__seterr(err, errlen, "profile '%s' names unknown parent '%s'", cur, par);
             return -1;
         }
         cur = par;
@@ -1272,7 +1227,7 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
 static bool arg_true(const json_t *args, const char *key)
 {
     const json_t *v = json_object_get(args, key);
-    return v && perl_true(v);
+    return v && aemp__json_truthy(v);
 }
 
 static bool not_perl_default(const char *key)
@@ -1288,7 +1243,7 @@ int aemp__config_resolve(const aemp_config_t *cfg, const char *profile, const js
     if (profile_used)
         *profile_used = NULL;
     if (args && !json_is_object(args)) {
-        seterr(err, errlen, "configure arguments must be an object, got %s", type_name(args));
+        aemp__seterr(err, errlen, "configure arguments must be an object, got %s", aemp__json_type_name(args));
         return -1;
     }
     if (args && check_layer(args, "configure argument", false, err, errlen) < 0)
@@ -1389,11 +1344,11 @@ void aemp__config_hostname(char *buf, size_t n)
 int aemp__config_gensecret(char *out, size_t n, char *err, size_t errlen)
 {
     if (n < AEMP_CONFIG_SECRET_LEN + 1) {
-        seterr(err, errlen, "secret buffer too small");
+        aemp__seterr(err, errlen, "secret buffer too small");
         return -1;
     }
     if (aemp__random_base62(out, AEMP_CONFIG_SECRET_LEN) < 0) {
-        seterr(err, errlen, "cannot generate a secret: OpenSSL RAND_bytes failed");
+        aemp__seterr(err, errlen, "cannot generate a secret: OpenSSL RAND_bytes failed");
         return -1;
     }
     return 0;
@@ -1433,11 +1388,11 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
     const json_t *v = cfg ? json_object_get(cfg, "nodeid") : NULL;
     if (v) {
         if (!json_is_string(v)) {
-            seterr(err, errlen, "key 'nodeid' must be a string, got %s", type_name(v));
+            aemp__seterr(err, errlen, "key 'nodeid' must be a string, got %s", aemp__json_type_name(v));
             return -1;
         }
         if (strlen(json_string_value(v)) != json_string_length(v)) {
-            seterr(err, errlen, "node ID must not contain NUL characters");
+            aemp__seterr(err, errlen, "node ID must not contain NUL characters");
             return -1;
         }
         tmpl = json_string_value(v);
@@ -1447,7 +1402,7 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
     }
     if (aemp__random_base62(runiq, AEMP_CONFIG_RUNIQ_LEN) < 0) {
         free(own);
-        seterr(err, errlen, "cannot generate a node ID: OpenSSL RAND_bytes failed");
+        aemp__seterr(err, errlen, "cannot generate a node ID: OpenSSL RAND_bytes failed");
         return -1;
     }
 
@@ -1473,7 +1428,7 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
     free(own);
 
     if (!s.n) {
-        seterr(err, errlen, "node ID is empty");
+        aemp__seterr(err, errlen, "node ID is empty");
         free(s.p);
         return -1;
     }
@@ -1484,7 +1439,7 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
                 { '\r', "a carriage return" } };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (strchr(s.p, bad[i].c)) {
-            seterr(err, errlen, "invalid node ID '%s': must not contain %s", s.p, bad[i].name);
+            aemp__seterr(err, errlen, "invalid node ID '%s': must not contain %s", s.p, bad[i].name);
             free(s.p);
             return -1;
         }

@@ -12,6 +12,7 @@
 #include "global.h"
 #include "proto.h"
 #include "tls.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,18 +66,6 @@ static int method_list(const json_t *names, int *out, size_t max, int framing, u
     if (!n && json_array_size(names))
         return fail(err, errlen, AEMP_ECONFIG, "%s: none of the listed methods is supported", key);
     return 0;
-}
-
-/* Perl truth: true, a non-zero number, a string other than "" and "0". */
-static int truthy(const json_t *v)
-{
-    if (!v || json_is_null(v) || json_is_false(v))
-        return 0;
-    if (json_is_number(v))
-        return json_number_value(v) != 0;
-    if (json_is_string(v))
-        return json_string_length(v) && strcmp(json_string_value(v), "0");
-    return 1;
 }
 
 static double number(const json_t *cfg, const char *key, double dflt)
@@ -175,7 +164,7 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->connect_interval = number(cfg, "connect_interval", 2);
     net->max_frame = (size_t)number(cfg, "max_frame", 16u << 20);
     json_t *nd = json_object_get(cfg, "nodelay");
-    net->nodelay = !nd || truthy(nd);
+    net->nodelay = !nd || aemp__json_truthy(nd);
 
     size_t i;
     json_t *b;
@@ -209,7 +198,7 @@ int aemp_configure(const json_t *args, char *err, size_t errlen)
         return fail(err, errlen, AEMP_EINVAL, "configure arguments must be a JSON object");
     char e[512];
     aemp_config_t *cfg = NULL;
-    if (!truthy(json_object_get(args, "norc"))) {
+    if (!aemp__json_truthy(json_object_get(args, "norc"))) {
         char *path = NULL;
         if (aemp__config_default_path(&path, e, sizeof e) == 0) {
             int lr = aemp__config_load(path, &cfg, e, sizeof e);

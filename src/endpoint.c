@@ -4,6 +4,7 @@
  * parse_hostport syntax, minus service names (ports are numeric).
  */
 #include "endpoint.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,19 +21,6 @@
 
 /* Longest endpoint string accepted by the parser. */
 #define MAX_ENDPOINT 512
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void hostname(char *buf, size_t n)
 {
@@ -127,7 +115,7 @@ int aemp__endpoint_parse(const char *s, aemp_endpoint_t *ep, char *err, size_t e
         e--;
     memset(ep, 0, sizeof *ep);
     if ((size_t)(e - b) >= sizeof t) {
-        seterr(err, errlen, "bad endpoint '%.40s...': too long", b);
+        aemp__seterr(err, errlen, "bad endpoint '%.40s...': too long", b);
         return -1;
     }
     memcpy(t, b, (size_t)(e - b));
@@ -203,9 +191,9 @@ int aemp__endpoint_parse(const char *s, aemp_endpoint_t *ep, char *err, size_t e
 bad:
     /* quote the original text, shortened so that the reason stays visible */
     if (e - b > 64)
-        seterr(err, errlen, "bad endpoint '%.60s...': %s", b, why);
+        aemp__seterr(err, errlen, "bad endpoint '%.60s...': %s", b, why);
     else
-        seterr(err, errlen, "bad endpoint '%.*s': %s", (int)(e - b), b, why);
+        aemp__seterr(err, errlen, "bad endpoint '%.*s': %s", (int)(e - b), b, why);
     return -1;
 }
 
@@ -223,11 +211,11 @@ int aemp__endpoint_format(const struct sockaddr *sa, char *out, size_t n, char *
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
         w = snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
     } else {
-        seterr(err, errlen, "unsupported address family %d", sa->sa_family);
+        aemp__seterr(err, errlen, "unsupported address family %d", sa->sa_family);
         return -1;
     }
     if (w < 0 || (size_t)w >= n) {
-        seterr(err, errlen, "address buffer too small");
+        aemp__seterr(err, errlen, "address buffer too small");
         return -1;
     }
     return 0;
@@ -250,7 +238,7 @@ static int local_addrs(json_t *res, uint16_t port, char *err, size_t errlen)
 {
     struct ifaddrs *ifa;
     if (getifaddrs(&ifa) < 0) {
-        seterr(err, errlen, "cannot list local addresses (getifaddrs): %s", strerror(errno));
+        aemp__seterr(err, errlen, "cannot list local addresses (getifaddrs): %s", strerror(errno));
         return -1;
     }
     size_t found = 0;
@@ -312,7 +300,7 @@ static int resolve_one(json_t *res, const char *text, unsigned flags, char *err,
     if (r != 0) {
         bool skip = flags & AEMP_ENDPOINT_SKIP_UNRESOLVED;
         if (!skip || !(err && errlen && err[0])) /* when skipping, keep the first message */
-            seterr(err, errlen, "cannot resolve '%s': %s", ep.host,
+            aemp__seterr(err, errlen, "cannot resolve '%s': %s", ep.host,
                    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
         return skip ? 1 : -1;
     }
@@ -322,21 +310,6 @@ static int resolve_one(json_t *res, const char *text, unsigned flags, char *err,
             add_unique(res, buf);
     freeaddrinfo(ai);
     return 0;
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
 }
 
 /* Resolve one list element: "" = this host, else comma-separated parts. */
@@ -352,7 +325,7 @@ static int resolve_element(json_t *res, const char *s, unsigned flags, char *err
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         if (n >= sizeof part) {
-            seterr(err, errlen, "bad endpoint '%.40s...': too long", p);
+            aemp__seterr(err, errlen, "bad endpoint '%.40s...': too long", p);
             return -1;
         }
         memcpy(part, p, n);
@@ -386,16 +359,16 @@ int aemp__endpoint_resolve(const json_t *list, unsigned flags, json_t **out, cha
         json_t *v;
         json_array_foreach(list, i, v) {
             if (!json_is_string(v)) {
-                seterr(err, errlen, "endpoint list element %zu must be a string, got %s", i + 1,
-                       type_name(v));
+                aemp__seterr(err, errlen, "endpoint list element %zu must be a string, got %s", i + 1,
+                       aemp__json_type_name(v));
                 goto fail;
             }
             if (resolve_element(res, json_string_value(v), flags, err, errlen) < 0)
                 goto fail;
         }
     } else {
-        seterr(err, errlen, "endpoint list must be an array of strings, got %s",
-               list ? type_name(list) : "nothing");
+        aemp__seterr(err, errlen, "endpoint list must be an array of strings, got %s",
+               list ? aemp__json_type_name(list) : "nothing");
         goto fail;
     }
     *out = res;
@@ -420,7 +393,7 @@ int aemp__endpoint_sockaddr(const char *ipport, struct sockaddr_storage *ss, soc
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", (unsigned)ep.port);
     if (strcmp(ep.host, "*") == 0 || getaddrinfo(ep.host, portstr, &hints, &ai) != 0 || !ai) {
-        seterr(err, errlen, "bad endpoint '%s': '%s' is not a numeric IP address", ipport,
+        aemp__seterr(err, errlen, "bad endpoint '%s': '%s' is not a numeric IP address", ipport,
                ep.host);
         return -1;
     }

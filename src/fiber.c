@@ -592,13 +592,9 @@ int aemp_rcv_async(const char *port, aemp_fiber_fn fn, void *arg)
     aemp__ensure_init();
     const char *name;
     size_t len;
-    int r = aemp__split_local(port, &name, &len);
-    if (r < 0)
+    int r = aemp__local_port_name(port, &name, &len);
+    if (r)
         return r;
-    if (!r)
-        return AEMP_ENOTLOCAL;
-    if (!len)
-        return AEMP_ENODEPORT;
     aemp_lport_t *p = aemp__port_find(name, len);
     if (p && p->fiber)
         return AEMP_EAGAIN;

@@ -106,6 +106,16 @@ int aemp__split_local(const char *id, const char **name, size_t *namelen)
     return nl == aemp__g.nodeid_len && memcmp(id, aemp__g.nodeid, nl) == 0;
 }
 
+int aemp__local_port_name(const char *id, const char **name, size_t *namelen)
+{
+    int r = aemp__split_local(id, name, namelen);
+    if (r < 0)
+        return r;
+    if (!r)
+        return AEMP_ENOTLOCAL;
+    return *namelen ? 0 : AEMP_ENODEPORT;
+}
+
 size_t aemp_node_len(const char *id)
 {
     const char *hash = strchr(id, '#');

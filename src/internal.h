@@ -62,6 +62,10 @@ aemp_handle_t aemp__new_handle(void);
  * ID "<nodeid>#<name>"; *name_off receives the offset of the name. */
 char *aemp__new_port_id(int spawned, size_t *name_off);
 
+/* The name of a port of this node other than the node port: 0, or
+ * AEMP_EPORTID, AEMP_ENOTLOCAL, AEMP_ENODEPORT. */
+int aemp__local_port_name(const char *id, const char **name, size_t *namelen);
+
 /* A new port name alone (malloc'd), as in aemp__new_port_id. */
 char *aemp__new_port_name(int spawned);
 

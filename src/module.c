@@ -3,6 +3,7 @@
  * that resolves a function name to the module defining it (Perl's
  * load_func).  Rules: include/aemp_module.h. */
 #include "module.h"
+#include "util.h"
 
 #include "aemp_module.h"
 
@@ -36,17 +37,6 @@ static aemp_table_t modules;
 
 /* The "module_path" configuration key, colon-separated, or NULL. */
 static char *config_path;
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void aemp__module_set_path(const json_t *path)
 {
@@ -156,14 +146,14 @@ static int failed(module_t *m, char *err, size_t errlen, const char *fmt, ...)
     if (!m->error)
         abort();
     aemp_log(AEMP_LOG_ERROR, "%s", text);
-    seterr(err, errlen, "%s", text);
+    aemp__seterr(err, errlen, "%s", text);
     return AEMP_EIO;
 }
 
 int aemp_module_load(const char *name, char *err, size_t errlen)
 {
     if (!name || !valid_name(name)) {
-        seterr(err, errlen, "invalid module name '%s'", name ? name : "(null)");
+        aemp__seterr(err, errlen, "invalid module name '%s'", name ? name : "(null)");
         return AEMP_EINVAL;
     }
     /* keyed by file name: "My::Mod" and "my::mod" are one module */
@@ -174,13 +164,13 @@ int aemp_module_load(const char *name, char *err, size_t errlen)
     if (m) {
         if (m->state != M_FAILED)
             return 0;   /* loaded, or loading (a module that loads itself) */
-        seterr(err, errlen, "%s", m->error);
+        aemp__seterr(err, errlen, "%s", m->error);
         return AEMP_EIO;
     }
     char path[PATH_MAX_LEN];
     if (!find_file(file, path)) {
         aemp_log(AEMP_LOG_DEBUG, "module '%s' not found (no %s on the module path)", name, file);
-        seterr(err, errlen, "module '%s' not found (no %s on the module path)", name, file);
+        aemp__seterr(err, errlen, "module '%s' not found (no %s on the module path)", name, file);
         return AEMP_ENOENT;
     }
     m = calloc(1, sizeof *m + len + 1);
@@ -226,7 +216,7 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen)
         char e[1024];
         int r = aemp_module_load(pkg, e, sizeof e);
         if (r < 0 && r != AEMP_ENOENT && r != AEMP_EINVAL) {
-            seterr(err, errlen, "%s", e);
+            aemp__seterr(err, errlen, "%s", e);
             free(pkg);
             return AEMP_EIO;
         }
@@ -236,6 +226,6 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen)
         }
     }
     free(pkg);
-    seterr(err, errlen, "unable to resolve function '%.*s'", (int)(len > 512 ? 512 : len), func);
+    aemp__seterr(err, errlen, "unable to resolve function '%.*s'", (int)(len > 512 ? 512 : len), func);
     return AEMP_ENOFUNC;
 }

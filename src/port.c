@@ -92,13 +92,9 @@ static int rcv_port(const char *port, aemp_lport_t **out)
     aemp__ensure_init();
     const char *name;
     size_t len;
-    int r = aemp__split_local(port, &name, &len);
-    if (r < 0)
+    int r = aemp__local_port_name(port, &name, &len);
+    if (r)
         return r;
-    if (!r)
-        return AEMP_ENOTLOCAL;
-    if (!len)
-        return AEMP_ENODEPORT;
     aemp_lport_t *p = aemp__port_find(name, len);
     *out = p ? p : aemp__port_create_named(name, len);
     return 0;
