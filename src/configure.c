@@ -163,6 +163,7 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->monitor_timeout = number(cfg, "monitor_timeout", 30);
     net->connect_interval = number(cfg, "connect_interval", 2);
     net->max_frame = (size_t)number(cfg, "max_frame", 16u << 20);
+    net->secure = aemp__json_truthy(json_object_get(cfg, "secure"));
     json_t *nd = json_object_get(cfg, "nodelay");
     net->nodelay = !nd || aemp__json_truthy(nd);
 

@@ -12,15 +12,36 @@
 typedef struct func {
     aemp_func_fn fn;
     void *arg;
+    bool protocol;     /* part of the node protocol: allowed in secure mode */
     char name[];
 } func_t;
 
 static aemp_table_t funcs;
 
+static func_t *put(const char *name, aemp_func_fn fn, void *arg, bool protocol);
+
 int aemp_func_register(const char *name, aemp_func_fn fn, void *arg)
 {
     if (!name || !*name || !fn)
         return AEMP_EINVAL;
+    put(name, fn, arg, false);
+    return 0;
+}
+
+void aemp__func_register_protocol(const char *name, aemp_func_fn fn, void *arg)
+{
+    put(name, fn, arg, true);
+}
+
+int aemp__func_is_protocol(const char *name)
+{
+    func_t *f = aemp__table_get(&funcs, name, strlen(name));
+    return f && f->protocol;
+}
+
+/* Insert or replace a registry entry. */
+static func_t *put(const char *name, aemp_func_fn fn, void *arg, bool protocol)
+{
     size_t len = strlen(name);
     func_t *f = aemp__table_get(&funcs, name, len);
     if (!f) {
@@ -32,7 +53,8 @@ int aemp_func_register(const char *name, aemp_func_fn fn, void *arg)
     }
     f->fn = fn;
     f->arg = arg;
-    return 0;
+    f->protocol = protocol;
+    return f;
 }
 
 int aemp_func_unregister(const char *name)

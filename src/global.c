@@ -954,7 +954,7 @@ void aemp__global_start(void)
         { "g_mon0", h_g_mon0 }, { "g_chg1", h_g_chg1 }, { "g_chg2", h_g_chg2 },
     };
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        aemp_func_register(handlers[i].name, handlers[i].fn, NULL);
+        aemp__func_register_protocol(handlers[i].name, handlers[i].fn, NULL);
     aemp_mon_nodes(on_updown, NULL, &G.updown);
     aemp__global1_start();
     aemp_db_set("'l", aemp__g.nodeid, json_deep_copy(aemp_listeners()));

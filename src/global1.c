@@ -296,7 +296,7 @@ json_t *aemp__global1_members(const char *group)
 
 void aemp__global1_start(void)
 {
-    aemp_func_register("AnyEvent::MP::Global::connect", global_connect, NULL);
+    aemp__func_register_protocol("AnyEvent::MP::Global::connect", global_connect, NULL);
     aemp_mon_nodes(on_updown, NULL, &S.updown);
 }
 

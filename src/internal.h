@@ -29,6 +29,7 @@ struct aemp_net {
     int nodelay;
     json_t *listeners;       /* our bound addresses ["ip:port", ...] */
     json_t *seeds;           /* resolved seed addresses */
+    int secure;              /* refuse remote code execution (spawn, named functions) */
     int configured;
 };
 
@@ -214,6 +215,11 @@ json_t *aemp__reason_no_such_port(const char *portid);
  * there is none. */
 int aemp__func_call(const char *name, json_t *args);
 int aemp__func_exists(const char *name);
+
+/* Register a function that is part of the node protocol (g_*, the 1.30
+ * Global service): other nodes may call it even in secure mode. */
+void aemp__func_register_protocol(const char *name, aemp_func_fn fn, void *arg);
+int aemp__func_is_protocol(const char *name);
 void aemp__funcs_clear(void);
 
 /* Create local port `name` and run func(args) in its context. */

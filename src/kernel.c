@@ -48,6 +48,17 @@ static int is_builtin(const char *tag)
     return 0;
 }
 
+/* Secure mode: another node may not make this node run a function (by
+ * spawn or by name), except those of the node protocol itself. */
+static int refused(aemp_rnode_t *src, const char *from, const char *func)
+{
+    if (!src || !aemp__g.net.secure || aemp__func_is_protocol(func))
+        return 0;
+    aemp_log(AEMP_LOG_WARN, "refused request from %s to run '%s': remote execution not allowed (secure mode)",
+             from, func);
+    return 1;
+}
+
 static void do_kill(json_t *msg)
 {
     json_t *name = json_array_get(msg, 1);
@@ -150,10 +161,14 @@ static void handle(aemp_rnode_t *src, const char *from, json_t *msg)
             aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: malformed _spawn", from);
             return;
         }
+        if (refused(src, from, json_string_value(func)))
+            return;   /* the spawner's monitor sees no_such_port */
         json_t *args = slice(msg, 3);
         aemp__spawn_local(s1, l1, json_string_value(func), args);
         json_decref(args);
     } else {
+        if (refused(src, from, tag))
+            return;
         json_t *args = slice(msg, 1);
         if (aemp__func_call(tag, args) == AEMP_ENOFUNC)
             aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: unable to resolve function '%s'",

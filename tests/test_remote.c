@@ -416,6 +416,43 @@ static void killed_peer_fires_transport_error(void **state)
     still_works();
 }
 
+/* A node with "secure" set refuses to run code for other nodes: spawning
+ * on it fails (the port never exists), named functions are not called;
+ * messages to its ports and the node protocol still work. */
+static void secure_node_refuses_remote_execution(void **state)
+{
+    pu_node_t sec;
+    const char *env[] = { rcenv, "AEMP_WARNLEVEL=1", NULL };
+    const char *args[] = { "nodeid", "securepeer", "binds", "127.0.0.1:0", "secret", SECRET, "secure", "1", NULL };
+    assert_true(pu_start(&sec, env, args));
+    json_t *a = json_pack("[s]", sec.addr);
+    aemp_add_node(sec.nodeid, a);
+    json_decref(a);
+    char *id = aemp_spawn(sec.nodeid, "aemp::echo", NULL);
+    mon.count = 0;
+    aemp_mon(id, tu_box_put, &mon, NULL);
+    assert_true(tu_run_until(&mon.count, 5));
+    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "no_such_port");
+    free(id);
+    /* a named function is not called: its reply never comes */
+    const char *me = aemp_port(tu_box_put, &box);
+    box.count = 0;
+    aemp_snd_to_func(sec.nodeid, "aemp::grp_get", json_pack("[ss]", "g", me));
+    tu_run_for(0.5);
+    assert_int_equal(box.count, 0);
+    /* ordinary messages and node-port requests still work */
+    char echo[256];
+    snprintf(echo, sizeof echo, "%s#echo", sec.nodeid);
+    json_t *r = tu_call(echo, json_pack("[s]", "still"), 5);
+    tu_assert_json(r, "[\"still\"]");
+    json_decref(r);
+    r = tu_call(sec.nodeid, json_pack("[s]", "info"), 5);
+    tu_assert_json(r, "[\"securepeer\"]");
+    json_decref(r);
+    aemp_kil(me, NULL);
+    pu_stop(&sec, SIGTERM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +468,7 @@ int main(void)
         cmocka_unit_test(truncated_frame_then_eof),
         cmocka_unit_test(oversized_frame_is_dropped),
         cmocka_unit_test(killed_peer_fires_transport_error),
+        cmocka_unit_test(secure_node_refuses_remote_execution),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
