@@ -1,5 +1,7 @@
 #!/bin/sh
 # Run every benchmark program; each prints "RESULT <name> <value> <unit>".
+# bench/erlang_dist.sh measures Erlang's distribution the same way as
+# bench_remote, for comparison, when Debian's erlang-base is installed.
 set -eu
 build=${1:-build}
 for b in "$build"/bench/bench_*; do
@@ -7,3 +9,5 @@ for b in "$build"/bench/bench_*; do
     echo "== $(basename "$b")"
     "$b"
 done
+echo "== erlang_dist"
+sh "$(dirname "$0")/../bench/erlang_dist.sh" 2>/dev/null
