@@ -37,6 +37,16 @@ static void on_produce(json_t *msg, void *arg)
         aemp_snd(producer, json_incref(msg));
 }
 
+/* Send [word] to port, run the loop until `done`; returns the seconds. */
+static ev_tstamp kick_and_run(const char *port, const char *word)
+{
+    ev_tstamp t0 = ev_time();
+    aemp_sndf(port, "s", word);
+    while (!done)
+        ev_run(aemp_loop(), EVRUN_ONCE);
+    return ev_time() - t0;
+}
+
 static double run_oneway(int use_fresh)
 {
     fresh = use_fresh;
@@ -44,11 +54,7 @@ static double run_oneway(int use_fresh)
     done = 0;
     sink = aemp_port(on_sink, NULL);
     producer = aemp_port(on_produce, NULL);
-    ev_tstamp t0 = ev_time();
-    aemp_sndf(producer, "s", "go");
-    while (!done)
-        ev_run(aemp_loop(), EVRUN_ONCE);
-    ev_tstamp dt = ev_time() - t0;
+    ev_tstamp dt = kick_and_run(producer, "go");
     aemp_kil(sink, NULL);
     aemp_kil(producer, NULL);
     return total / dt;
@@ -79,11 +85,7 @@ int main(int argc, char **argv)
     done = 0;
     ping = aemp_port(on_ping, NULL);
     pong = aemp_port(on_pong, NULL);
-    ev_tstamp t0 = ev_time();
-    aemp_sndf(ping, "s", "ball");
-    while (!done)
-        ev_run(aemp_loop(), EVRUN_ONCE);
-    printf("RESULT local_pingpong %.0f roundtrips/s\n", max_rounds / (ev_time() - t0));
+    printf("RESULT local_pingpong %.0f roundtrips/s\n", max_rounds / kick_and_run(ping, "ball"));
     json_decref(shared);
     aemp_shutdown();
     return 0;

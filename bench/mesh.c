@@ -13,6 +13,8 @@
  */
 #include <aemp.h>
 
+#include "benchutil.h"
+
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -91,6 +93,17 @@ static double wait_size(size_t want, double limit)
     return json_object_size(seen) >= want ? ev_time() - t0 : -1;
 }
 
+/* In a forked child: configure as node "observer" on 127.0.0.1:0 with
+ * these seeds, quietly; _exit(1) on failure. */
+static void configure_observer(const char *seeds)
+{
+    aemp_set_log_level(1);
+    char err[256];
+    if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:[s], s:b}", "nodeid", "observer", "secret", SECRET,
+                        "binds", "127.0.0.1:0", "seeds", seeds, "norc", 1) != 0)
+        _exit(1);
+}
+
 static void run_mesh(int n)
 {
     pid_t pids[64];
@@ -116,11 +129,7 @@ static void run_mesh(int n)
     pid_t obs = fork();
     if (obs == 0) {
         close(fds[0]);
-        aemp_set_log_level(1);
-        char err[256];
-        if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:[s], s:b}", "nodeid", "observer", "secret",
-                            SECRET, "binds", "127.0.0.1:0", "seeds", seeds, "norc", 1) != 0)
-            _exit(1);
+        configure_observer(seeds);
         aemp_handle_t h;
         aemp_db_mon("'l", on_family, NULL, &h);
         double join = wait_size((size_t)n, 60);
@@ -156,7 +165,7 @@ static void run_mesh(int n)
     while (got < sizeof buf - 1 && (r = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
         got += (size_t)r;
     close(fds[0]);
-    waitpid(obs, NULL, 0);
+    bu_reap(obs, 200);   /* it gives up by itself after 180 s */
     double join = -1, agree = -1;
     sscanf(buf, "%lf %lf", &join, &agree);
     printf("RESULT mesh_join_%d %.3f s\n", n, join);
@@ -165,7 +174,7 @@ static void run_mesh(int n)
     for (int i = 0; i < np; i++)
         kill(pids[i], SIGTERM);
     for (int i = 0; i < np; i++)
-        waitpid(pids[i], NULL, 0);
+        bu_reap(pids[i], 5);
 }
 
 /* ------------------------------------------------------ db_set latency */
@@ -193,11 +202,7 @@ static void run_latency(void)
     pid_t seed = spawn_child("seed1", b1, seeds);
     pid_t obs = fork();
     if (obs == 0) {
-        aemp_set_log_level(1);
-        char err[256];
-        if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:[s], s:b}", "nodeid", "observer", "secret",
-                            SECRET, "binds", "127.0.0.1:0", "seeds", seeds, "norc", 1) != 0)
-            _exit(1);
+        configure_observer(seeds);
         aemp_handle_t h;
         aemp_db_mon("lat", on_lat, NULL, &h);
         enum { ROUNDS = 500 };
@@ -222,9 +227,9 @@ static void run_latency(void)
         fflush(stdout);
         _exit(done ? 0 : 1);
     }
-    waitpid(obs, NULL, 0);
+    bu_reap(obs, 120);   /* 500 rounds, each given up after 5 s, at most 60 s */
     kill(seed, SIGTERM);
-    waitpid(seed, NULL, 0);
+    bu_reap(seed, 5);
 }
 
 int main(int argc, char **argv)
