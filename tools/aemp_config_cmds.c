@@ -219,8 +219,8 @@ int cli_cmd_gencert(cli_t *c, const cli_cmd_t *cmd)
     return set_value(c, "cert", v);
 }
 
-/* profile NAME: make NAME the current target (created if missing). */
-int cli_cmd_profile(cli_t *c, const cli_cmd_t *cmd)
+/* The commands that apply one rc-file operation to a NAME argument. */
+static int name_op(cli_t *c, int (*op)(aemp_config_t *, const char *, char *, size_t))
 {
     const char *name = cli_str_arg(c, "NAME");
     if (!name)
@@ -228,43 +228,29 @@ int cli_cmd_profile(cli_t *c, const cli_cmd_t *cmd)
     if (!cli_config(c))
         return CLI_FAIL;
     char err[512];
-    if (aemp__config_select(c->cfg, name, err, sizeof err) < 0) {
+    if (op(c->cfg, name, err, sizeof err) < 0) {
         cli_err(c, "%s", err);
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+/* profile NAME: make NAME the current target (created if missing). */
+int cli_cmd_profile(cli_t *c, const cli_cmd_t *cmd)
+{
+    return name_op(c, aemp__config_select);
 }
 
 /* delprofile NAME. */
 int cli_cmd_delprofile(cli_t *c, const cli_cmd_t *cmd)
 {
-    const char *name = cli_str_arg(c, "NAME");
-    if (!name)
-        return CLI_USAGE;
-    if (!cli_config(c))
-        return CLI_FAIL;
-    char err[512];
-    if (aemp__config_del_profile(c->cfg, name, err, sizeof err) < 0) {
-        cli_err(c, "%s", err);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return name_op(c, aemp__config_del_profile);
 }
 
 /* setparent NAME (alias parent). */
 int cli_cmd_setparent(cli_t *c, const cli_cmd_t *cmd)
 {
-    const char *name = cli_str_arg(c, "NAME");
-    if (!name)
-        return CLI_USAGE;
-    if (!cli_config(c))
-        return CLI_FAIL;
-    char err[512];
-    if (aemp__config_set_parent(c->cfg, name, err, sizeof err) < 0) {
-        cli_err(c, "%s", err);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return name_op(c, aemp__config_set_parent);
 }
 
 /* delparent. */
