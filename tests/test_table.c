@@ -1,0 +1,111 @@
+/* Tests for the string-keyed hash table: insert, replace, lookup, delete
+ * with tombstones, growth, and iteration with deletion. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+#define N 20000
+
+static char keys[N][16];
+
+static void put_get_replace_delete(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "port%d", i);
+        assert_null(aemp__table_put(&t, keys[i], strlen(keys[i]), (void *)(intptr_t)(i + 1)));
+    }
+    assert_int_equal(t.used, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal((intptr_t)aemp__table_get(&t, keys[i], strlen(keys[i])), i + 1);
+    /* keys are compared by length and bytes, not by pointer */
+    char probe[16];
+    snprintf(probe, sizeof probe, "port%d", 123);
+    assert_int_equal((intptr_t)aemp__table_get(&t, probe, strlen(probe)), 124);
+    assert_null(aemp__table_get(&t, "port", 4));
+    assert_null(aemp__table_get(&t, "port1234567", 11));
+    /* replace returns the old value */
+    assert_int_equal((intptr_t)aemp__table_put(&t, keys[7], strlen(keys[7]), (void *)99), 8);
+    assert_int_equal((intptr_t)aemp__table_get(&t, keys[7], strlen(keys[7])), 99);
+    assert_int_equal(t.used, N);
+    /* delete every other key; the rest stay reachable past the tombstones */
+    for (int i = 0; i < N; i += 2)
+        assert_non_null(aemp__table_del(&t, keys[i], strlen(keys[i])));
+    assert_null(aemp__table_del(&t, keys[0], strlen(keys[0])));
+    assert_int_equal(t.used, N / 2);
+    for (int i = 1; i < N; i += 2)
+        assert_non_null(aemp__table_get(&t, keys[i], strlen(keys[i])));
+    for (int i = 0; i < N; i += 2)
+        assert_null(aemp__table_get(&t, keys[i], strlen(keys[i])));
+    /* churn: insert and delete many times; the table must not fill with
+     * tombstones (it rehashes) */
+    size_t cap = t.cap;
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < N; i += 2)
+            aemp__table_put(&t, keys[i], strlen(keys[i]), (void *)1);
+        for (int i = 0; i < N; i += 2)
+            aemp__table_del(&t, keys[i], strlen(keys[i]));
+    }
+    assert_int_equal(t.used, N / 2);
+    assert_true(t.cap <= cap * 2);
+    aemp__table_free(&t);
+    assert_null(t.slots);
+}
+
+static void iterate_and_delete(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        aemp__table_put(&t, keys[i], strlen(keys[i]), keys[i]);
+    }
+    size_t pos = 0, seen = 0;
+    const char *k;
+    size_t len;
+    void *v;
+    while (aemp__table_next(&t, &pos, &k, &len, &v)) {
+        assert_ptr_equal(k, v);
+        assert_int_equal(len, strlen(k));
+        aemp__table_del(&t, k, len);   /* allowed: the entry just returned */
+        seen++;
+    }
+    assert_int_equal(seen, 1000);
+    assert_int_equal(t.used, 0);
+    aemp__table_free(&t);
+    /* an empty table */
+    pos = 0;
+    assert_false(aemp__table_next(&t, &pos, NULL, NULL, NULL));
+    assert_null(aemp__table_get(&t, "x", 1));
+    assert_null(aemp__table_del(&t, "x", 1));
+}
+
+static void hash_spreads_similar_keys(void **state)
+{
+    /* port names share long prefixes: their low bits must differ */
+    int buckets[64] = { 0 };
+    for (int i = 0; i < 6400; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "anon/Xy12AbCdEf#Qz5cW8DZC%d", i);
+        buckets[aemp__hash(k, strlen(k)) & 63]++;
+    }
+    for (int b = 0; b < 64; b++)
+        assert_true(buckets[b] > 50 && buckets[b] < 150);
+    assert_int_equal(aemp__hash("abc", 3), aemp__hash("abc", 3));
+    assert_true(aemp__hash("abc", 3) != aemp__hash("abd", 3));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(put_get_replace_delete),
+        cmocka_unit_test(iterate_and_delete),
+        cmocka_unit_test(hash_spreads_similar_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
