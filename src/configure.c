@@ -141,6 +141,25 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     if (sl && e[0])
         aemp_log(AEMP_LOG_WARN, "seeds: %s (skipped)", e);
 
+    /* listeners first: the only step that can still fail, and on failure
+     * nothing may have changed */
+    size_t i;
+    json_t *b;
+    json_array_foreach(binds, i, b) {
+        char bound[64];
+        int lr = aemp__conn_listen(json_string_value(b), bound, sizeof bound, e, sizeof e);
+        if (lr < 0) {
+            aemp__conn_listeners_close();
+            json_array_clear(net->listeners);
+            json_decref(binds);
+            json_decref(seeds);
+            aemp__tls_ctx_free(tls);
+            free(id);
+            return fail(err, errlen, lr, "%s", e);
+        }
+        json_array_append_new(net->listeners, json_string(bound));
+    }
+
     /* the node ID: ports created from now on carry it */
     free(aemp__g.nodeid);
     aemp__g.nodeid = id;
@@ -167,18 +186,6 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     json_t *nd = json_object_get(cfg, "nodelay");
     net->nodelay = !nd || aemp__json_truthy(nd);
 
-    size_t i;
-    json_t *b;
-    json_array_foreach(binds, i, b) {
-        char bound[64];
-        int lr = aemp__conn_listen(json_string_value(b), bound, sizeof bound, e, sizeof e);
-        if (lr < 0) {
-            json_decref(binds);
-            json_decref(seeds);
-            return fail(err, errlen, lr, "%s", e);
-        }
-        json_array_append_new(net->listeners, json_string(bound));
-    }
     json_decref(binds);
     json_decref(net->seeds);
     net->seeds = seeds ? seeds : json_array();

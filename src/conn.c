@@ -567,6 +567,17 @@ void aemp__conn_init(void)
     ev_unref(aemp__g.loop);
 }
 
+void aemp__conn_listeners_close(void)
+{
+    while (listeners) {
+        listener_t *l = listeners;
+        listeners = l->next;
+        ev_io_stop(aemp__g.loop, &l->w);
+        close(l->w.fd);
+        free(l);
+    }
+}
+
 void aemp__conn_shutdown(void)
 {
     struct ev_loop *loop = aemp__g.loop;
@@ -580,13 +591,7 @@ void aemp__conn_shutdown(void)
     all = NULL;
     capall = 0;
     dirty_head = NULL;
-    while (listeners) {
-        listener_t *l = listeners;
-        listeners = l->next;
-        ev_io_stop(loop, &l->w);
-        close(l->w.fd);
-        free(l);
-    }
+    aemp__conn_listeners_close();
     ev_ref(loop);
     ev_prepare_stop(loop, &flush_watcher);
     aemp__tls_ctx_free(aemp__g.net.tls);   /* the node's TLS context (configure.c) */

@@ -49,6 +49,9 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const jso
 /* Close with a reason; the node layer hears about it (conn_lost). */
 void aemp__conn_close(aemp_conn_t *c, const char *reason);
 
+/* Close every listener (a configure that failed half-way). */
+void aemp__conn_listeners_close(void);
+
 /* Close every connection and listener silently (shutdown). */
 void aemp__conn_shutdown(void);
 
