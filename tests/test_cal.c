@@ -1,0 +1,97 @@
+/* Tests for aemp_cal: the reply, the timeout, the death of the destination
+ * (without a timeout), exactly one callback, bad arguments. */
+#include "testutil.h"
+
+static int setup(void **s)
+{
+    return tu_setup(s);
+}
+
+static int teardown(void **s)
+{
+    return tu_teardown(s);
+}
+
+/* An echo server: replies to the port in the last element. */
+static void echo(json_t *m, void *a)
+{
+    size_t n = json_array_size(m);
+    const char *reply = json_string_value(json_array_get(m, n - 1));
+    json_t *r = json_array();
+    for (size_t i = 0; i + 1 < n; i++)
+        json_array_append(r, json_array_get(m, i));
+    aemp_snd(reply, r);
+}
+
+static json_t *reply;
+static int nreplies;
+static void on_reply(json_t *r, void *a)
+{
+    json_decref(reply);
+    reply = r ? json_incref(r) : NULL;
+    nreplies++;
+}
+
+static void cal_gets_reply(void **state)
+{
+    nreplies = 0;
+    const char *srv = aemp_port(echo, NULL);
+    const char *rp = aemp_cal(srv, json_pack("[si]", "hello", 7), on_reply, NULL, 5);
+    assert_non_null(rp);
+    char rpid[128];
+    snprintf(rpid, sizeof rpid, "%s", rp);
+    int *flag = &nreplies;
+    assert_true(tu_run_until((volatile int *)flag, 5));
+    tu_assert_json(reply, "[\"hello\",7]");
+    /* the reply port is gone and the timer does not fire later */
+    tu_run_for(0.05);
+    assert_int_equal(nreplies, 1);
+    int dead = 0;
+    assert_int_equal(aemp_sndf(rpid, "s", "late"), 0);
+    (void)dead;
+    tu_drain();
+    assert_int_equal(nreplies, 1);
+    json_decref(reply);
+    reply = NULL;
+}
+
+static void silent(json_t *m, void *a) {}
+
+static void cal_times_out(void **state)
+{
+    nreplies = 0;
+    const char *srv = aemp_port(silent, NULL);
+    aemp_cal(srv, json_pack("[s]", "q"), on_reply, NULL, 0.05);
+    int *flag = &nreplies;
+    assert_true(tu_run_until((volatile int *)flag, 5));
+    assert_null(reply);
+    tu_run_for(0.1);
+    assert_int_equal(nreplies, 1);
+}
+
+static void cal_without_timeout_monitors_destination(void **state)
+{
+    nreplies = 0;
+    const char *srv = aemp_port(silent, NULL);
+    aemp_cal(srv, json_pack("[s]", "q"), on_reply, NULL, 0);
+    tu_drain();
+    assert_int_equal(nreplies, 0);
+    aemp_kilf(srv, "s", "gone");
+    tu_drain();
+    assert_int_equal(nreplies, 1);
+    assert_null(reply);
+    /* bad arguments */
+    assert_null(aemp_cal(NULL, json_array(), on_reply, NULL, 1));
+    assert_null(aemp_cal(srv, json_string("x"), on_reply, NULL, 1));
+    assert_null(aemp_cal(srv, json_array(), NULL, NULL, 1));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(cal_gets_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(cal_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(cal_without_timeout_monitors_destination, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
