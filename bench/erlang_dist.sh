@@ -11,9 +11,14 @@ if ! command -v erl >/dev/null 2>&1 || ! command -v erlc >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d)
 pids=""
+# Erlang starts the epmd name daemon on demand; stop it again afterwards
+# unless it was already running before this script
+epmd_was_running=0
+epmd -names >/dev/null 2>&1 && epmd_was_running=1
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
     for p in $pids; do wait "$p" 2>/dev/null || true; done
+    [ $epmd_was_running = 1 ] || epmd -kill >/dev/null 2>&1 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
