@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,14 +55,20 @@ static inline int pu_read_line(int fd, char *buf, size_t size, double seconds)
     return 1;
 }
 
-/* Start `aemp run <args...>` (NULL-terminated) with extra environment
- * entries env (NULL-terminated "K=V" list or NULL); wait up to 10 s for its
- * "<nodeid> listening on <addr>[,...]" line.  Returns 1 on success. */
-static inline int pu_start(pu_node_t *n, const char *const *env, const char *const *args)
+/* Fork and exec `aemp run <args...>` (NULL-terminated) with extra
+ * environment entries env ("K=V", NULL-terminated, or NULL).  Its stdout
+ * becomes n->out (close-on-exec, so no other child holds it); its stderr
+ * goes to logpath (created; appended to if append, else truncated) or is
+ * inherited if logpath is NULL.  The child dies with this process, so
+ * nothing outlives a test that crashes.  Returns 1 on success. */
+static inline int pu_spawn(pu_node_t *n, const char *const *env, const char *const *args,
+                           const char *logpath, int append)
 {
     int fds[2];
     if (pipe(fds) < 0)
         return 0;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     const char *argv[64];
     int argc = 0;
     argv[argc++] = AEMP_BIN;
@@ -69,13 +76,20 @@ static inline int pu_start(pu_node_t *n, const char *const *env, const char *con
     for (int i = 0; args[i] && argc < 62; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return 0;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
+        if (logpath) {
+            int fd = open(logpath, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
+            if (fd >= 0)
+                dup2(fd, 2);
+        }
         for (int i = 0; env && env[i]; i++)
             putenv((char *)env[i]);
         execv(AEMP_BIN, (char *const *)argv);
@@ -84,6 +98,13 @@ static inline int pu_start(pu_node_t *n, const char *const *env, const char *con
     close(fds[1]);
     n->pid = pid;
     n->out = fds[0];
+    return 1;
+}
+
+/* Wait up to 10 s for the "<nodeid> listening on <addr>[,...]" line of a
+ * spawned node; fills n->nodeid and n->addr (the first address). */
+static inline int pu_await(pu_node_t *n)
+{
     char line[512];
     if (!pu_read_line(n->out, line, sizeof line, 10))
         return 0;
@@ -100,6 +121,28 @@ static inline int pu_start(pu_node_t *n, const char *const *env, const char *con
     if (comma)
         *comma = 0;
     return 1;
+}
+
+/* pu_spawn (stderr inherited) and pu_await. */
+static inline int pu_start(pu_node_t *n, const char *const *env, const char *const *args)
+{
+    return pu_spawn(n, env, args, NULL, 0) && pu_await(n);
+}
+
+/* The first MiB of a file as a string (malloc'd, never NULL; empty if the
+ * file cannot be read), e.g. a node's log. */
+static inline char *pu_read_file(const char *path)
+{
+    char *s = calloc(1, 1 << 20);
+    if (!s)
+        abort();
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(s, 1, (1 << 20) - 1, f);
+        s[n] = 0;
+        fclose(f);
+    }
+    return s;
 }
 
 /* Stop by PID: SIGTERM, up to 5 s, then SIGKILL.  Returns the wait status. */

@@ -68,8 +68,6 @@ static int spawn_peer(pu_node_t *n, const char *nodeid, const char *const *extra
     memset(n, 0, sizeof *n);
     const char *argv[48];
     int c = 0, has_binds = 0;
-    argv[c++] = AEMP_BIN;
-    argv[c++] = "run";
     argv[c++] = "nodeid";
     argv[c++] = nodeid;
     argv[c++] = "secret";
@@ -86,26 +84,9 @@ static int spawn_peer(pu_node_t *n, const char *nodeid, const char *const *extra
     argv[c] = NULL;
     char logpath[160];
     snprintf(logpath, sizeof logpath, "%s/%s.log", tmpdir, nodeid);
-    int fds[2];
-    if (pipe(fds) < 0)
+    static const char *const env[] = { "AEMP_WARNLEVEL=7", NULL };
+    if (!pu_spawn(n, env, argv, logpath, 1))
         return 0;
-    pid_t pid = fork();
-    if (pid < 0)
-        return 0;
-    if (pid == 0) {
-        int lf = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fds[1], 1);
-        if (lf >= 0)
-            dup2(lf, 2);
-        close(fds[0]);
-        close(fds[1]);
-        putenv("AEMP_WARNLEVEL=7");
-        execv(AEMP_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    n->pid = pid;
-    n->out = fds[0];
     snprintf(n->nodeid, sizeof n->nodeid, "%s", nodeid);
     for (int i = 0; i < MAXLIVE; i++) {
         if (!live[i]) {
@@ -116,31 +97,12 @@ static int spawn_peer(pu_node_t *n, const char *nodeid, const char *const *extra
     return 1;
 }
 
-/* Wait (10 s) for the peer's "<id> listening on <addrs>" line. */
-static int await_peer(pu_node_t *n)
-{
-    char line[512];
-    if (!pu_read_line(n->out, line, sizeof line, 10))
-        return 0;
-    char *sp = strstr(line, " listening on");
-    if (!sp)
-        return 0;
-    const char *addr = sp + strlen(" listening on");
-    while (*addr == ' ')
-        addr++;
-    snprintf(n->addr, sizeof n->addr, "%s", addr);
-    char *comma = strchr(n->addr, ',');
-    if (comma)
-        *comma = 0;
-    return 1;
-}
-
 /* Start and wait for it.  Timers armed after this (connect deadlines,
  * cal timeouts) count from the loop's cached time, so refresh it: the wait
  * happened outside the loop. */
 static int start_peer(pu_node_t *n, const char *nodeid, const char *const *extra)
 {
-    int ok = spawn_peer(n, nodeid, extra) && await_peer(n);
+    int ok = spawn_peer(n, nodeid, extra) && pu_await(n);
     ev_now_update(aemp_loop());
     return ok;
 }
@@ -187,14 +149,7 @@ static char *peer_log(const char *nodeid)
 {
     char path[160];
     snprintf(path, sizeof path, "%s/%s.log", tmpdir, nodeid);
-    FILE *f = fopen(path, "r");
-    char *buf = calloc(1, 1 << 20);
-    if (f) {
-        size_t n = fread(buf, 1, (1 << 20) - 1, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    return buf;
+    return pu_read_file(path);
 }
 
 static int count_substr(const char *hay, const char *needle)
@@ -1113,7 +1068,7 @@ static void simultaneous_connects_leave_one_connection(void **state)
             const char *args[] = { "binds", bind[i], "seeds", seed[i], NULL };
             assert_true(spawn_peer(&p[i], id[i], args));
         }
-        assert_true(await_peer(&p[0]) && await_peer(&p[1]));
+        assert_true(pu_await(&p[0]) && pu_await(&p[1]));
         ev_now_update(aemp_loop());
         check_one_connection(&p[0], &p[1], count_proc, p);
         report_resolution(id[0], id[1]);

@@ -66,29 +66,11 @@ static pid_t start_proc(const char *const *argv, int *in, int *out)
     return pid;
 }
 
-/* Start `aemp run ARGS...` (like pu_start, through start_proc) and wait up
- * to 10 s for its "<nodeid> listening on <addr>" line. */
+/* Start `aemp run ARGS...` with our environment and wait up to 10 s for
+ * its "<nodeid> listening on <addr>" line. */
 static int start_node(pu_node_t *n, const char *const *args)
 {
-    const char *argv[32] = { AEMP_BIN, "run" };
-    for (int i = 0; args[i] && i < 29; i++)
-        argv[i + 2] = args[i];
-    n->pid = start_proc(argv, NULL, &n->out);
-    if (n->pid < 0)
-        return 0;
-    char line[512];
-    if (!pu_read_line(n->out, line, sizeof line, 10))
-        return 0;
-    char *sp = strstr(line, " listening on ");
-    if (!sp)
-        return 0;
-    *sp = 0;
-    snprintf(n->nodeid, sizeof n->nodeid, "%.127s", line);
-    snprintf(n->addr, sizeof n->addr, "%.63s", sp + strlen(" listening on "));
-    char *comma = strchr(n->addr, ',');
-    if (comma)
-        *comma = 0;
-    return 1;
+    return pu_start(n, env, args);
 }
 
 static int start_client(client_t *c, const char *nick, int spawn_mode, const char *server, const char *seed)

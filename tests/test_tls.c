@@ -103,50 +103,13 @@ static int start_node(pu_node_t *n, const char *tag, const char *const *args)
 {
     char logpath[256];
     snprintf(logpath, sizeof logpath, "%s/%s.log", tmpdir, tag);
-    int fds[2];
-    if (pipe(fds) < 0)
+    static const char *const env[] = { "AEMP_WARNLEVEL=8", NULL };
+    if (!pu_spawn(n, env, args, logpath, 0))
         return 0;
-    const char *argv[64];
-    int argc = 0;
-    argv[argc++] = AEMP_BIN;
-    argv[argc++] = "run";
-    for (int i = 0; args[i] && argc < 62; i++)
-        argv[argc++] = args[i];
-    argv[argc] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
-        return 0;
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        putenv("AEMP_WARNLEVEL=8");
-        execv(AEMP_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    n->pid = pid;
-    n->out = fds[0];
     if (nstarted < (int)(sizeof started / sizeof started[0]))
-        started[nstarted++] = pid;
-    char line[512];
-    if (!pu_read_line(n->out, line, sizeof line, 10))
+        started[nstarted++] = n->pid;
+    if (!pu_await(n))
         return 0;
-    char *sp = strstr(line, " listening on ");
-    if (!sp)
-        return 0;
-    *sp = 0;
-    const char *addr = sp + strlen(" listening on ");
-    if (strlen(line) >= sizeof n->nodeid || strlen(addr) >= sizeof n->addr)
-        return 0;
-    strcpy(n->nodeid, line);
-    strcpy(n->addr, addr);
-    char *comma = strchr(n->addr, ',');
-    if (comma)
-        *comma = 0;
     json_t *a = json_pack("[s]", n->addr);
     aemp_add_node(n->nodeid, a);
     json_decref(a);
@@ -158,14 +121,7 @@ static char *peer_log(const char *tag)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s.log", tmpdir, tag);
-    FILE *f = fopen(path, "r");
-    char *s = calloc(1, 1 << 20);
-    if (f) {
-        size_t n = fread(s, 1, (1 << 20) - 1, f);
-        s[n] = 0;
-        fclose(f);
-    }
-    return s;
+    return pu_read_file(path);
 }
 
 /* Wait (bounded, running our loop) until the peer's log contains text. */
