@@ -150,11 +150,18 @@ static inline int pu_stop(pu_node_t *n, int sig)
 {
     if (n->pid <= 0)
         return -1;
-    kill(n->pid, sig);
     int status = -1;
-    double end = pu_now() + 5;
     int gone = 0;
-    while (pu_now() < end) {
+    /* a child that already exited (perhaps reaped by libev's default loop,
+     * which reaps every child on SIGCHLD) is not signalled: its PID may
+     * belong to another process by now */
+    pid_t r0 = waitpid(n->pid, &status, WNOHANG);
+    if (r0 == n->pid || (r0 < 0 && errno == ECHILD))
+        gone = 1;
+    else
+        kill(n->pid, sig);
+    double end = pu_now() + 5;
+    while (!gone && pu_now() < end) {
         pid_t r = waitpid(n->pid, &status, WNOHANG);
         if (r == n->pid || (r < 0 && errno == ECHILD)) {
             /* ECHILD: libev's default loop reaped it already */

@@ -107,22 +107,11 @@ static int start_peer(pu_node_t *n, const char *nodeid, const char *const *extra
     return ok;
 }
 
-/* Stop by PID (procutil: bounded, SIGKILL after 5 s).  A peer that died
- * while our loop ran may have been reaped already by libev (the default
- * loop reaps every child on SIGCHLD): then its PID is not signalled again
- * (it may belong to another process by now). */
+/* Stop by PID (procutil: bounded, SIGKILL after 5 s; copes with a peer
+ * that libev's default loop has reaped already). */
 static void stop_peer(pu_node_t *n, int sig)
 {
-    if (n->pid > 0) {
-        int status;
-        pid_t r = waitpid(n->pid, &status, WNOHANG);
-        if (r == n->pid || (r < 0 && errno == ECHILD)) {
-            close(n->out);
-            n->pid = 0;
-        } else {
-            pu_stop(n, sig);
-        }
-    }
+    pu_stop(n, sig);
     for (int i = 0; i < MAXLIVE; i++)
         if (live[i] == n)
             live[i] = NULL;
