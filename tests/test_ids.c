@@ -49,11 +49,23 @@ static void port_names(void **state)
     }
     assert_memory_equal(last, prefix, 9);
     assert_string_equal(last + 9, "aa");   /* b + 25 steps: after z comes aa */
-    /* spawned ports: a 10-character random prefix ending in upper case,
-     * so that they never collide with port names */
+    /* spawned ports: a 10-character random prefix whose last character is
+     * never lower case (upper-cased if it is a letter), so that they never
+     * collide with a port prefix followed by the lower-case counter */
+    for (int i = 0; i < 200; i++) {
+        aemp_shutdown();
+        aemp_init(NULL);
+        char *r = aemp__new_port_name(1);
+        assert_false(r[9] >= 'a' && r[9] <= 'z');
+        free(r);
+    }
+    /* a fresh node used "b" above; 25 more names bring the shared counter
+     * to "aa", so the next spawn name ends in "ab" */
+    for (int i = 0; i < 25; i++)
+        free(aemp__new_port_name(0));
     char *sp = aemp__new_port_name(1);
     assert_int_equal(strlen(sp), 12);
-    assert_true(sp[9] >= 'A' && sp[9] <= 'Z');
+    assert_false(sp[9] >= 'a' && sp[9] <= 'z');
     assert_string_equal(sp + 10, "ab");   /* the counter is shared */
     free(first);
     free(last);
