@@ -1,4 +1,4 @@
-/* bench/benchutil.c - shared machinery of the two-node benchmarks; see
+/* bench/benchutil.c - shared machinery of the two-process benchmarks; see
  * benchutil.h for the contract. */
 #include "benchutil.h"
 
@@ -53,6 +53,33 @@ void bu_child_safety(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     alarm(BU_CHILD_ALARM);
+}
+
+/* A CBOR head: major type (0..7) and argument n, smallest form. */
+static size_t cbor_head(unsigned char *out, unsigned major, uint64_t n)
+{
+    unsigned char mt = (unsigned char)(major << 5);
+    if (n < 24) {
+        out[0] = (unsigned char)(mt | n);
+        return 1;
+    }
+    int bytes = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffu ? 4 : 8;
+    out[0] = (unsigned char)(mt | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
+    for (int k = 0; k < bytes; k++)
+        out[1 + k] = (unsigned char)(n >> (8 * (bytes - 1 - k)));
+    return 1 + (size_t)bytes;
+}
+
+size_t bu_cbor_ping(unsigned char *out, uint64_t i)
+{
+    size_t n = cbor_head(out, 4, 3);                       /* array of 3 */
+    n += cbor_head(out + n, 3, 4);                         /* text "ping" */
+    memcpy(out + n, "ping", 4);
+    n += 4;
+    n += cbor_head(out + n, 0, i);                         /* unsigned i */
+    n += cbor_head(out + n, 3, sizeof BU_PING_PAYLOAD - 1);   /* text payload */
+    memcpy(out + n, BU_PING_PAYLOAD, sizeof BU_PING_PAYLOAD - 1);
+    return n + sizeof BU_PING_PAYLOAD - 1;
 }
 
 /* ------------------------------------------------------------ supervisor */
@@ -209,8 +236,8 @@ static void run_until(volatile int *flag)
 }
 
 /* server: "srv#sink" counts and acks to "cli#ack". */
-static json_int_t sunk;
-static void on_sink(json_t *msg, void *arg)
+static int64_t sunk;
+static void on_sink(aemp_msg_t *msg, void *arg)
 {
     if (++sunk % BU_ACK_EVERY == 0)
         aemp_sndf("cli#ack", "I", sunk);
@@ -218,16 +245,16 @@ static void on_sink(json_t *msg, void *arg)
 
 /* server: "srv#echo" sends the message minus its last element to the port
  * named by its last element. */
-static void on_echo(json_t *msg, void *arg)
+static void on_echo(aemp_msg_t *msg, void *arg)
 {
-    size_t n = json_array_size(msg);
-    json_t *to = json_array_get(msg, n - 1);
-    if (!json_is_string(to))
+    size_t n = aemp_msg_len(msg);
+    const char *to = n ? aemp_msg_str(msg, n - 1, NULL) : NULL;
+    if (!to)
         return;
-    json_t *reply = json_array();
+    aemp_build_t *b = aemp_build_new();
     for (size_t i = 0; i + 1 < n; i++)
-        json_array_append(reply, json_array_get(msg, i));
-    aemp_snd(json_string_value(to), reply);
+        aemp_build_val(b, aemp_msg_at(msg, i));
+    aemp_snd(to, aemp_build_msg(b));
 }
 
 /* server: SIGTERM leaves the loop. */
@@ -241,8 +268,11 @@ void bu_serve(void)
 {
     aemp_rcv("srv#sink", on_sink, NULL);
     aemp_rcv("srv#echo", on_echo, NULL);
-    printf("LISTEN %s\n", json_string_value(json_array_get(aemp_listeners(), 0)));
+    aemp_msg_t *listeners = aemp_listeners();
+    const char *addr = aemp_msg_str(listeners, 0, NULL);
+    printf("LISTEN %s\n", addr ? addr : "?");
     fflush(stdout);
+    aemp_msg_unref(listeners);
     ev_signal_init(&sigterm_w, on_sigterm, SIGTERM);
     ev_signal_start(aemp_loop(), &sigterm_w);
     aemp_run();
@@ -250,19 +280,19 @@ void bu_serve(void)
 
 /* client: the answer to the first cal (1) or its timeout (-1). */
 static int ready;
-static void on_ready(json_t *reply, void *arg)
+static void on_ready(aemp_msg_t *reply, void *arg)
 {
     ready = reply ? 1 : -1;
 }
 
 double bu_connect(const char *addr)
 {
-    json_t *a = json_pack("[s]", addr);
+    aemp_msg_t *a = aemp_msgf("s", addr);
     aemp_add_node("srv", a);
-    json_decref(a);
+    aemp_msg_unref(a);
     ready = 0;
     double t0 = bu_now();
-    aemp_cal("srv#echo", json_pack("[s]", "hello"), on_ready, NULL, 10);
+    aemp_cal("srv#echo", aemp_msgf("s", "hello"), on_ready, NULL, 10);
     run_until(&ready);
     double dt = bu_now() - t0;
     if (ready < 0) {
@@ -282,14 +312,14 @@ static const char *producer;
 static void produce(void)
 {
     for (int i = 0; i < BU_BATCH && sent < total && sent - acked < BU_WINDOW; i++, sent++)
-        aemp_sndf("srv#sink", "sIs", "tag", (json_int_t)sent, "x");
+        aemp_sndf("srv#sink", "sIs", "tag", (int64_t)sent, "x");
     producing = sent < total && sent - acked < BU_WINDOW;
     if (producing)
         aemp_sndf(producer, "s", "go");
 }
 
 /* producer port: the next batch. */
-static void on_produce(json_t *msg, void *arg)
+static void on_produce(aemp_msg_t *msg, void *arg)
 {
     produce();
 }
@@ -301,9 +331,12 @@ static void start_producing(void *arg)
 }
 
 /* "cli#ack": the sink's count; done at total, else reopen the window. */
-static void on_ack(json_t *msg, void *arg)
+static void on_ack(aemp_msg_t *msg, void *arg)
 {
-    acked = (long)json_integer_value(json_array_get(msg, 0));
+    int64_t n;
+    if (aemp_msg_int(msg, 0, &n) != 0)
+        return;
+    acked = (long)n;
     if (acked >= total)
         oneway_done = 1;
     else if (!producing)
@@ -334,11 +367,11 @@ static int rtt_done;
 static void send_ping(void)
 {
     t_send = bu_now();
-    aemp_sndf("srv#echo", "sIs", "ping", (json_int_t)round_no, "cli#pong");
+    aemp_sndf("srv#echo", "sIs", "ping", (int64_t)round_no, "cli#pong");
 }
 
 /* "cli#pong": record the round trip (after the warm-up), ping again. */
-static void on_pong(json_t *msg, void *arg)
+static void on_pong(aemp_msg_t *msg, void *arg)
 {
     double t = bu_now();
     if (round_no >= BU_WARMUP_ROUNDS)

@@ -1,5 +1,5 @@
-/* bench/benchutil.h - what the two-node benchmarks (bench_remote, bench_tls)
- * share: the supervisor that runs each measurement in fresh child processes
+/* bench/benchutil.h - what the two-process benchmarks (bench_remote,
+ * bench_tls, bench_zmq_oneway, bench_tcp_ceiling) share: the supervisor that runs each measurement in fresh child processes
  * (started and stopped by PID, every wait bounded), the server and client
  * roles of those children (one-way throughput with flow control, ping-pong
  * round trips), percentiles and RESULT lines.
@@ -16,6 +16,7 @@
 #define AEMP_BENCHUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BU_ACK_EVERY 50000
@@ -45,6 +46,14 @@ void bu_child_safety(void);
 /* Wait for child pid to exit, at most `seconds`, then SIGKILL it and
  * collect it.  Returns its wait status. */
 int bu_reap(pid_t pid, double seconds);
+
+/* The comparison message ["ping", i, "abcdefghijklmnop"] (bench_local's
+ * fresh workload) as CBOR, the way libaemp's CBOR framing writes its
+ * elements: written to out (at least BU_PING_MAX bytes), length returned
+ * (27 to 32 bytes, depending on i). */
+#define BU_PING_MAX 32
+#define BU_PING_PAYLOAD "abcdefghijklmnop"
+size_t bu_cbor_ping(unsigned char *out, uint64_t i);
 
 /* ------------------------------------------------------------ supervisor */
 

@@ -32,10 +32,11 @@ static long total;
 static int done;
 static double elapsed;
 
-static int is_hit(json_t *msg, void *arg)
+static int is_hit(aemp_msg_t *msg, void *arg)
 {
-    const char *t = json_string_value(json_array_get(msg, 0));
-    return t && strcmp(t, "hit") == 0;
+    size_t len;
+    const char *t = aemp_msg_tag(msg, &len);
+    return t && len == 3 && memcmp(t, "hit", 3) == 0;
 }
 
 static void run_until_done(void)
@@ -48,15 +49,15 @@ static void run_until_done(void)
 
 static void scan_body(void *arg)
 {
-    json_t *m;
+    aemp_msg_t *m;
     if (aemp_get("start", -1, &m) != 0)
         return;
-    json_decref(m);
+    aemp_msg_unref(m);
     ev_tstamp t0 = ev_time();
     for (long i = 0; i < total; i++) {
         if (aemp_get_cond(is_hit, NULL, -1, &m) != 0)
             return;
-        json_decref(m);
+        aemp_msg_unref(m);
     }
     elapsed = ev_time() - t0;
     done = 1;
@@ -66,15 +67,15 @@ static double bench_scan(void)
 {
     done = 0;
     const char *p = aemp_port_async(scan_body, NULL);
-    json_t *noise = json_pack("[si]", "noise", 0);
-    json_t *hit = json_pack("[si]", "hit", 0);
+    aemp_msg_t *noise = aemp_msgf("si", "noise", 0);
+    aemp_msg_t *hit = aemp_msgf("si", "hit", 0);
     for (int i = 0; i < NOISE; i++)
-        aemp_snd(p, json_incref(noise));
+        aemp_snd(p, aemp_msg_ref(noise));
     for (long i = 0; i < total; i++)
-        aemp_snd(p, json_incref(hit));
+        aemp_snd(p, aemp_msg_ref(hit));
     aemp_sndf(p, "s", "start");
-    json_decref(noise);
-    json_decref(hit);
+    aemp_msg_unref(noise);
+    aemp_msg_unref(hit);
     run_until_done();
     aemp_kil(p, NULL);
     return total / elapsed;
@@ -84,26 +85,26 @@ static double bench_scan(void)
 
 static const char *consumer, *producer;
 static long sent;
-static json_t *hit_msg;
+static aemp_msg_t *hit_msg;
 
 static void waiting_body(void *arg)
 {
-    json_t *m;
+    aemp_msg_t *m;
     for (long i = 0; i < total; i++) {
         if (aemp_get_cond(is_hit, NULL, -1, &m) != 0)
             return;
-        json_decref(m);
+        aemp_msg_unref(m);
     }
     done = 1;
 }
 
 /* Sends a batch of hits, then asks itself for the next batch. */
-static void on_produce(json_t *msg, void *arg)
+static void on_produce(aemp_msg_t *msg, void *arg)
 {
     for (int i = 0; i < 1000 && sent < total; i++, sent++)
-        aemp_snd(consumer, json_incref(hit_msg));
+        aemp_snd(consumer, aemp_msg_ref(hit_msg));
     if (sent < total)
-        aemp_snd(producer, json_incref(msg));
+        aemp_snd(producer, aemp_msg_ref(msg));
 }
 
 static double bench_waiting(void)
@@ -113,7 +114,7 @@ static double bench_waiting(void)
     consumer = aemp_port_async(waiting_body, NULL);
     for (int i = 0; i < 8; i++)   /* the fiber starts and waits */
         ev_run(aemp_loop(), EVRUN_NOWAIT);
-    hit_msg = json_pack("[si]", "hit", 0);
+    hit_msg = aemp_msgf("si", "hit", 0);
     producer = aemp_port(on_produce, NULL);
     ev_tstamp t0 = ev_time();
     aemp_sndf(producer, "s", "go");
@@ -121,7 +122,7 @@ static double bench_waiting(void)
     double dt = ev_time() - t0;
     aemp_kil(consumer, NULL);
     aemp_kil(producer, NULL);
-    json_decref(hit_msg);
+    aemp_msg_unref(hit_msg);
     return total / dt;
 }
 
@@ -131,9 +132,9 @@ static long ended;
 
 static void one_shot(void *arg)
 {
-    json_t *m;
+    aemp_msg_t *m;
     if (aemp_get_cond(NULL, NULL, -1, &m) == 0)
-        json_decref(m);
+        aemp_msg_unref(m);
     ended++;
 }
 
@@ -167,9 +168,9 @@ static long rss_bytes(void)
 
 static void idle_body(void *arg)
 {
-    json_t *m;
+    aemp_msg_t *m;
     if (aemp_get("wake", -1, &m) == 0)
-        json_decref(m);
+        aemp_msg_unref(m);
 }
 
 static double bench_idle(size_t stack)

@@ -8,6 +8,7 @@
  *   RESULT frame_cbor_roundtrip <n> msgs/s
  * Usage: frame_bench [count]   (default 1000000)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,7 +28,7 @@ static double now(void)
 static double run(aemp_framing_t f, long count)
 {
     enum { BATCH = 64 };
-    json_t *msg = json_pack("[si]", "tag", 123);
+    aemp_msg_t *msg = aemp_msgf("si", "tag", 123);
     aemp_buf_t buf = AEMP_BUF_INIT;
     aemp_frame_reader_t r;
     aemp__frame_reader_init(&r, f, 16 * 1024 * 1024);
@@ -37,12 +38,14 @@ static double run(aemp_framing_t f, long count)
         long n = count - done < BATCH ? count - done : BATCH;
         for (long i = 0; i < n; i++)
             aemp__frame_encode(f, &buf, "port", 4, msg);
-        json_t *fr;
+        aemp_frame_t fr;
         long got = 0;
         while (aemp__frame_next(&r, &buf, &fr) == 1) {
-            if (json_array_size(fr) != 3 || json_integer_value(json_array_get(fr, 2)) != 123)
+            int64_t v;
+            if (fr.destlen != 4 || aemp_msg_len(fr.msg) != 2 || aemp_msg_int(fr.msg, 1, &v) ||
+                v != 123)
                 bad++;
-            json_decref(fr);
+            aemp_msg_unref(fr.msg);
             got++;
         }
         if (got != n)
@@ -52,7 +55,7 @@ static double run(aemp_framing_t f, long count)
     double dt = now() - t0;
     aemp__frame_reader_free(&r);
     aemp__buf_free(&buf);
-    json_decref(msg);
+    aemp_msg_unref(msg);
     return bad ? -1 : (double)count / dt;
 }
 

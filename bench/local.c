@@ -2,8 +2,11 @@
  *
  * Prints:
  *   RESULT local_oneway_shared <n> msgs/s   one prebuilt message sent by reference
- *   RESULT local_oneway_fresh <n> msgs/s    a new ["tag", i, "x"] per message
+ *   RESULT local_oneway_fresh <n> msgs/s    a new ["ping", i, "abcdefghijklmnop"]
+ *                                           built with aemp_sndf per message
  *   RESULT local_pingpong <n> roundtrips/s  two ports bouncing one message
+ * The same message shape is used by bench_erlang_local, bench_zmq_oneway
+ * and bench_tcp_ceiling, so their numbers compare.
  * Usage: bench_local [messages]   (default 10,000,000)
  */
 #include <aemp.h>
@@ -11,13 +14,14 @@
 #include <stdlib.h>
 
 #define BATCH 10000
+#define PAYLOAD "abcdefghijklmnop"
 
 static long total, sent, received;
 static const char *sink, *producer;
-static json_t *shared;
+static aemp_msg_t *shared;
 static int fresh, done;
 
-static void on_sink(json_t *msg, void *arg)
+static void on_sink(aemp_msg_t *msg, void *arg)
 {
     if (++received == total)
         done = 1;
@@ -25,16 +29,16 @@ static void on_sink(json_t *msg, void *arg)
 
 /* Sends a batch to the sink, then asks itself for the next batch, so the
  * queue stays small and the loop keeps turning. */
-static void on_produce(json_t *msg, void *arg)
+static void on_produce(aemp_msg_t *msg, void *arg)
 {
     for (int i = 0; i < BATCH && sent < total; i++, sent++) {
         if (fresh)
-            aemp_sndf(sink, "sIs", "tag", (json_int_t)sent, "x");
+            aemp_sndf(sink, "sIs", "ping", (int64_t)sent, PAYLOAD);
         else
-            aemp_snd(sink, json_incref(shared));
+            aemp_snd(sink, aemp_msg_ref(shared));
     }
     if (sent < total)
-        aemp_snd(producer, json_incref(msg));
+        aemp_snd(producer, aemp_msg_ref(msg));
 }
 
 /* Send [word] to port, run the loop until `done`; returns the seconds. */
@@ -62,23 +66,23 @@ static double run_oneway(int use_fresh)
 
 static long rounds, max_rounds;
 static const char *ping, *pong;
-static void on_ping(json_t *msg, void *arg)
+static void on_ping(aemp_msg_t *msg, void *arg)
 {
     if (++rounds < max_rounds)
-        aemp_snd(pong, json_incref(msg));
+        aemp_snd(pong, aemp_msg_ref(msg));
     else
         done = 1;
 }
-static void on_pong(json_t *msg, void *arg)
+static void on_pong(aemp_msg_t *msg, void *arg)
 {
-    aemp_snd(ping, json_incref(msg));
+    aemp_snd(ping, aemp_msg_ref(msg));
 }
 
 int main(int argc, char **argv)
 {
     total = argc > 1 ? atol(argv[1]) : 10000000;
     aemp_init(NULL);
-    shared = json_pack("[sis]", "tag", 1, "x");
+    shared = aemp_msgf("sis", "ping", 1, PAYLOAD);
     printf("RESULT local_oneway_shared %.0f msgs/s\n", run_oneway(0));
     printf("RESULT local_oneway_fresh %.0f msgs/s\n", run_oneway(1));
     max_rounds = total / 4;
@@ -86,7 +90,7 @@ int main(int argc, char **argv)
     ping = aemp_port(on_ping, NULL);
     pong = aemp_port(on_pong, NULL);
     printf("RESULT local_pingpong %.0f roundtrips/s\n", max_rounds / kick_and_run(ping, "ball"));
-    json_decref(shared);
+    aemp_msg_unref(shared);
     aemp_shutdown();
     return 0;
 }

@@ -42,14 +42,15 @@ static int free_port(void)
 }
 
 /* "bench::fill" from first count: db_set count entries of family "bench". */
-static void fill(json_t *args, void *arg)
+static void fill(aemp_msg_t *args, void *arg)
 {
-    json_int_t first = json_integer_value(json_array_get(args, 0));
-    json_int_t count = json_integer_value(json_array_get(args, 1));
-    for (json_int_t i = first; i < first + count; i++) {
+    int64_t first, count;
+    if (aemp_msg_unpack(args, "II", &first, &count) != 0)
+        return;
+    for (int64_t i = first; i < first + count; i++) {
         char key[32];
         snprintf(key, sizeof key, "k%lld", (long long)i);
-        aemp_db_set("bench", key, json_integer(i));
+        aemp_db_setf("bench", key, "I", i);
     }
 }
 
@@ -77,20 +78,26 @@ static pid_t spawn_child(const char *nodeid, const char *binds, const char *seed
     return pid;
 }
 
-static json_t *seen;   /* latest contents of the monitored family */
-static void on_family(json_t *family, json_t *added, json_t *changed, json_t *deleted, void *arg)
+static aemp_msg_t *seen;   /* latest contents of the monitored family (root: a map) */
+static void on_family(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted,
+                      void *arg)
 {
-    json_decref(seen);
-    seen = json_incref(family);
+    aemp_msg_unref(seen);
+    seen = aemp_msg_ref(family);
+}
+
+static size_t seen_size(void)
+{
+    return seen ? aemp_val_len(aemp_msg_root(seen)) : 0;
 }
 
 /* Run the loop until the monitored family has `want` keys or `limit` s. */
 static double wait_size(size_t want, double limit)
 {
     ev_tstamp t0 = ev_time();
-    while (json_object_size(seen) < want && ev_time() - t0 < limit)
+    while (seen_size() < want && ev_time() - t0 < limit)
         ev_run(aemp_loop(), EVRUN_ONCE);
-    return json_object_size(seen) >= want ? ev_time() - t0 : -1;
+    return seen_size() >= want ? ev_time() - t0 : -1;
 }
 
 /* In a forked child: configure as node "observer" on 127.0.0.1:0 with
@@ -136,7 +143,7 @@ static void run_mesh(int n)
         if (join >= 0)
             join = ev_time() - t0;
         aemp_db_mon_cancel(h);
-        json_decref(seen);
+        aemp_msg_unref(seen);
         seen = NULL;
         /* workers write ENTRIES entries together */
         aemp_db_mon("bench", on_family, NULL, &h);
@@ -146,7 +153,7 @@ static void run_mesh(int n)
             char id[32];
             snprintf(id, sizeof id, "w%d", i);
             int count = i == workers - 1 ? ENTRIES - per * i : per;
-            aemp_snd_to_func(id, "bench::fill", json_pack("[ii]", per * i, count));
+            aemp_snd_to_func(id, "bench::fill", aemp_msgf("ii", per * i, count));
         }
         double agree = wait_size(ENTRIES, 120);
         if (agree >= 0)
@@ -180,11 +187,12 @@ static void run_mesh(int n)
 /* ------------------------------------------------------ db_set latency */
 
 static int lat_seen;
-static json_int_t lat_want;
-static void on_lat(json_t *family, json_t *added, json_t *changed, json_t *deleted, void *arg)
+static int64_t lat_want;
+static void on_lat(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted, void *arg)
 {
-    json_t *v = json_object_get(family, "k");
-    if (json_integer_value(v) == lat_want)
+    const aemp_val_t *k = aemp_val_get(aemp_msg_root(family), "k");
+    int64_t v;
+    if (k && aemp_val_int(k, &v) == 0 && v == lat_want)
         lat_seen = 1;
 }
 
@@ -213,7 +221,7 @@ static void run_latency(void)
             lat_seen = 0;
             lat_want = i;
             ev_tstamp t0 = ev_time();
-            aemp_db_set("lat", "k", json_integer(i));
+            aemp_db_setf("lat", "k", "i", i);
             while (!lat_seen && ev_time() - t0 < 5)
                 ev_run(aemp_loop(), EVRUN_ONCE);
             if (lat_seen)

@@ -44,13 +44,13 @@ static char joins_line[512];
 static void server_connect(void *arg);
 
 /* A kill reason as text: the elements separated by spaces. */
-static void print_reason(const char *prefix, json_t *reason)
+static void print_reason(const char *prefix, const aemp_msg_t *reason)
 {
     fputs(prefix, stdout);
-    for (size_t i = 0; i < json_array_size(reason); i++) {
-        json_t *e = json_array_get(reason, i);
-        char *t = json_is_string(e) ? NULL : json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
-        printf(" %s", t ? t : json_string_value(e));
+    for (size_t i = 0; i < aemp_msg_len(reason); i++) {
+        const char *str = aemp_msg_str(reason, i, NULL);
+        char *t = str ? NULL : aemp_val_text(aemp_msg_at(reason, i));
+        printf(" %s", t ? t : str);
         free(t);
     }
     putchar('\n');
@@ -58,9 +58,9 @@ static void print_reason(const char *prefix, json_t *reason)
 }
 
 /* The client port: [TEXT] from the server. */
-static void on_message(json_t *msg, void *arg)
+static void on_message(aemp_msg_t *msg, void *arg)
 {
-    const char *text = json_string_value(json_array_get(msg, 0));
+    const char *text = aemp_msg_str(msg, 0, NULL);
     if (!text)
         return;
     if (!joined && !strcmp(text, joins_line))
@@ -70,7 +70,7 @@ static void on_message(json_t *msg, void *arg)
 }
 
 /* The client port died: we lost the server (or left). */
-static void on_client_death(json_t *reason, void *arg)
+static void on_client_death(aemp_msg_t *reason, void *arg)
 {
     free(client);
     free(target);
@@ -94,7 +94,7 @@ static void server_connect(void *arg)
     aemp_mon(client, on_client_death, NULL, NULL);
     if (spawn_mode) {
         /* S12: a port of our own on the server, running client_connect */
-        target = aemp_spawn(server_node, "chat::server::client_connect", json_pack("[ss]", client, nick));
+        target = aemp_spawn(server_node, "chat::server::client_connect", aemp_msgf("ss", client, nick));
     } else {
         /* S11: join the server port */
         target = strdup(server_port);
@@ -198,20 +198,26 @@ int main(int argc, char **argv)
     /* configure: our arguments win over the rc file ("force") */
     char nodeid[256];
     snprintf(nodeid, sizeof nodeid, "chat-%s/", nick);
-    json_t *seeds = json_array();
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_map(b);
+    aemp_build_fmt(b, "s:s, s:s, s:[s], s:b", "profile", "chat_client", "nodeid", nodeid, "binds", "127.0.0.1:0",
+                   "force", 1);
+    aemp_build_str(b, "seeds");
+    aemp_build_array(b);
     for (int i = optind + 2; i < argc; i++)
-        json_array_append_new(seeds, json_string(argv[i]));
-    json_t *args = json_pack("{s:s, s:s, s:[s], s:o, s:b}", "profile", "chat_client", "nodeid", nodeid, "binds",
-                             "127.0.0.1:0", "seeds", seeds, "force", 1);
+        aemp_build_str(b, argv[i]);
+    aemp_build_close(b);
     if (secret)
-        json_object_set_new(args, "secret", json_string(secret));
+        aemp_build_fmt(b, "s:s", "secret", secret);
+    aemp_build_close(b);
+    aemp_msg_t *args = aemp_build_root(b);
     char err[512];
-    if (aemp_configure(args, err, sizeof err) < 0) {
-        fprintf(stderr, "chat_client: %s\n", err);
-        json_decref(args);
+    if (!args || aemp_configure(args, err, sizeof err) < 0) {
+        fprintf(stderr, "chat_client: %s\n", args ? err : "cannot build the configuration");
+        aemp_msg_unref(args);
         return 1;
     }
-    json_decref(args);
+    aemp_msg_unref(args);
 
     printf("connecting to %s...\n", server_node);
     fflush(stdout);

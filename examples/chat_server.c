@@ -12,6 +12,7 @@
  *
  *   ["join", CLIENT, NICK]     (S11) CLIENT is the client's port: it gets
  *                              every chat line as [TEXT] until it dies
+ *                              (at most 1024 clients at a time)
  *   ["privmsg", NICK, TEXT]    (S11) broadcast "NICK: TEXT"
  *
  * and the function "chat::server::client_connect" for spawn (S12):
@@ -30,8 +31,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *clients;      /* client port ID -> nick */
+/* The clients: port ID -> nick, at most MAX_CLIENTS (joins beyond are
+ * refused). */
+#define MAX_CLIENTS 1024
+typedef struct client {
+    char *port;
+    char *nick;
+} client_t;
+static client_t clients[MAX_CLIENTS];
+static size_t nclients;
 static char server_id[512];  /* "<nodeid>#chat" */
+
+/* The index of client port `port`, or nclients if it is not one. */
+static size_t client_index(const char *port)
+{
+    size_t i = 0;
+    while (i < nclients && strcmp(clients[i].port, port))
+        i++;
+    return i;
+}
+
+/* Remember (or rename) a client.  Returns 0, or -1 when the table is full
+ * or memory is short. */
+static int client_put(const char *port, const char *nick)
+{
+    size_t i = client_index(port);
+    char *n = strdup(nick);
+    if (!n)
+        return -1;
+    if (i < nclients) {
+        free(clients[i].nick);
+        clients[i].nick = n;
+        return 0;
+    }
+    char *p = nclients < MAX_CLIENTS ? strdup(port) : NULL;
+    if (!p) {
+        free(n);
+        return -1;
+    }
+    clients[nclients++] = (client_t){ p, n };
+    return 0;
+}
+
+/* Forget a client (no-op if unknown). */
+static void client_del(const char *port)
+{
+    size_t i = client_index(port);
+    if (i == nclients)
+        return;
+    free(clients[i].port);
+    free(clients[i].nick);
+    clients[i] = clients[--nclients];
+}
 
 /* Send [text] to every client. */
 static void broadcast(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -43,37 +94,36 @@ static void broadcast(const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     aemp_log(AEMP_LOG_INFO, "chat: relaying: %s", text);
-    const char *client;
-    json_t *nick;
-    json_object_foreach(clients, client, nick)
-        aemp_sndf(client, "s", text);
+    for (size_t i = 0; i < nclients; i++)
+        aemp_sndf(clients[i].port, "s", text);
 }
 
-/* A kill reason as text: the elements separated by spaces (Perl's "@_"). */
-static void reason_text(json_t *reason, size_t from, char *out, size_t size)
+/* A kill reason as text: the elements from `from` on, separated by spaces
+ * (Perl's "@_"); strings as they are, other values as JSON-like text. */
+static void reason_text(const aemp_msg_t *reason, size_t from, char *out, size_t size)
 {
     size_t n = 0;
     out[0] = 0;
-    for (size_t i = from; i < json_array_size(reason) && n < size; i++) {
-        json_t *e = json_array_get(reason, i);
-        char *t = json_is_string(e) ? NULL : json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
-        n += snprintf(out + n, size - n, "%s%s", i > from ? " " : "", t ? t : json_string_value(e));
+    for (size_t i = from; i < aemp_msg_len(reason) && n < size; i++) {
+        const char *str = aemp_msg_str(reason, i, NULL);
+        char *t = str ? NULL : aemp_val_text(aemp_msg_at(reason, i));
+        n += snprintf(out + n, size - n, "%s%s", i > from ? " " : "", t ? t : str);
         free(t);
     }
 }
 
-/* [CLIENT, NICK, reason...]: a client port died (the message of the
- * monitor set up by add_client, under the tag CLIENT). */
-static void on_client_gone(json_t *msg, void *arg)
+/* [CLIENT, CLIENT, NICK, reason...]: a client port died (the message of
+ * the monitor set up by add_client, under the tag CLIENT). */
+static void on_client_gone(aemp_msg_t *msg, void *arg)
 {
-    const char *client = json_string_value(json_array_get(msg, 0));
-    const char *nick = json_string_value(json_array_get(msg, 1));
+    const char *client = aemp_msg_str(msg, 1, NULL);
+    const char *nick = aemp_msg_str(msg, 2, NULL);
     if (!client || !nick)
         return;
     char why[1024];
-    reason_text(msg, 2, why, sizeof why);
+    reason_text(msg, 3, why, sizeof why);
     aemp_rcv_tag(aemp_self(), client, NULL, NULL);
-    json_object_del(clients, client);
+    client_del(client);
     broadcast("%s (quits, %s)", nick, why);
     if (strcmp(aemp_self(), server_id))
         aemp_kil(aemp_self(), NULL);   /* a spawned per-client port ends with its client */
@@ -83,54 +133,57 @@ static void on_client_gone(json_t *msg, void *arg)
  * [CLIENT, CLIENT, NICK, reason...] - a tag unique to this client. */
 static int add_client(const char *client, const char *nick)
 {
+    if (client_index(client) == nclients && nclients == MAX_CLIENTS)
+        return AEMP_EINVAL;   /* full: checked before anything is set up */
     int r = aemp_rcv_tag(aemp_self(), client, on_client_gone, NULL);
     if (r < 0)
         return r;
-    r = aemp_mon_snd(client, aemp_self(), json_pack("[sss]", client, client, nick), NULL);
+    r = aemp_mon_snd(client, aemp_self(), aemp_msgf("sss", client, client, nick), NULL);
     if (r < 0)
         return r;
-    json_object_set_new(clients, client, json_string(nick));
+    if (client_put(client, nick) < 0)
+        return AEMP_EINVAL;
     broadcast("%s (joins)", nick);
     return 0;
 }
 
 /* ["join", CLIENT, NICK] */
-static void on_join(json_t *msg, void *arg)
+static void on_join(aemp_msg_t *msg, void *arg)
 {
-    const char *client = json_string_value(json_array_get(msg, 0));
-    const char *nick = json_string_value(json_array_get(msg, 1));
+    const char *client = aemp_msg_str(msg, 1, NULL);
+    const char *nick = aemp_msg_str(msg, 2, NULL);
     if (!client || !nick || add_client(client, nick) < 0)
-        aemp_log(AEMP_LOG_WARN, "chat: malformed join ignored");
+        aemp_log(AEMP_LOG_WARN, "chat: join ignored (malformed, or too many clients)");
 }
 
 /* ["privmsg", NICK, TEXT] */
-static void on_privmsg(json_t *msg, void *arg)
+static void on_privmsg(aemp_msg_t *msg, void *arg)
 {
-    const char *nick = json_string_value(json_array_get(msg, 0));
-    const char *text = json_string_value(json_array_get(msg, 1));
+    const char *nick = aemp_msg_str(msg, 1, NULL);
+    const char *text = aemp_msg_str(msg, 2, NULL);
     if (nick && text)
         broadcast("%s: %s", nick, text);
 }
 
 /* Anything else: ignore it (instead of dying of "unhandled_message"). */
-static void on_other(json_t *msg, void *arg)
+static void on_other(aemp_msg_t *msg, void *arg)
 {
     aemp_log(AEMP_LOG_WARN, "chat: unknown message ignored");
 }
 
 /* A spawned per-client port: [TEXT] from its client. */
-static void on_line(json_t *msg, void *arg)
+static void on_line(aemp_msg_t *msg, void *arg)
 {
-    const char *text = json_string_value(json_array_get(msg, 0));
+    const char *text = aemp_msg_str(msg, 0, NULL);
     if (text)
         broadcast("%s: %s", (const char *)arg, text);
 }
 
 /* chat::server::client_connect [CLIENT, NICK]: runs in the new port. */
-static void client_connect(json_t *args, void *arg)
+static void client_connect(aemp_msg_t *args, void *arg)
 {
-    const char *client = json_string_value(json_array_get(args, 0));
-    const char *nick = json_string_value(json_array_get(args, 1));
+    const char *client = aemp_msg_str(args, 0, NULL);
+    const char *nick = aemp_msg_str(args, 1, NULL);
     if (!client || !nick) {
         aemp_die("usage: spawn NODE, chat::server::client_connect, CLIENT, NICK");
         return;
@@ -154,7 +207,6 @@ static void client_connect(json_t *args, void *arg)
 
 int aemp_module_init(const char *module_name)
 {
-    clients = json_object();
     int n = snprintf(server_id, sizeof server_id, "%s#chat", aemp_node());
     if (n < 0 || (size_t)n >= sizeof server_id)
         return 1;

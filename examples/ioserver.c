@@ -8,6 +8,7 @@
  *                                          ["written", PATH, BYTES] at the end
  *   ["data", SOURCE, CHUNK]                append CHUNK (a string) to SOURCE's
  *                                          file; "" (or no chunk) closes it
+ * Strings may be text or byte strings (a Perl client's framing decides).
  * Requests are served one at a time in arrival order; the data of waiting
  * clients stays queued meanwhile.  If SOURCE sends nothing for TIMEOUT
  * seconds (default 5) the server dies with ("die", "timeout waiting for
@@ -26,6 +27,7 @@
  */
 #include <aemp.h>
 #include "aemp_fiber.h"
+#include "aemp_json.h"   /* jansson: the demo's output, serve's configuration values */
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,23 +35,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static int has_tag(json_t *msg, const char *tag)
+/* 1 if element i of msg is the string s (text or bytes). */
+static int elem_is(aemp_msg_t *msg, size_t i, const char *s)
 {
-    const char *t = json_string_value(json_array_get(msg, 0));
-    return t && strcmp(t, tag) == 0;
+    size_t len;
+    const char *v = aemp_msg_str(msg, i, &len);
+    return v && len == strlen(s) && memcmp(v, s, len) == 0;
 }
 
 /* Everything except data: requests, and junk for the catch-all. */
-static int not_data(json_t *msg, void *arg)
+static int not_data(aemp_msg_t *msg, void *arg)
 {
-    return !has_tag(msg, "data");
+    return !elem_is(msg, 0, "data");
 }
 
 /* Data from one source. */
-static int data_from(json_t *msg, void *source)
+static int data_from(aemp_msg_t *msg, void *source)
 {
-    const char *s = json_string_value(json_array_get(msg, 1));
-    return has_tag(msg, "data") && s && strcmp(s, source) == 0;
+    return elem_is(msg, 0, "data") && elem_is(msg, 1, source);
 }
 
 /* Write one file: 1 when it was closed by an empty chunk, 0 when the
@@ -61,24 +64,26 @@ static int write_one(const char *source, const char *path, const char *notify, d
         aemp_die("open %s: %s", path, strerror(errno));
         return 0;
     }
-    json_int_t bytes = 0;
+    int64_t bytes = 0;
     int ok = 0;
     for (;;) {
-        json_t *msg;
+        aemp_msg_t *msg;
         int r = aemp_get_cond(data_from, (void *)source, timeout, &msg);
         if (r == AEMP_ETIMEDOUT)
             aemp_die("timeout waiting for data from %s for %s", source, path);
         if (r)
             break;   /* timed out, or cancelled: the port died */
-        json_t *chunk = json_array_get(msg, 2);
-        size_t n = json_is_string(chunk) ? json_string_length(chunk) : 0;
-        if (n && fwrite(json_string_value(chunk), 1, n, fh) != n) {
+        size_t n = 0;
+        const char *chunk = aemp_msg_str(msg, 2, &n);
+        if (!chunk)
+            n = 0;
+        if (n && fwrite(chunk, 1, n, fh) != n) {
             aemp_die("write %s: %s", path, strerror(errno));
-            json_decref(msg);
+            aemp_msg_unref(msg);
             break;
         }
-        json_decref(msg);
-        bytes += (json_int_t)n;
+        aemp_msg_unref(msg);
+        bytes += (int64_t)n;
         if (!n) {
             ok = 1;
             break;
@@ -99,22 +104,21 @@ static void ioserver_body(void *arg)
     double timeout = *(double *)arg;
     free(arg);
     for (;;) {
-        json_t *req;
+        aemp_msg_t *req;
         if (aemp_get_cond(not_data, NULL, -1, &req) != 0)
             return;   /* cancelled */
-        const char *source = json_string_value(json_array_get(req, 1));
-        const char *path = json_string_value(json_array_get(req, 2));
-        const char *notify = json_string_value(json_array_get(req, 3));
-        if (!has_tag(req, "write_file") || !source || !path || !*path) {
-            char *text = json_dumps(req, JSON_COMPACT);
-            aemp_log(AEMP_LOG_WARN, "ioserver %s: unexpected message %s dropped", aemp_self(),
-                     text ? text : "?");
+        const char *source = aemp_msg_str(req, 1, NULL);
+        const char *path = aemp_msg_str(req, 2, NULL);
+        const char *notify = aemp_msg_str(req, 3, NULL);
+        if (!elem_is(req, 0, "write_file") || !source || !path || !*path) {
+            char *text = aemp_val_text(aemp_msg_root(req));
+            aemp_log(AEMP_LOG_WARN, "ioserver %s: unexpected message %s dropped", aemp_self(), text);
             free(text);
-            json_decref(req);
+            aemp_msg_unref(req);
             continue;
         }
         int ok = write_one(source, path, notify, timeout);
-        json_decref(req);
+        aemp_msg_unref(req);
         if (!ok)
             return;
     }
@@ -140,9 +144,12 @@ const char *ioserver_start(double timeout)
 }
 
 /* The spawn init function "ioserver::start", args [TIMEOUT] (optional). */
-static void ioserver_init(json_t *args, void *arg)
+static void ioserver_init(aemp_msg_t *args, void *arg)
 {
-    double *t = timeout_arg(json_number_value(json_array_get(args, 0)));
+    double timeout = 0;   /* absent or no number: the default */
+    if (args)
+        aemp_msg_double(args, 0, &timeout);
+    double *t = timeout_arg(timeout);
     int r = aemp_rcv_async(aemp_self(), ioserver_body, t);
     if (r) {
         free(t);
@@ -184,27 +191,28 @@ static void client_body(void *arg)
 
 static int written;
 
-static void on_written(json_t *msg, void *arg)
+/* The notify port: print the written file's content as a JSON string. */
+static void on_written(aemp_msg_t *msg, void *arg)
 {
-    const char *path = json_string_value(json_array_get(msg, 1));
+    const char *path = aemp_msg_str(msg, 1, NULL);
     char buf[256] = "";
     FILE *fh = path ? fopen(path, "rb") : NULL;
     size_t n = fh ? fread(buf, 1, sizeof buf - 1, fh) : 0;
     buf[n] = 0;
     if (fh)
         fclose(fh);
-    json_t *s = json_string(buf);
-    char *text = json_dumps(s, JSON_ENCODE_ANY);
+    json_t *s = json_stringn(buf, n);   /* NULL if it is not UTF-8 */
+    char *text = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
     printf("wrote %s: %s\n", strrchr(path ? path : "/?", '/') + 1, text ? text : "?");
     free(text);
     json_decref(s);
     written++;
 }
 
-static void on_server_death(json_t *reason, void *arg)
+static void on_server_death(aemp_msg_t *reason, void *arg)
 {
-    char *text = json_dumps(reason, JSON_COMPACT);
-    printf("ioserver was killed: %s\n", text ? text : "?");
+    char *text = aemp_val_text(aemp_msg_root(reason));
+    printf("ioserver was killed: %s\n", text);
     free(text);
     aemp_stop();
 }
@@ -251,28 +259,37 @@ static int demo(double timeout, const char *dir_arg)
 
 /* ----------------------------------------------------------- the server */
 
-static void on_death_exit(json_t *reason, void *arg)
+static void on_death_exit(aemp_msg_t *reason, void *arg)
 {
-    char *text = json_dumps(reason, JSON_COMPACT);
-    fprintf(stderr, "ioserver died: %s\n", text ? text : "?");
+    char *text = aemp_val_text(aemp_msg_root(reason));
+    fprintf(stderr, "ioserver died: %s\n", text);
     free(text);
     exit(1);
 }
 
-static int serve(double timeout, int argc, char **argv)
+/* Configure from KEY VALUE pairs: a VALUE that parses as JSON is that
+ * value (binds '["127.0.0.1:4040"]', connect_interval 3), else a string. */
+static int configure_from_args(int argc, char **argv)
 {
     json_t *conf = json_object();
     for (int i = 0; i + 1 < argc; i += 2) {
         json_t *v = json_loads(argv[i + 1], JSON_DECODE_ANY, NULL);
         json_object_set_new(conf, argv[i], v ? v : json_string(argv[i + 1]));
     }
-    char err[256];
-    if (aemp_configure(conf, err, sizeof err) != 0) {
-        fprintf(stderr, "configure: %s\n", err);
-        json_decref(conf);
-        return 1;
-    }
+    aemp_msg_t *args = aemp_msg_from_json(conf);
     json_decref(conf);
+    char err[256] = "the configuration is nested too deeply";
+    int r = args ? aemp_configure(args, err, sizeof err) : AEMP_ECONFIG;
+    aemp_msg_unref(args);
+    if (r != 0)
+        fprintf(stderr, "configure: %s\n", err);
+    return r;
+}
+
+static int serve(double timeout, int argc, char **argv)
+{
+    if (configure_from_args(argc, argv) != 0)
+        return 1;
     ioserver_register();
     char id[512];
     snprintf(id, sizeof id, "%s#ioserver", aemp_node());

@@ -14,12 +14,13 @@
 static int rounds;
 static const char *ping_port;
 
-/* The pong port answers every ping with a pong to the port in the message. */
-static void on_ping(json_t *args, void *arg)
+/* The pong port answers every ping ["ping", N, REPLY_TO] with
+ * ["pong", N] to REPLY_TO. */
+static void on_ping(aemp_msg_t *msg, void *arg)
 {
     const char *reply_to;
-    json_int_t n;
-    if (json_unpack(args, "[Is]", &n, &reply_to) != 0) {
+    int64_t n;
+    if (aemp_msg_unpack(msg, "*Is", &n, &reply_to) != 0) {   /* skip the tag */
         aemp_die("malformed ping");
         return;
     }
@@ -28,10 +29,14 @@ static void on_ping(json_t *args, void *arg)
 }
 
 /* The ping port counts pongs and ends the game by killing the pong port. */
-static void on_pong(json_t *args, void *arg)
+static void on_pong(aemp_msg_t *msg, void *arg)
 {
     const char *pong_port = arg;
-    json_int_t n = json_integer_value(json_array_get(args, 0));
+    int64_t n;
+    if (aemp_msg_int(msg, 1, &n) != 0) {
+        aemp_die("malformed pong");
+        return;
+    }
     printf("pong %lld\n", (long long)n);
     if (n < rounds)
         aemp_sndf(pong_port, "sIs", "ping", n + 1, aemp_self());
@@ -39,9 +44,9 @@ static void on_pong(json_t *args, void *arg)
         aemp_kilf(pong_port, "ss", "game_over", rounds == 1 ? "1 round" : "3 rounds");
 }
 
-static void on_pong_death(json_t *reason, void *arg)
+static void on_pong_death(aemp_msg_t *reason, void *arg)
 {
-    char *text = json_dumps(reason, JSON_COMPACT);
+    char *text = aemp_val_text(aemp_msg_root(reason));
     printf("pong port died: %s\n", text);
     free(text);
     aemp_kil(ping_port, NULL);

@@ -5,12 +5,13 @@
  *   node     one process with one event loop (libev); it has a node ID.
  *   port     a named message destination in a node; its ID is
  *            "<nodeid>#<portname>".  Port names are never reused.
- *   message  a JSON array (jansson json_t); customarily element 0 is a
- *            string tag that aemp_rcv_tag() dispatches on.
+ *   message  an immutable, reference-counted array of values (aemp_msg_t,
+ *            see aemp_msg.h); customarily element 0 is a string tag that
+ *            aemp_rcv_tag() dispatches on.
  *   SELF     the port whose callback is running (aemp_self()).
  *   monitor  a one-shot action that runs when a port dies, or when messages
  *            to it may have been lost; it carries the kill reason (a JSON
- *            array: empty = normal death).
+ *            message: empty = normal death).
  *
  * Threading: one node per process, one thread.  Every function must be
  * called from the thread that runs the node's loop.
@@ -19,17 +20,20 @@
  * stated) on success and a negative AEMP_E* code on failure; aemp_strerror()
  * names it.  A failing call changes nothing.
  *
- * Ownership: a json_t passed to a function documented as "stealing" it is
- * owned by the library afterwards, also on failure; the caller must not use
- * it again.  json_t values handed to callbacks are borrowed: they are valid
- * during the callback; take a reference (json_incref) to keep one, and treat
- * the message as read-only (it may be shared with the sender).
+ * Ownership: a message passed to a function documented as "stealing" it
+ * is owned by the library afterwards, also on failure; the caller must not
+ * use it again.  Messages handed to callbacks are borrowed: they are valid
+ * during the callback; take a reference (aemp_msg_ref) to keep one.
+ * Messages are immutable, so one message may be sent to many ports (take a
+ * reference for each send).
+ *
+ * jansson users: aemp_json.h converts between json_t and messages.
  */
 #ifndef AEMP_H
 #define AEMP_H
 
 #include <ev.h>
-#include <jansson.h>
+#include "aemp_msg.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +61,9 @@ enum {
     AEMP_ETIMEDOUT = -12,  /* a blocking wait timed out (fibers) */
     AEMP_ECANCELED = -13,  /* the fiber's port died while it waited */
     AEMP_ENOFIBER = -14,   /* needs a (receiving) fiber but there is none */
+    AEMP_ETYPE = -15,      /* a message value has another type */
+    AEMP_ERANGE = -16,     /* no such element, or a number out of range */
+    AEMP_ELIMIT = -17,     /* a message beyond the limits (depth, size) */
 };
 
 /* A static, human readable text for an AEMP_E* code. */
@@ -99,8 +106,9 @@ int aemp_port_is_local(const char *id);
 
 /* ---------------------------------------------------------------- ports */
 
-/* A receive callback: msg is borrowed (see "Ownership"); SELF is the port. */
-typedef void (*aemp_rcv_fn)(json_t *msg, void *arg);
+/* A receive callback: msg is the whole message (tag callbacks too: element
+ * 0 is the tag), borrowed (see "Ownership"); SELF is the port. */
+typedef void (*aemp_rcv_fn)(aemp_msg_t *msg, void *arg);
 
 /* Create a local port and return its ID (owned by the library, valid while
  * the port lives; copy it to keep it longer).  fn (may be NULL) becomes the
@@ -116,30 +124,32 @@ const char *aemp_port(aemp_rcv_fn fn, void *arg);
 int aemp_rcv(const char *port, aemp_rcv_fn fn, void *arg);
 
 /* Register (replace) the callback for messages whose element 0 is the
- * string tag; fn NULL unregisters it.  The callback receives the message
- * WITHOUT the tag.  Same errors as aemp_rcv. */
+ * string tag (text or byte string); fn NULL unregisters it.  The callback
+ * receives the whole message, tag included (element 0), so element indexes
+ * are the same in every kind of callback.  Same errors as aemp_rcv. */
 int aemp_rcv_tag(const char *port, const char *tag, aemp_rcv_fn fn, void *arg);
 
-/* Send msg (a JSON array, STOLEN) to port (local or remote; a bare node ID
+/* Send msg (STOLEN; its root must be an array) to port (local or remote; a bare node ID
  * addresses that node's node port).  Never blocks and never reports
  * delivery failure: a message to a port that does not exist when the
  * message arrives is dropped (use monitors to learn about losses).  Local
  * messages are delivered from the event loop in send order, never inside
  * this call.  Cost: O(1), no copy.  Errors: AEMP_EINVAL (msg NULL or not an
  * array), AEMP_EPORTID. */
-int aemp_snd(const char *port, json_t *msg);
+int aemp_snd(const char *port, aemp_msg_t *msg);
 
-/* aemp_snd with the message built by json_pack from the format of the
+/* aemp_snd with the message built by aemp_msgf from the format of the
  * message's ELEMENTS: aemp_sndf(p, "sis", "ping", 1, "x") sends
- * ["ping", 1, "x"].  Errors as aemp_snd, plus AEMP_EINVAL for a bad format. */
+ * ["ping", 1, "x"].  One allocation.  Errors as aemp_snd, plus AEMP_EINVAL
+ * for a bad format. */
 int aemp_sndf(const char *port, const char *fmt, ...);
 
-/* Kill a port with reason (a JSON array, STOLEN; NULL or [] = normal kill).
+/* Kill a port with reason (a message, STOLEN; NULL or [] = normal kill).
  * Remote ports are killed through their node.  The kill happens from the
  * event loop, after every message sent to the port before it.  Killing a
  * port that does not exist is a silent no-op.  Errors: AEMP_EINVAL (reason
  * not an array), AEMP_EPORTID, AEMP_ENODEPORT. */
-int aemp_kil(const char *port, json_t *reason);
+int aemp_kil(const char *port, aemp_msg_t *reason);
 
 /* aemp_kil with the reason built like aemp_sndf; fmt NULL = normal kill. */
 int aemp_kilf(const char *port, const char *fmt, ...);
@@ -173,8 +183,8 @@ void aemp_psub_free(aemp_psub_t *ps);
 /* A handle that cancels a monitor or timer; 0 is never a valid handle. */
 typedef uint64_t aemp_handle_t;
 
-/* Monitor callback: reason is borrowed; an empty array means normal death. */
-typedef void (*aemp_mon_fn)(json_t *reason, void *arg);
+/* Monitor callback: reason is borrowed; an empty message means normal death. */
+typedef void (*aemp_mon_fn)(aemp_msg_t *reason, void *arg);
 
 /* Monitor a port (local or remote, or a node ID: fires when the connection
  * to that node fails).  One-shot: the action runs once, on death or on
@@ -193,7 +203,7 @@ typedef void (*aemp_mon_fn)(json_t *reason, void *arg);
  * rcvport outside port context). */
 int aemp_mon(const char *port, aemp_mon_fn fn, void *arg, aemp_handle_t *handle);
 int aemp_mon_kil(const char *port, const char *rcvport, aemp_handle_t *handle);
-int aemp_mon_snd(const char *port, const char *rcvport, json_t *msg, aemp_handle_t *handle);
+int aemp_mon_snd(const char *port, const char *rcvport, aemp_msg_t *msg, aemp_handle_t *handle);
 int aemp_mon_guard(const char *port, void (*release)(void *ptr), void *ptr, aemp_handle_t *handle);
 
 /* Cancel a monitor before it fires (a guard's release runs now).
@@ -203,7 +213,7 @@ int aemp_mon_cancel(aemp_handle_t handle);
 /* --------------------------------------------------------------- timers */
 
 /* After `seconds`, send msg (STOLEN) to port. */
-int aemp_after(double seconds, const char *port, json_t *msg, aemp_handle_t *handle);
+int aemp_after(double seconds, const char *port, aemp_msg_t *msg, aemp_handle_t *handle);
 
 /* After `seconds`, call fn(arg) (not in port context; use a psub for that). */
 int aemp_after_cb(double seconds, void (*fn)(void *arg), void *arg, aemp_handle_t *handle);
@@ -215,19 +225,20 @@ int aemp_after_cancel(aemp_handle_t handle);
 
 /* Reply callback of aemp_cal: reply is the reply message (borrowed), or NULL
  * on timeout or when the destination died. */
-typedef void (*aemp_cal_fn)(json_t *reply, void *arg);
+typedef void (*aemp_cal_fn)(aemp_msg_t *reply, void *arg);
 
 /* Simple RPC: create a temporary reply port, append its ID to msg (STOLEN),
  * send it to port, and call cb exactly once: with the first reply, or with
  * NULL after `timeout` seconds (timeout > 0), or - with timeout <= 0 - when
  * the destination dies (it is monitored).  Returns the reply port ID (valid
  * until cb has run), or NULL on a bad argument. */
-const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, double timeout);
+const char *aemp_cal(const char *port, aemp_msg_t *msg, aemp_cal_fn cb, void *arg, double timeout);
 
 /* -------------------------------------------------------------- network */
 
 /* Configure the node (once per process; AEMP_EAGAIN afterwards).  args is
- * a JSON object of configuration keys (borrowed, may be NULL): "profile"
+ * a message whose root is a map of configuration keys (borrowed, may be
+ * NULL): "profile"
  * (default: the host name), "norc", "force", and every key of
  * docs/configuration.md ("nodeid", "secret", "binds", "seeds",
  * "monitor_timeout", "connect_interval", "framing_format", "auth_offer",
@@ -239,19 +250,19 @@ const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, d
  * nothing is changed except what the error says.
  * Errors: AEMP_ECONFIG (bad value, unparsable rc file, ...), AEMP_EIO
  * (cannot listen), AEMP_EAGAIN. */
-int aemp_configure(const json_t *args, char *err, size_t errlen);
+int aemp_configure(const aemp_msg_t *args, char *err, size_t errlen);
 
-/* Like aemp_configure with the object built by json_pack:
+/* Like aemp_configure with the map built by aemp_valf:
  * aemp_configuref(err, sizeof err, "{s:s, s:[s]}", "nodeid", "n1", "binds", "127.0.0.1:0"). */
 int aemp_configuref(char *err, size_t errlen, const char *fmt, ...);
 
-/* Our listening addresses ["ip:port", ...] (borrowed; empty before
+/* Our listening addresses ["ip:port", ...] (a new reference; empty before
  * configuration). */
-const json_t *aemp_listeners(void);
+aemp_msg_t *aemp_listeners(void);
 
 /* A named function, callable by spawn, snd_to_func and node-port requests
  * from other nodes ("Pkg::name" or "::name").  args is borrowed. */
-typedef void (*aemp_func_fn)(json_t *args, void *arg);
+typedef void (*aemp_func_fn)(aemp_msg_t *args, void *arg);
 
 /* Register (replace) a named function.  Errors: AEMP_EINVAL. */
 int aemp_func_register(const char *name, aemp_func_fn fn, void *arg);
@@ -260,36 +271,36 @@ int aemp_func_register(const char *name, aemp_func_fn fn, void *arg);
 int aemp_func_unregister(const char *name);
 
 /* Create a port on node (a node ID or any port ID on it) and run the
- * registered function func(args) in its context there; args (array,
+ * registered function func(args) in its context there; args (a message,
  * STOLEN, may be NULL) are the init arguments.  Returns the new port ID at
  * once (malloc'd: the caller frees it); the port may be sent to and
  * monitored immediately.  The init function runs from the event loop, never
  * inside this call.  An unknown function name kills the new port with
  * ("die", "unable to resolve function '<func>'").  NULL if func lacks "::"
  * or an argument is malformed. */
-char *aemp_spawn(const char *node, const char *func, json_t *args);
+char *aemp_spawn(const char *node, const char *func, aemp_msg_t *args);
 
 /* Call the named function on node with args (STOLEN, may be NULL), outside
  * port context.  Errors: AEMP_EINVAL, AEMP_EPORTID. */
-int aemp_snd_to_func(const char *node, const char *func, json_t *args);
+int aemp_snd_to_func(const char *node, const char *func, aemp_msg_t *args);
 
 /* Ask node to send msg (STOLEN) to port (a relay).  Errors as aemp_snd. */
-int aemp_snd_on(const char *node, const char *port, json_t *msg);
+int aemp_snd_on(const char *node, const char *port, aemp_msg_t *msg);
 
 /* 1 if a connection to node is established (also for our own node ID),
  * 0 if the node is known but not connected, AEMP_ENOENT if unknown. */
 int aemp_node_is_up(const char *node);
 
-/* IDs of the connected nodes (new reference; caller decrefs). */
-json_t *aemp_up_nodes(void);
+/* IDs of the connected nodes (new reference; caller unrefs). */
+aemp_msg_t *aemp_up_nodes(void);
 
-/* Tell the node where another node listens (addrs: array of "ip:port",
- * borrowed); used when a connection must be opened to it. */
-int aemp_add_node(const char *node, json_t *addrs);
+/* Tell the node where another node listens (addrs: a message of "ip:port"
+ * strings, borrowed); used when a connection must be opened to it. */
+int aemp_add_node(const char *node, const aemp_msg_t *addrs);
 
 /* Node up/down callback: up is 1 or 0; reason (borrowed) is the transport
  * error on the way down, [] on the way up.  Up and down alternate per node. */
-typedef void (*aemp_node_mon_fn)(const char *node, int up, json_t *reason, void *arg);
+typedef void (*aemp_node_mon_fn)(const char *node, int up, aemp_msg_t *reason, void *arg);
 int aemp_mon_nodes(aemp_node_mon_fn fn, void *arg, aemp_handle_t *handle);
 int aemp_mon_nodes_cancel(aemp_handle_t handle);
 
@@ -305,9 +316,15 @@ const char *aemp_srcnode(void);
  * Family names starting with ' are internal ('l: node -> listeners,
  * 'g: the global nodes). */
 
-/* Set family/key to value (STOLEN; NULL = JSON null).  Nothing is sent if
- * the value is unchanged.  Errors: AEMP_EINVAL (empty family or key). */
-int aemp_db_set(const char *family, const char *key, json_t *value);
+/* Set family/key to value (a message whose root is the value, STOLEN; NULL
+ * = null), e.g. aemp_valf("s", "x").  Nothing is sent if the value is
+ * unchanged.  Errors: AEMP_EINVAL (empty family or key), AEMP_ELIMIT (the
+ * value is nested deeper than AEMP_MSG_MAX_DEPTH - 3: the database protocol
+ * wraps it in three more levels). */
+int aemp_db_set(const char *family, const char *key, aemp_msg_t *value);
+
+/* aemp_db_set with the value built by aemp_valf(fmt, ...). */
+int aemp_db_setf(const char *family, const char *key, const char *fmt, ...);
 
 /* Delete one of our entries.  Errors: AEMP_EINVAL, AEMP_ENOENT. */
 int aemp_db_del(const char *family, const char *key);
@@ -316,22 +333,25 @@ int aemp_db_del(const char *family, const char *key);
  * the port dies (port NULL = SELF).  handle (may be NULL) can be cancelled
  * with aemp_mon_cancel, which deletes the entry.  Errors: as aemp_db_set,
  * AEMP_ENOSELF. */
-int aemp_db_reg(const char *family, const char *port, json_t *value, aemp_handle_t *handle);
+int aemp_db_reg(const char *family, const char *port, aemp_msg_t *value, aemp_handle_t *handle);
 
-/* Asynchronous queries answered by the master: the whole family as an
- * object, its keys or its values as arrays (empty when the family is
- * empty).  The result is borrowed.  Queries wait for a master and are
+/* Asynchronous queries answered by the master: the whole family as a map,
+ * its keys or its values as arrays (the root of the result message; empty
+ * when the family is empty).  The result is borrowed.  Queries wait for a master and are
  * asked again after a master change. */
-typedef void (*aemp_db_query_fn)(json_t *result, void *arg);
+typedef void (*aemp_db_query_fn)(aemp_msg_t *result, void *arg);
 int aemp_db_family(const char *family, aemp_db_query_fn cb, void *arg);
 int aemp_db_keys(const char *family, aemp_db_query_fn cb, void *arg);
 int aemp_db_values(const char *family, aemp_db_query_fn cb, void *arg);
 
-/* Monitor a family: the callback runs soon after the call with the current
- * contents (even if empty), then after every change, with the whole family
- * and arrays of added, changed and deleted keys (all borrowed; do not keep
- * or modify them).  A change may be reported for an unchanged value. */
-typedef void (*aemp_db_mon_fn)(json_t *family, json_t *added, json_t *changed, json_t *deleted, void *arg);
+/* Monitor a family: the callback runs once the master has answered with
+ * the current contents (even if empty), then after changes, with the whole
+ * family and arrays of added, changed and deleted keys (all borrowed; take
+ * a reference to keep them).  Changes that arrive within one loop pass are
+ * reported in one call, computed against the previous report (a key added
+ * and deleted in the same pass is not reported).  A change may be reported
+ * for an unchanged value. */
+typedef void (*aemp_db_mon_fn)(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted, void *arg);
 int aemp_db_mon(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle);
 int aemp_db_mon_cancel(aemp_handle_t handle);
 
@@ -339,9 +359,9 @@ int aemp_db_mon_cancel(aemp_handle_t handle);
  * are port IDs.  aemp_grp_get returns the members (new reference) from the
  * merged database on global nodes or from a monitored mirror elsewhere,
  * or NULL if there are none. */
-typedef void (*aemp_grp_mon_fn)(json_t *ports, json_t *added, json_t *removed, void *arg);
+typedef void (*aemp_grp_mon_fn)(aemp_msg_t *ports, aemp_msg_t *added, aemp_msg_t *removed, void *arg);
 int aemp_grp_reg(const char *group, const char *port, aemp_handle_t *handle);
-json_t *aemp_grp_get(const char *group);
+aemp_msg_t *aemp_grp_get(const char *group);
 int aemp_grp_mon(const char *group, aemp_grp_mon_fn cb, void *arg, aemp_handle_t *handle);
 
 /* 1 if this node is a global node. */

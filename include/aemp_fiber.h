@@ -51,7 +51,7 @@ typedef void (*aemp_fiber_fn)(void *arg);
  * read-only); return non-zero to take it.  It may be called from the
  * delivering code instead of the fiber (SELF is the port in both cases),
  * so it must not block and should have no side effects. */
-typedef int (*aemp_get_pred)(json_t *msg, void *arg);
+typedef int (*aemp_get_pred)(aemp_msg_t *msg, void *arg);
 
 /* ------------------------------------------------------ creating fibers */
 
@@ -85,8 +85,9 @@ int aemp_peval_async(const char *port, aemp_fiber_fn fn, void *arg);
 /* ------------------------------------------------- inside a fiber only */
 
 /* Perl's get: take the oldest queued message whose element 0 is the string
- * tag, waiting for one if there is none.  *msg receives the message
- * WITHOUT the tag (new reference: the caller decrefs it).  Messages that
+ * tag (text or byte string), waiting for one if there is none.  *msg
+ * receives the whole message, tag included as element 0 (new reference:
+ * the caller unrefs it).  Messages that
  * do not match stay queued in arrival order.  timeout: < 0 waits forever,
  * 0 does not wait, > 0 waits at most that many seconds.
  * Returns 0, AEMP_ETIMEDOUT (nothing matched in time), AEMP_ECANCELED (the
@@ -94,24 +95,24 @@ int aemp_peval_async(const char *port, aemp_fiber_fn fn, void *arg);
  * fiber), AEMP_EINVAL (tag or msg NULL).  *msg is NULL on error.
  * Cost: O(queue length) per call; waiting costs nothing per arriving
  * message except one tag comparison. */
-int aemp_get(const char *tag, double timeout, json_t **msg);
+int aemp_get(const char *tag, double timeout, aemp_msg_t **msg);
 
 /* Perl's get_cond: like aemp_get, but takes the oldest message for which
  * pred(message, arg) returns non-zero (pred NULL: the oldest message), and
- * returns the WHOLE message (tag included) in *msg (new reference).  Same
+ * returns it in *msg (new reference).  Same
  * timeout rules, results and errors.  Perl's "switch" idiom (the predicate
  * returning code to run) is done in C by dispatching on the result. */
-int aemp_get_cond(aemp_get_pred pred, void *arg, double timeout, json_t **msg);
+int aemp_get_cond(aemp_get_pred pred, void *arg, double timeout, aemp_msg_t **msg);
 
 /* Perl's syncal: synchronous aemp_cal.  Append a fresh reply port's ID to
- * msg (a JSON array, STOLEN), send it to port, and block the calling fiber
+ * msg (a message, STOLEN), send it to port, and block the calling fiber
  * until the first reply arrives.  *reply receives the reply message (new
  * reference).  timeout > 0: give up after that many seconds
  * (AEMP_ETIMEDOUT); timeout < 0: wait until the reply or until the
  * destination dies (AEMP_ENOPORT).  Works in every fiber, including
  * aemp_peval_async ones.  Errors: AEMP_EINVAL (timeout 0, msg not an
  * array, NULL argument), AEMP_EPORTID, AEMP_ENOFIBER, AEMP_ECANCELED. */
-int aemp_syncal(double timeout, const char *port, json_t *msg, json_t **reply);
+int aemp_syncal(double timeout, const char *port, aemp_msg_t *msg, aemp_msg_t **reply);
 
 /* Block the calling fiber for `seconds` (<= 0: let the loop run once).
  * Returns 0, AEMP_ECANCELED or AEMP_ENOFIBER. */
@@ -119,12 +120,12 @@ int aemp_fiber_sleep(double seconds);
 
 /* End the calling fiber now, as if its body returned, without unwinding
  * its stack (memory the body owns is leaked, so prefer returning).  A
- * receiving fiber's port is killed with reason (a JSON array, STOLEN);
+ * receiving fiber's port is killed with reason (a message, STOLEN);
  * NULL means: ("die", message) after aemp_die(), else a normal kill.  A
  * peval_async fiber kills its port only if reason is not NULL or after
  * aemp_die().  Never returns inside a fiber; outside one it returns
  * AEMP_ENOFIBER (reason is released). */
-int aemp_fiber_exit(json_t *reason);
+int aemp_fiber_exit(aemp_msg_t *reason);
 
 /* 1 inside a fiber, else 0. */
 int aemp_in_fiber(void);

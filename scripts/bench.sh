@@ -11,3 +11,5 @@ for b in "$build"/bench/bench_*; do
 done
 echo "== erlang_dist"
 sh "$(dirname "$0")/../bench/erlang_dist.sh" 2>/dev/null
+echo "== erlang_local"
+sh "$(dirname "$0")/../bench/erlang_local.sh" 2>/dev/null

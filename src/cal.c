@@ -15,7 +15,7 @@ typedef struct cal {
 } cal_t;
 
 /* Finish: cancel what is left, kill the reply port, call back once. */
-static void finish(cal_t *c, json_t *reply)
+static void finish(cal_t *c, aemp_msg_t *reply)
 {
     if (c->done)
         return;
@@ -29,7 +29,7 @@ static void finish(cal_t *c, json_t *reply)
     c->cb(reply, c->arg);
 }
 
-static void on_reply(json_t *msg, void *arg)
+static void on_reply(aemp_msg_t *msg, void *arg)
 {
     finish(arg, msg);
 }
@@ -41,7 +41,7 @@ static void on_timeout(void *arg)
     finish(c, NULL);
 }
 
-static void on_dest_died(json_t *reason, void *arg)
+static void on_dest_died(aemp_msg_t *reason, void *arg)
 {
     cal_t *c = arg;
     c->mon = 0;
@@ -56,17 +56,17 @@ static void release(void *arg)
     free(c);
 }
 
-const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, double timeout)
+const char *aemp_cal(const char *port, aemp_msg_t *msg, aemp_cal_fn cb, void *arg, double timeout)
 {
-    if (!port || !cb || !json_is_array(msg)) {
-        json_decref(msg);
+    if (!port || !cb || aemp_val_type(aemp_msg_root(msg)) != AEMP_T_ARRAY) {
+        aemp_msg_unref(msg);
         return NULL;
     }
     aemp__ensure_init();
     const char *name;
     size_t len;
     if (aemp__split_local(port, &name, &len) < 0) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return NULL;
     }
     cal_t *c = calloc(1, sizeof *c);
@@ -79,11 +79,12 @@ const char *aemp_cal(const char *port, json_t *msg, aemp_cal_fn cb, void *arg, d
     if (!c->reply_port)
         abort();
     aemp_mon_guard(rp, release, c, NULL);
-    json_array_append_new(msg, json_string(rp));
+    aemp_msg_t *full = aemp__msg_append_str(msg, rp, strlen(rp));
+    aemp_msg_unref(msg);
     if (timeout > 0)
         aemp_after_cb(timeout, on_timeout, c, &c->timer);
     else
         aemp_mon(port, on_dest_died, c, &c->mon);
-    aemp_snd(port, msg);
+    aemp_snd(port, full);
     return rp;
 }

@@ -1,18 +1,20 @@
 /* configure.c - aemp_configure: resolve the configuration (config.c),
  * then apply it: node ID, secret, TLS certificate, dialect and method lists,
  * timeouts, listeners on the binds, seeds. */
+#include "frame.h"   /* before node.h, which uses aemp_frame_t */
 #include "node.h"
 
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
 #include "endpoint.h"
-#include "frame.h"
 #include "module.h"
 #include "global.h"
 #include "proto.h"
 #include "tls.h"
 #include "util.h"
+
+#include "aemp_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +78,36 @@ static double number(const json_t *cfg, const char *key, double dflt)
     if (json_is_string(v))
         return atof(json_string_value(v));
     return dflt;
+}
+
+/* Listen on every resolved bind address (a JSON array of "ip:port", may be
+ * NULL) and return our bound addresses as a new message ["ip:port", ...]
+ * (empty for no binds).  On failure every listener opened here is closed
+ * again, *code receives the AEMP_E* code, err the reason, and NULL is
+ * returned. */
+static aemp_msg_t *open_listeners(const json_t *binds, char *err, size_t errlen, int *code)
+{
+    aemp_build_t *b = aemp_build_new();
+    size_t i;
+    json_t *addr;
+    char e[512];
+    json_array_foreach(binds, i, addr) {
+        char bound[AEMP_ENDPOINT_STRMAX];
+        int lr = aemp__conn_listen(json_string_value(addr), bound, sizeof bound, e, sizeof e);
+        if (lr < 0) {
+            aemp__conn_listeners_close();
+            aemp_build_abort(b);
+            *code = fail(err, errlen, lr, "%s", e);
+            return NULL;
+        }
+        aemp_build_str(b, bound);
+    }
+    aemp_msg_t *m = aemp_build_msg(b);
+    if (!m) {   /* a few short strings: not beyond any limit */
+        aemp__conn_listeners_close();
+        *code = fail(err, errlen, AEMP_ECONFIG, "cannot record the listener addresses");
+    }
+    return m;
 }
 
 /* Apply a resolved configuration.  Returns 0 or an AEMP_E* code. */
@@ -143,21 +175,13 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
 
     /* listeners first: the only step that can still fail, and on failure
      * nothing may have changed */
-    size_t i;
-    json_t *b;
-    json_array_foreach(binds, i, b) {
-        char bound[64];
-        int lr = aemp__conn_listen(json_string_value(b), bound, sizeof bound, e, sizeof e);
-        if (lr < 0) {
-            aemp__conn_listeners_close();
-            json_array_clear(net->listeners);
-            json_decref(binds);
-            json_decref(seeds);
-            aemp__tls_ctx_free(tls);
-            free(id);
-            return fail(err, errlen, lr, "%s", e);
-        }
-        json_array_append_new(net->listeners, json_string(bound));
+    aemp_msg_t *listeners = open_listeners(binds, err, errlen, &r);
+    json_decref(binds);
+    if (!listeners) {
+        json_decref(seeds);
+        aemp__tls_ctx_free(tls);
+        free(id);
+        return r;
     }
 
     /* the node ID: ports created from now on carry it */
@@ -186,7 +210,8 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     json_t *nd = json_object_get(cfg, "nodelay");
     net->nodelay = !nd || aemp__json_truthy(nd);
 
-    json_decref(binds);
+    aemp_msg_unref(net->listeners);
+    net->listeners = listeners;
     json_decref(net->seeds);
     net->seeds = seeds ? seeds : json_array();
     net->configured = 1;
@@ -197,33 +222,37 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     return 0;
 }
 
-int aemp_configure(const json_t *args, char *err, size_t errlen)
+int aemp_configure(const aemp_msg_t *args, char *err, size_t errlen)
 {
     aemp__ensure_init();
     if (aemp__g.net.configured)
         return fail(err, errlen, AEMP_EAGAIN, "the node is already configured");
-    if (args && !json_is_object(args))
-        return fail(err, errlen, AEMP_EINVAL, "configure arguments must be a JSON object");
+    if (args && aemp_val_type(aemp_msg_root(args)) != AEMP_T_MAP)
+        return fail(err, errlen, AEMP_EINVAL, "configure arguments must be a map, got %s",
+                    aemp_type_name(aemp_val_type(aemp_msg_root(args))));
+    /* the merge with the rc file is jansson's work (config.c) */
+    json_t *jargs = args ? aemp_msg_to_json(args) : NULL;
     char e[512];
     aemp_config_t *cfg = NULL;
-    if (!aemp__json_truthy(json_object_get(args, "norc"))) {
+    if (!aemp__json_truthy(json_object_get(jargs, "norc"))) {
         char *path = NULL;
         if (aemp__config_default_path(&path, e, sizeof e) == 0) {
             int lr = aemp__config_load(path, &cfg, e, sizeof e);
             free(path);
             if (lr < 0) {
                 aemp__config_free(cfg);
+                json_decref(jargs);
                 return fail(err, errlen, AEMP_ECONFIG, "%s", e);
             }
         }
     }
     json_t *merged = NULL;
     char *profile = NULL;
-    if (aemp__config_resolve(cfg, NULL, args, 0, &merged, &profile, e, sizeof e) < 0) {
-        aemp__config_free(cfg);
-        return fail(err, errlen, AEMP_ECONFIG, "%s", e);
-    }
+    int rr = aemp__config_resolve(cfg, NULL, jargs, 0, &merged, &profile, e, sizeof e);
     aemp__config_free(cfg);
+    json_decref(jargs);
+    if (rr < 0)
+        return fail(err, errlen, AEMP_ECONFIG, "%s", e);
     int r = apply(merged, profile, err, errlen);
     json_decref(merged);
     free(profile);
@@ -232,20 +261,30 @@ int aemp_configure(const json_t *args, char *err, size_t errlen)
 
 int aemp_configuref(char *err, size_t errlen, const char *fmt, ...)
 {
+    /* aemp_valf's work (one value at the root), from a va_list */
+    aemp_build_t *b = aemp_build_new();
     va_list ap;
     va_start(ap, fmt);
-    json_error_t je;
-    json_t *args = json_vpack_ex(&je, 0, fmt, ap);
+    int br = fmt ? aemp_build_vfmt(b, fmt, ap) : AEMP_EINVAL;
     va_end(ap);
+    if (br < 0) {
+        fail(err, errlen, AEMP_EINVAL, "bad configure format: %s",
+             fmt ? aemp__build_error(b) : "no format");
+        aemp_build_abort(b);
+        return AEMP_EINVAL;
+    }
+    aemp_msg_t *args = aemp_build_root(b);
     if (!args)
-        return fail(err, errlen, AEMP_EINVAL, "bad configure format: %s", je.text);
+        return fail(err, errlen, AEMP_EINVAL, "bad configure format \"%s\": it must describe exactly one complete map",
+                    fmt);
     int r = aemp_configure(args, err, errlen);
-    json_decref(args);
+    aemp_msg_unref(args);
     return r;
 }
 
-const json_t *aemp_listeners(void)
+aemp_msg_t *aemp_listeners(void)
 {
     aemp__ensure_init();
-    return aemp__g.net.listeners;
+    aemp_msg_t *l = aemp__g.net.listeners;
+    return l ? aemp_msg_ref(l) : aemp_msg_empty();
 }

@@ -330,7 +330,7 @@ static void start_tls(aemp_conn_t *c)
 /* Turn buffered input into protocol events. */
 static void process(aemp_conn_t *c)
 {
-    json_t *frame;
+    aemp_frame_t frame;
     while (!c->closed) {
         switch (aemp__proto_next(c->proto, &frame)) {
         case AEMP_PROTO_NEED_MORE:
@@ -357,7 +357,7 @@ static void process(aemp_conn_t *c)
             aemp__node_connected(c);
             break;
         case AEMP_PROTO_FRAME:
-            aemp__node_frame(c, frame);
+            aemp__node_frame(c, &frame);
             break;
         case AEMP_PROTO_ERROR: {
             /* a seed that is ourselves is found here ("refuse to talk") */
@@ -377,7 +377,7 @@ static void process(aemp_conn_t *c)
 
 /* ------------------------------------------------------------- writing */
 
-void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const json_t *msg)
+void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
     if (c->closed)
         return;
@@ -468,9 +468,9 @@ static void timer_cb(EV_P_ ev_timer *w, int revents)
         return;
     }
     if (ev_now(EV_A) - c->last_write >= aemp__g.net.monitor_timeout - 0.01) {
-        json_t *ka = json_pack("[s]", "");
+        aemp_msg_t *ka = aemp_msgf("s", "");
         aemp__conn_send(c, "", 0, ka);   /* ["",""]: a no-op in both dialects */
-        json_decref(ka);
+        aemp_msg_unref(ka);
     }
 }
 

@@ -44,7 +44,7 @@ aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char
                                 char *err, size_t errlen);
 
 /* Queue one frame on an authenticated connection (msg borrowed). */
-void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const json_t *msg);
+void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
 /* Close with a reason; the node layer hears about it (conn_lost). */
 void aemp__conn_close(aemp_conn_t *c, const char *reason);

@@ -19,6 +19,9 @@ const char *aemp_strerror(int err)
     case AEMP_ETIMEDOUT: return "timed out";
     case AEMP_ECANCELED: return "cancelled: the port died";
     case AEMP_ENOFIBER: return "not in a fiber with a message queue";
+    case AEMP_ETYPE: return "message value has another type";
+    case AEMP_ERANGE: return "no such element, or number out of range";
+    case AEMP_ELIMIT: return "message beyond the limits (depth or size)";
     }
     return "unknown error";
 }

@@ -14,7 +14,9 @@
  * waits for (a tag, or a predicate) on the delivering stack: a match is
  * handed over directly and the fiber resumed; anything else is appended to
  * the queue without a context switch.  The queue was fully scanned before
- * the fiber blocked, so nothing is ever scanned twice.
+ * the fiber blocked, so nothing is ever scanned twice.  The queue holds
+ * message references: messages are immutable, so a queued message may be
+ * shared with its sender and other receivers, and is never copied.
  *
  * Port context: every fiber has its own base aemp_ctx (SELF = its port;
  * aemp_die stores the message there) and keeps its own chain of contexts
@@ -75,8 +77,8 @@ struct aemp_fiber {
     ucontext_t *caller;          /* where yield() goes: the resumer's stack */
     unsigned char *map;          /* guard + stack */
     size_t maplen, guard;
-    /* the message queue: q[qhead .. qhead + qlen) */
-    json_t **q;
+    /* the message queue: q[qhead .. qhead + qlen), one reference each */
+    aemp_msg_t **q;
     size_t qhead, qlen, qcap;
     /* what the fiber waits for, and what woke it */
     enum wkind wk;
@@ -85,9 +87,9 @@ struct aemp_fiber {
     aemp_get_pred wpred;
     void *wparg;
     int wresult;
-    json_t *wmsg;
+    aemp_msg_t *wmsg;            /* the message that woke it (a reference) */
     ev_timer timer;
-    json_t *exit_reason;
+    aemp_msg_t *exit_reason;     /* from aemp_fiber_exit (a reference) */
 #ifdef FIBER_ASAN
     void *fake_stack;
     const void *caller_bottom;
@@ -261,7 +263,8 @@ static void install_handler(void)
 
 /* ------------------------------------------------------------ the queue */
 
-static void queue_push(fiber_t *f, json_t *msg)
+/* Append msg (reference stolen) to f's queue. */
+static void queue_push(fiber_t *f, aemp_msg_t *msg)
 {
     if (f->qhead + f->qlen == f->qcap) {
         if (f->qhead > f->qcap / 2) {
@@ -269,7 +272,7 @@ static void queue_push(fiber_t *f, json_t *msg)
             f->qhead = 0;
         } else {
             size_t cap = f->qcap ? f->qcap * 2 : 8;
-            json_t **q = realloc(f->q, cap * sizeof *q);
+            aemp_msg_t **q = realloc(f->q, cap * sizeof *q);
             if (!q)
                 abort();
             f->q = q;
@@ -279,11 +282,12 @@ static void queue_push(fiber_t *f, json_t *msg)
     f->q[f->qhead + f->qlen++] = msg;
 }
 
-/* Remove and return element i (0 = oldest), moving the shorter side. */
-static json_t *queue_take(fiber_t *f, size_t i)
+/* Remove and return element i (0 = oldest; its reference goes to the
+ * caller), moving the shorter side. */
+static aemp_msg_t *queue_take(fiber_t *f, size_t i)
 {
-    json_t **base = f->q + f->qhead;
-    json_t *m = base[i];
+    aemp_msg_t **base = f->q + f->qhead;
+    aemp_msg_t *m = base[i];
     if (i < f->qlen / 2) {
         memmove(base + 1, base, i * sizeof *base);
         f->qhead++;
@@ -295,10 +299,11 @@ static json_t *queue_take(fiber_t *f, size_t i)
     return m;
 }
 
+/* Drop every queued message and the queue's storage. */
 static void queue_clear(fiber_t *f)
 {
     for (size_t i = 0; i < f->qlen; i++)
-        json_decref(f->q[f->qhead + i]);
+        aemp_msg_unref(f->q[f->qhead + i]);
     free(f->q);
     f->q = NULL;
     f->qhead = f->qlen = f->qcap = 0;
@@ -307,7 +312,20 @@ static void queue_clear(fiber_t *f)
 /* ------------------------------------------------------------ switching */
 
 static void fiber_finish(fiber_t *f);
-static void fiber_rcv(json_t *msg, void *arg);
+static void fiber_rcv(aemp_msg_t *msg, void *arg);
+
+/* What a get waits for: messages whose element 0 is the string (text or
+ * bytes) tag[0..taglen) if tag is not NULL, else those pred accepts (pred
+ * NULL: every message).  1 if m is one of them. */
+static int wanted(const char *tag, size_t taglen, aemp_get_pred pred, void *parg, aemp_msg_t *m)
+{
+    if (tag) {
+        size_t len;
+        const char *t = aemp_msg_tag(m, &len);
+        return t && len == taglen && memcmp(t, tag, taglen) == 0;
+    }
+    return !pred || pred(m, parg);
+}
 
 static void fiber_entry(void)
 {
@@ -368,8 +386,9 @@ static void yield(fiber_t *f)
 #endif
 }
 
-/* Wake a waiting fiber with a result (and a message reference, stolen). */
-static void wake(fiber_t *f, int result, json_t *msg)
+/* Wake a waiting fiber with a result (and a message reference, stolen;
+ * may be NULL). */
+static void wake(fiber_t *f, int result, aemp_msg_t *msg)
 {
     f->wresult = result;
     f->wmsg = msg;
@@ -468,8 +487,8 @@ static void fiber_free(fiber_t *f)
         f->next->prev = f->prev;
     nfibers--;
     queue_clear(f);
-    json_decref(f->wmsg);
-    json_decref(f->exit_reason);
+    aemp_msg_unref(f->wmsg);
+    aemp_msg_unref(f->exit_reason);
     free(f->ctx.die);
     if (f->port) {
         if (f->port->fiber == f)
@@ -482,17 +501,17 @@ static void fiber_free(fiber_t *f)
 }
 
 /* A message for a port whose fiber has ended (its kill is on the way). */
-static void drop_rcv(json_t *msg, void *arg)
+static void drop_rcv(aemp_msg_t *msg, void *arg)
 {
 }
 
 /* The body has returned (or called aemp_fiber_exit): kill and free. */
 static void fiber_finish(fiber_t *f)
 {
-    json_t *reason = f->exit_reason;
+    aemp_msg_t *reason = f->exit_reason;
     f->exit_reason = NULL;
     if (!reason && f->ctx.die)
-        reason = json_pack("[ss]", "die", f->ctx.die);
+        reason = aemp_msgf("ss", "die", f->ctx.die);
     aemp_lport_t *p = f->port;
     if (p && !p->dead && p->fn == fiber_rcv && p->arg == f) {
         p->fn = drop_rcv;   /* until the kill below takes effect */
@@ -502,7 +521,7 @@ static void fiber_finish(fiber_t *f)
         if (p && !p->dead) {
             aemp_kil(f->self, reason);
         } else {
-            json_decref(reason);
+            aemp_msg_unref(reason);
         }
     } else if (reason && aemp_kil(f->self, reason) != 0) {
         aemp_log(AEMP_LOG_ERROR, "cannot kill %s after its fiber ended", f->self);
@@ -510,26 +529,19 @@ static void fiber_finish(fiber_t *f)
     fiber_free(f);
 }
 
-static void fiber_rcv(json_t *msg, void *arg)
+/* The default callback of a fiber's port: hand msg (borrowed) to the
+ * waiting fiber if it is what the fiber waits for, else queue it. */
+static void fiber_rcv(aemp_msg_t *msg, void *arg)
 {
     fiber_t *f = arg;
     if (f->cancelled)
         return;
-    if (f->state == F_WAITING && f->wk == W_GET) {
-        int match;
-        if (f->wtag) {
-            json_t *t = json_array_get(msg, 0);
-            match = json_is_string(t) && json_string_length(t) == f->wtaglen &&
-                    memcmp(json_string_value(t), f->wtag, f->wtaglen) == 0;
-        } else {
-            match = !f->wpred || f->wpred(msg, f->wparg);
-        }
-        if (match) {
-            wake(f, 0, json_incref(msg));
-            return;
-        }
+    if (f->state == F_WAITING && f->wk == W_GET &&
+        wanted(f->wtag, f->wtaglen, f->wpred, f->wparg, msg)) {
+        wake(f, 0, aemp_msg_ref(msg));
+        return;
     }
-    queue_push(f, json_incref(msg));
+    queue_push(f, aemp_msg_ref(msg));
 }
 
 /* Attach f to local port p as its receiving fiber. */
@@ -578,7 +590,7 @@ const char *aemp_port_async(aemp_fiber_fn fn, void *arg)
     aemp_lport_t *p = aemp__port_find(name, len);
     fiber_t *f = fiber_new(id, fn, arg);
     if (!f) {
-        aemp__port_die(p, json_array());   /* never seen by anyone: drop it */
+        aemp__port_die(p, aemp_msg_empty());   /* never seen by anyone: drop it */
         return NULL;
     }
     attach(f, p);
@@ -620,8 +632,9 @@ int aemp_peval_async(const char *port, aemp_fiber_fn fn, void *arg)
     return fiber_new(port, fn, arg) ? 0 : AEMP_EIO;
 }
 
-/* Take the oldest queued message that matches, or wait for one. */
-static int get_common(const char *tag, aemp_get_pred pred, void *parg, double timeout, json_t **msg)
+/* Take the oldest queued message that is wanted (see wanted()), or wait
+ * for one: aemp_get and aemp_get_cond. */
+static int get_common(const char *tag, aemp_get_pred pred, void *parg, double timeout, aemp_msg_t **msg)
 {
     if (!msg)
         return AEMP_EINVAL;
@@ -633,16 +646,7 @@ static int get_common(const char *tag, aemp_get_pred pred, void *parg, double ti
         return AEMP_ECANCELED;
     size_t taglen = tag ? strlen(tag) : 0;
     for (size_t i = 0; i < f->qlen; i++) {
-        json_t *m = f->q[f->qhead + i];
-        int match;
-        if (tag) {
-            json_t *t = json_array_get(m, 0);
-            match = json_is_string(t) && json_string_length(t) == taglen &&
-                    memcmp(json_string_value(t), tag, taglen) == 0;
-        } else {
-            match = !pred || pred(m, parg);
-        }
-        if (match) {
+        if (wanted(tag, taglen, pred, parg, f->q[f->qhead + i])) {
             *msg = queue_take(f, i);
             return 0;
         }
@@ -661,31 +665,17 @@ static int get_common(const char *tag, aemp_get_pred pred, void *parg, double ti
     return r;
 }
 
-int aemp_get(const char *tag, double timeout, json_t **msg)
+int aemp_get(const char *tag, double timeout, aemp_msg_t **msg)
 {
     if (!tag) {
         if (msg)
             *msg = NULL;
         return AEMP_EINVAL;
     }
-    int r = get_common(tag, NULL, NULL, timeout, msg);
-    if (r == 0) {
-        json_t *m = *msg;
-        if (m->refcount == 1) {
-            json_array_remove(m, 0);
-        } else {
-            json_t *copy = json_array();
-            size_t n = json_array_size(m);
-            for (size_t i = 1; i < n; i++)
-                json_array_append(copy, json_array_get(m, i));
-            json_decref(m);
-            *msg = copy;
-        }
-    }
-    return r;
+    return get_common(tag, NULL, NULL, timeout, msg);
 }
 
-int aemp_get_cond(aemp_get_pred pred, void *arg, double timeout, json_t **msg)
+int aemp_get_cond(aemp_get_pred pred, void *arg, double timeout, aemp_msg_t **msg)
 {
     return get_common(NULL, pred, arg, timeout, msg);
 }
@@ -696,26 +686,37 @@ struct syncal_tok {
     fiber_t *f;
 };
 
-static void syncal_wake(struct syncal_tok *t, int result, json_t *msg)
+/* Wake the fiber waiting in aemp_syncal, if it still waits, with result
+ * and msg (borrowed, may be NULL); later calls do nothing. */
+static void syncal_wake(struct syncal_tok *t, int result, aemp_msg_t *msg)
 {
     fiber_t *f = t->f;
     if (f && f->state == F_WAITING && f->wk == W_SYNCAL) {
         t->f = NULL;
-        wake(f, result, msg ? json_incref(msg) : NULL);
+        wake(f, result, aemp_msg_ref(msg));
     }
 }
 
-static void syncal_reply(json_t *msg, void *arg)
+/* The reply port's callback: the first reply wakes the fiber. */
+static void syncal_reply(aemp_msg_t *msg, void *arg)
 {
     syncal_wake(arg, 0, msg);
 }
 
-static void syncal_dead(json_t *reason, void *arg)
+/* The destination's monitor (timeout < 0): it died before replying. */
+static void syncal_dead(aemp_msg_t *reason, void *arg)
 {
     syncal_wake(arg, AEMP_ENOPORT, NULL);
 }
 
-int aemp_syncal(double timeout, const char *port, json_t *msg, json_t **reply)
+/* 1 if m is a message whose root is an array (what aemp_snd and
+ * aemp_kil accept). */
+static int is_array_msg(const aemp_msg_t *m)
+{
+    return m && aemp_val_type(aemp_msg_root(m)) == AEMP_T_ARRAY;
+}
+
+int aemp_syncal(double timeout, const char *port, aemp_msg_t *msg, aemp_msg_t **reply)
 {
     if (reply)
         *reply = NULL;
@@ -723,7 +724,7 @@ int aemp_syncal(double timeout, const char *port, json_t *msg, json_t **reply)
     int r = 0;
     if (!f)
         r = AEMP_ENOFIBER;
-    else if (!port || !reply || !json_is_array(msg) || timeout == 0)
+    else if (!port || !reply || !is_array_msg(msg) || timeout == 0)
         r = AEMP_EINVAL;
     else if (f->cancelled)
         r = AEMP_ECANCELED;
@@ -735,7 +736,7 @@ int aemp_syncal(double timeout, const char *port, json_t *msg, json_t **reply)
             r = l;
     }
     if (r) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return r;
     }
     struct syncal_tok *t = malloc(sizeof *t);
@@ -746,12 +747,17 @@ int aemp_syncal(double timeout, const char *port, json_t *msg, json_t **reply)
     if (!rp)
         abort();
     aemp_mon_guard(rp, free, t, NULL);
-    json_array_append_new(msg, json_string(rp));
+    aemp_msg_t *call = aemp__msg_append_str(msg, rp, strlen(rp));
+    aemp_msg_unref(msg);
     aemp_handle_t mon = 0;
-    if (timeout < 0)
-        aemp_mon(port, syncal_dead, t, &mon);
-    aemp_snd(port, msg);
-    r = wait_for(f, W_SYNCAL, timeout > 0 ? timeout : -1);
+    if (!call) {
+        r = AEMP_ELIMIT;   /* msg was already at the size limit */
+    } else {
+        if (timeout < 0)
+            aemp_mon(port, syncal_dead, t, &mon);
+        aemp_snd(port, call);
+        r = wait_for(f, W_SYNCAL, timeout > 0 ? timeout : -1);
+    }
     t->f = NULL;
     if (mon)
         aemp_mon_cancel(mon);
@@ -774,11 +780,11 @@ int aemp_fiber_sleep(double seconds)
     return wait_for(f, W_SLEEP, seconds > 0 ? seconds : 0);
 }
 
-int aemp_fiber_exit(json_t *reason)
+int aemp_fiber_exit(aemp_msg_t *reason)
 {
     fiber_t *f = cur;
-    if (!f || (reason && !json_is_array(reason))) {
-        json_decref(reason);
+    if (!f || (reason && !is_array_msg(reason))) {
+        aemp_msg_unref(reason);
         return f ? AEMP_EINVAL : AEMP_ENOFIBER;
     }
     f->exit_reason = reason;

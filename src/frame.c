@@ -2,47 +2,49 @@
  *
  * Splitting is incremental and linear: the reader keeps its scanning state
  * between calls, so every byte of a frame is scanned once however the frame
- * is cut into reads; only a complete frame is decoded (JSON by jansson, CBOR
- * by the small decoder below, which relies on the scanner having checked the
- * frame's structure).  JSON frames made of the common subset (arrays,
- * objects, strings without escapes, integers of up to 18 digits, true, false,
- * null) are decoded by a small decoder below as well; any other frame (or a
- * malformed one) goes to jansson, so values and error texts are jansson's.
- * Encoding writes straight into the output buffer (JSON by hand, CBOR heads
- * inline, floats and simple values with libcbor's cbor_encode_* primitives).
+ * is cut into reads, and the scanners enforce the frame size limit and the
+ * nesting limit (AEMP_MSG_MAX_DEPTH, the frame's array counted as 1) in the
+ * same way for both framings.  Only a complete frame is decoded, in one
+ * pass, straight into the reader's message builder: element 0 (the
+ * destination port) goes to the reader's own buffer, elements 1.. become
+ * the root array of the new message.  Encoding walks a message's cells and
+ * writes into the output buffer.  Neither direction allocates anything but
+ * the output buffer and the decoded message in steady state.
  *
- * Value mapping and its limits:
- *  - JSON and CBOR strings become JSON strings.  CBOR text AND byte strings
- *    are both accepted: Perl's CBOR::XS sends strings without the UTF-8 flag
- *    as byte strings.  A string whose bytes are valid UTF-8 is taken as
- *    UTF-8; any other string is taken as Latin-1 (one byte = one code point,
- *    which is what the Perl byte string meant) and converted to UTF-8.  The
- *    same applies to text strings with invalid UTF-8 (CBOR::XS does not
- *    validate them either).
- *  - CBOR integers outside the int64 range become reals; non-finite CBOR
- *    floats (NaN, infinities; JSON cannot hold them) become null; undefined
- *    becomes null; tags are skipped (their content is decoded); map keys must
- *    be strings or integers (integers become their decimal text).
- *  - Encoding writes CBOR text strings, integers, float64 reals, true, false,
- *    null, definite arrays and maps.  JSON output is compact UTF-8 (only '"',
- *    '\\' and control characters are escaped, as jansson does); reals are
- *    written in jansson's style (always with '.' or an exponent) but with the
- *    shortest of %.15g/%.16g/%.17g that reads back as the same double.
- *  - Nesting is limited to AEMP_FRAME_MAX_DEPTH levels both ways (jansson's
- *    parser limit): deeper input is an error, deeper (or cyclic) values are
- *    encoded as null beyond the limit.
+ * Value mapping (the same set of values both ways, so that any frame
+ * accepted from one peer can be encoded for any other):
+ *  - CBOR: text strings are STR (their bytes kept, even if not UTF-8),
+ *    byte strings BYTES; integers of the whole uint64 range are INT/UINT,
+ *    negative ones below INT64_MIN (down to -2^64) doubles; half, single and
+ *    double floats are doubles (non-finite ones kept); undefined is null;
+ *    tags are skipped (their content is decoded); map keys are strings
+ *    (kept with their kind) or integers (their decimal text), nothing else.
+ *    Encoding writes STR as text and BYTES as byte strings, integers as
+ *    major types 0/1, doubles as float64, definite arrays and maps.
+ *  - JSON: strings are STR (escapes decoded, \u0000 kept; invalid UTF-8 is
+ *    an error); integers that fit int64 are INT, above that up to UINT64_MAX
+ *    UINT, beyond that doubles (as Perl's JSON::XS does); other numbers are
+ *    doubles read exactly (as strtod does).  Encoding is compact UTF-8 with
+ *    only '"', '\\' and control characters escaped (as jansson and JSON::XS
+ *    do); BYTES, and STR that is not valid UTF-8, are written as Perl writes
+ *    a byte string: each byte as the character of that code point; UINT as
+ *    its digits; doubles in jansson's style (always a '.' or an exponent)
+ *    with the shortest of %.15g/%.16g/%.17g that reads back exactly;
+ *    non-finite doubles as null.  So a value survives CBOR -> JSON -> CBOR
+ *    except that byte strings (and text that is not UTF-8) arrive as the
+ *    text of their Latin-1 reading and non-finite doubles as null.
  */
+#define _GNU_SOURCE /* strtod_l, newlocale */
 #include "frame.h"
 
 #include <cbor.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define AEMP_FRAME_MAX_DEPTH JSON_PARSER_MAX_DEPTH
 
 /* CBOR scanner stack entries: a count of items still expected in a definite
  * container, or one of these markers for indefinite-length items. */
@@ -52,6 +54,19 @@
 #define ST_INDEF_BYTES (UINT64_MAX - 3)
 #define ST_INDEF_TEXT (UINT64_MAX - 4)
 #define ST_MAX_COUNT (UINT64_MAX - 5)
+
+/* What a decoder found in element 0 of a frame. */
+#define FRAME_EMPTY 0   /* the frame was [] */
+#define FRAME_DEST 1    /* a string: in r->dest */
+#define FRAME_NODEST 2  /* another value: decoded as the builder's first value */
+
+/* After a frame larger than this the reader returns its builder to msg.c's
+ * cache (which trims big ones) instead of keeping the storage. */
+#define BUILD_RECYCLE_FRAME (64u << 10)
+/* The destination buffer is shrunk back when it grew beyond this. */
+#define DEST_KEEP 4096u
+
+typedef struct aemp_val val_t;
 
 /* ------------------------------------------------------------ names */
 
@@ -77,155 +92,159 @@ aemp_framing_t aemp__framing_parse(const char *name, size_t len)
     return AEMP_FRAMING_NONE;
 }
 
-/* ------------------------------------------------------------ strings */
+/* ------------------------------------------------------------ bytes */
 
-/* 1 if s[0..n) is valid UTF-8 (no overlong forms, no surrogates, nothing
- * above U+10FFFF: the rules jansson applies). */
-static int utf8_valid(const uint8_t *s, size_t n)
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The 8 bytes at p as one word (any alignment). */
+static inline uint64_t load8(const uint8_t *p)
 {
-    size_t i = 0;
-    while (i < n) {
-        while (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & UINT64_C(0x8080808080808080))
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            uint8_t d = s[i + k];
-            if ((d & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (d & 0x3f);
-        }
-        if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-            return 0;
-        if (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
-            return 0;
-        i += len;
-    }
-    return 1;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
 }
 
-/* The UTF-8 form of the string bytes s[0..n): s itself if valid UTF-8,
- * else a Latin-1 -> UTF-8 conversion stored in a new *tmp (caller frees;
- * NULL when s is returned).  *outlen gets the length; NULL on no memory. */
-static const char *str_utf8(const uint8_t *s, size_t n, char **tmp, size_t *outlen)
+/* 1 if a JSON string holds the byte c as it is on both sides: printable
+ * ASCII except '"' and '\\'. */
+static inline int json_plain(uint8_t c)
 {
-    *tmp = NULL;
-    if (utf8_valid(s, n)) {
-        *outlen = n;
-        return (const char *)s;
-    }
-    char *o = malloc(2 * n + 1);
-    if (!o)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            o[k++] = (char)c;
-        } else {
-            o[k++] = (char)(0xc0 | (c >> 6));
-            o[k++] = (char)(0x80 | (c & 0x3f));
-        }
-    }
-    *tmp = o;
-    *outlen = k;
-    return o;
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-/* ------------------------------------------------------------ JSON encode */
-
-/* Bytes that must be escaped in a JSON string: 1 = control, 2 = '"' or '\\'. */
-static const uint8_t json_esc[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
-};
-
-/* Append s[0..n) as a JSON string literal (UTF-8 kept as is). */
-static void json_put_str(aemp_buf_t *b, const char *s, size_t n)
+/* Nonzero if one of the 8 bytes of w is not json_plain (a word-at-a-time
+ * test: a zero byte after xor with '"' or '\\', a byte below 0x20, a byte
+ * with the high bit set). */
+static inline uint64_t json_special8(uint64_t w)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    const uint8_t *u = (const uint8_t *)s;
-    uint8_t *w = aemp__buf_reserve(b, n + 2);
-    size_t i = 0;
-    *w++ = '"';
-    /* fast path: copy while nothing needs escaping (room was reserved) */
-    while (i < n && !json_esc[u[i]])
-        *w++ = u[i++];
-    b->len = (size_t)(w - b->data);
-    while (i < n) {
-        size_t start = i;
-        while (i < n && !json_esc[u[i]])
-            i++;
-        aemp__buf_append(b, u + start, i - start);
-        if (i == n)
-            break;
-        uint8_t c = u[i++];
-        char e[6] = { '\\', 0, 0, 0, 0, 0 };
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        default:
-            e[1] = 'u';
-            e[2] = '0';
-            e[3] = '0';
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
-        aemp__buf_append(b, e, el);
-    }
-    aemp__buf_putc(b, '"');
+    uint64_t q = w ^ (ONES * '"'), s = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((s - ONES) & ~s) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
 }
 
-/* Append the decimal form of v. */
-static void json_put_int(aemp_buf_t *b, json_int_t v)
+/* Length (2..4) of the valid UTF-8 sequence that starts with the non-ASCII
+ * byte s[0] within s[0..n), or 0 if it is not one: a bad lead or
+ * continuation byte, an overlong form, a surrogate, a code point above
+ * U+10FFFF or a sequence cut by the end (the rules of aemp__utf8_valid). */
+static size_t utf8_seq(const uint8_t *s, size_t n)
 {
-    char tmp[24];
-    char *e = tmp + sizeof tmp, *p = e;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint8_t c = s[0];
+    if (c >= 0xc2 && c <= 0xdf)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+            return 0;
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Write the decimal digits of u, after a '-' if neg, so that they end just
+ * before `end`; returns where they start (at most 21 bytes before end). */
+static char *fmt_dec(char *end, uint64_t u, int neg)
+{
+    char *p = end;
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
+    if (neg)
         *--p = '-';
-    aemp__buf_append(b, p, (size_t)(e - p));
+    return p;
+}
+
+/* ------------------------------------------------------------ JSON encode */
+
+/* Append the JSON escape of the ASCII byte c ('"', '\\' or a control
+ * character): the short forms where JSON has them, else \u00XX. */
+static void json_put_esc(aemp_buf_t *b, uint8_t c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+    size_t n = 2;
+    switch (c) {
+    case '"': e[1] = '"'; break;
+    case '\\': e[1] = '\\'; break;
+    case '\b': e[1] = 'b'; break;
+    case '\f': e[1] = 'f'; break;
+    case '\n': e[1] = 'n'; break;
+    case '\r': e[1] = 'r'; break;
+    case '\t': e[1] = 't'; break;
+    default: n = 6;
+    }
+    aemp__buf_append(b, e, n);
+}
+
+/* Append s[0..n) as a JSON string literal.  Text (bytes == 0) that is
+ * valid UTF-8 is copied as it is; a byte string, or text that turns out
+ * not to be UTF-8, is written with every byte as the character of that
+ * code point (what Perl writes for a byte string).  Valid text costs one
+ * pass; plain ASCII is copied a word at a time into room reserved up
+ * front, anything else in runs. */
+static void json_put_str(aemp_buf_t *b, const char *str, size_t n, int bytes)
+{
+    const uint8_t *s = (const uint8_t *)str;
+    size_t start = b->len, i = 0;
+    uint8_t *w = aemp__buf_reserve(b, n + 2);
+    *w++ = '"';
+    /* fast path: plain ASCII (the room for it was reserved) */
+    for (;;) {
+        if (n - i >= 8 && !json_special8(load8(s + i))) {
+            memcpy(w, s + i, 8);
+            w += 8;
+            i += 8;
+        } else if (i < n && json_plain(s[i])) {
+            *w++ = s[i++];
+        } else {
+            break;
+        }
+    }
+    if (i == n) {
+        *w++ = '"';
+        b->len = (size_t)(w - b->data);
+        return;
+    }
+    b->len = (size_t)(w - b->data);
+    while (i < n) {
+        /* the longest run of bytes that are copied unchanged */
+        size_t j = i, l;
+        while (j < n) {
+            if (n - j >= 8 && !json_special8(load8(s + j)))
+                j += 8;
+            else if (json_plain(s[j]))
+                j++;
+            else if (s[j] >= 0x80 && !bytes && (l = utf8_seq(s + j, n - j)) != 0)
+                j += l;
+            else
+                break;
+        }
+        aemp__buf_append(b, s + i, j - i);
+        if (j == n)
+            break;
+        uint8_t c = s[j];
+        i = j + 1;
+        if (c < 0x80) {
+            json_put_esc(b, c);
+        } else if (bytes) {
+            uint8_t *p = aemp__buf_reserve(b, 2);
+            p[0] = (uint8_t)(0xc0 | (c >> 6));
+            p[1] = (uint8_t)(0x80 | (c & 0x3f));
+            b->len += 2;
+        } else { /* not UTF-8 after all: start over as bytes */
+            b->len = start;
+            json_put_str(b, str, n, 1);
+            return;
+        }
+    }
+    aemp__buf_putc(b, '"');
 }
 
 /* Format a finite double as jansson does (always a '.' or an exponent, no
@@ -273,66 +292,66 @@ static size_t fmt_real(char *out, double v)
     return len;
 }
 
-/* Append any JSON value; containers deeper than the limit become null. */
-static void json_put_value(aemp_buf_t *b, const json_t *v, int depth)
+/* Append any value as JSON.  Recursion is bounded by the message's depth
+ * limit. */
+static void json_put_val(aemp_buf_t *b, const val_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        json_put_str(b, json_string_value(v), json_string_length(v));
+    char tmp[40], *e = tmp + sizeof tmp, *p;
+    switch (v->type) {
+    case AEMP_T_BOOL:
+        if (v->v.i)
+            aemp__buf_append(b, "true", 4);
+        else
+            aemp__buf_append(b, "false", 5);
         return;
-    case JSON_INTEGER:
-        json_put_int(b, json_integer_value(v));
+    case AEMP_T_INT:
+        p = fmt_dec(e, v->v.i < 0 ? (uint64_t)0 - (uint64_t)v->v.i : (uint64_t)v->v.i, v->v.i < 0);
+        aemp__buf_append(b, p, (size_t)(e - p));
         return;
-    case JSON_REAL: {
-        char tmp[40];
-        size_t n = fmt_real(tmp, json_real_value(v));
-        aemp__buf_append(b, tmp, n);
+    case AEMP_T_UINT:
+        p = fmt_dec(e, v->v.u, 0);
+        aemp__buf_append(b, p, (size_t)(e - p));
         return;
-    }
-    case JSON_TRUE: aemp__buf_append(b, "true", 4); return;
-    case JSON_FALSE: aemp__buf_append(b, "false", 5); return;
-    case JSON_NULL: aemp__buf_append(b, "null", 4); return;
-    case JSON_ARRAY: {
-        if (depth >= AEMP_FRAME_MAX_DEPTH) {
-            aemp__buf_append(b, "null", 4);
-            return;
-        }
-        size_t n = json_array_size(v);
+    case AEMP_T_DOUBLE:
+        if (!isfinite(v->v.d))
+            break;
+        aemp__buf_append(b, tmp, fmt_real(tmp, v->v.d));
+        return;
+    case AEMP_T_STR:
+    case AEMP_T_BYTES:
+        json_put_str(b, aemp__val_strp(v), v->n, v->type == AEMP_T_BYTES);
+        return;
+    case AEMP_T_ARRAY: {
+        const val_t *c = aemp__val_child(v);
         aemp__buf_putc(b, '[');
-        for (size_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < v->n; i++) {
             if (i)
                 aemp__buf_putc(b, ',');
-            json_put_value(b, json_array_get(v, i), depth + 1);
+            json_put_val(b, c + i);
         }
         aemp__buf_putc(b, ']');
         return;
     }
-    case JSON_OBJECT: {
-        if (depth >= AEMP_FRAME_MAX_DEPTH) {
-            aemp__buf_append(b, "null", 4);
-            return;
-        }
+    case AEMP_T_MAP: {
+        const val_t *c = aemp__val_child(v);
         aemp__buf_putc(b, '{');
-        int first = 1;
-        for (void *it = json_object_iter((json_t *)v); it;
-             it = json_object_iter_next((json_t *)v, it)) {
-            if (!first)
+        for (uint32_t i = 0; i < v->n; i++, c += 2) {
+            if (i)
                 aemp__buf_putc(b, ',');
-            first = 0;
-            json_put_str(b, json_object_iter_key(it), json_object_iter_key_len(it));
+            json_put_str(b, aemp__val_strp(c), c->n, c->type == AEMP_T_BYTES);
             aemp__buf_putc(b, ':');
-            json_put_value(b, json_object_iter_value(it), depth + 1);
+            json_put_val(b, c + 1);
         }
         aemp__buf_putc(b, '}');
         return;
     }
     }
-    aemp__buf_append(b, "null", 4);
+    aemp__buf_append(b, "null", 4); /* null, non-finite doubles */
 }
 
 /* ------------------------------------------------------------ CBOR encode */
 
-/* Append one CBOR head produced by a libcbor encoder (at most 9 bytes). */
+/* Append one CBOR item produced by a libcbor encoder (at most 9 bytes). */
 #define CB_PUT(b, call)                                              \
     do {                                                             \
         uint8_t *p_ = aemp__buf_reserve((b), 9);                     \
@@ -380,59 +399,46 @@ static inline void cb_put_head(aemp_buf_t *b, unsigned major, uint64_t v)
     b->len += cb_head(p, major, v);
 }
 
-/* Append a CBOR text string. */
-static void cbor_put_str(aemp_buf_t *b, const char *s, size_t n)
+/* Append a CBOR string of major type 2 (bytes) or 3 (text). */
+static void cbor_put_str(aemp_buf_t *b, unsigned major, const char *s, size_t n)
 {
     uint8_t *p = b->cap - b->len >= 9 + n ? b->data + b->len : aemp__buf_reserve(b, 9 + n);
-    size_t h = cb_head(p, 3, n);
+    size_t h = cb_head(p, major, n);
     memcpy(p + h, s, n);
     b->len += h + n;
 }
 
-/* Append any JSON value as CBOR; containers deeper than the limit become
- * null. */
-static void cbor_put_value(aemp_buf_t *b, const json_t *v, int depth)
+/* Append any value as CBOR.  Recursion is bounded by the message's depth
+ * limit. */
+static void cbor_put_val(aemp_buf_t *b, const val_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        cbor_put_str(b, json_string_value(v), json_string_length(v));
+    switch (v->type) {
+    case AEMP_T_BOOL:
+        CB_PUT(b, cbor_encode_bool(v->v.i != 0, p_, 9));
         return;
-    case JSON_INTEGER: {
-        json_int_t i = json_integer_value(v);
-        if (i >= 0)
-            cb_put_head(b, 0, (uint64_t)i);
+    case AEMP_T_INT:
+        if (v->v.i >= 0)
+            cb_put_head(b, 0, (uint64_t)v->v.i);
         else
-            cb_put_head(b, 1, (uint64_t)(-(i + 1)));
+            cb_put_head(b, 1, (uint64_t)(-(v->v.i + 1)));
         return;
-    }
-    case JSON_REAL:
-        CB_PUT(b, cbor_encode_double(json_real_value(v), p_, 9));
+    case AEMP_T_UINT:
+        cb_put_head(b, 0, v->v.u);
         return;
-    case JSON_TRUE: CB_PUT(b, cbor_encode_bool(true, p_, 9)); return;
-    case JSON_FALSE: CB_PUT(b, cbor_encode_bool(false, p_, 9)); return;
-    case JSON_NULL: CB_PUT(b, cbor_encode_null(p_, 9)); return;
-    case JSON_ARRAY: {
-        if (depth >= AEMP_FRAME_MAX_DEPTH) {
-            CB_PUT(b, cbor_encode_null(p_, 9));
-            return;
-        }
-        size_t n = json_array_size(v);
-        cb_put_head(b, 4, n);
-        for (size_t i = 0; i < n; i++)
-            cbor_put_value(b, json_array_get(v, i), depth + 1);
+    case AEMP_T_DOUBLE:
+        CB_PUT(b, cbor_encode_double(v->v.d, p_, 9));
         return;
-    }
-    case JSON_OBJECT: {
-        if (depth >= AEMP_FRAME_MAX_DEPTH) {
-            CB_PUT(b, cbor_encode_null(p_, 9));
-            return;
-        }
-        cb_put_head(b, 5, json_object_size(v));
-        for (void *it = json_object_iter((json_t *)v); it;
-             it = json_object_iter_next((json_t *)v, it)) {
-            cbor_put_str(b, json_object_iter_key(it), json_object_iter_key_len(it));
-            cbor_put_value(b, json_object_iter_value(it), depth + 1);
-        }
+    case AEMP_T_STR:
+    case AEMP_T_BYTES:
+        cbor_put_str(b, v->type == AEMP_T_BYTES ? 2 : 3, aemp__val_strp(v), v->n);
+        return;
+    case AEMP_T_ARRAY:
+    case AEMP_T_MAP: {
+        const val_t *c = aemp__val_child(v);
+        uint32_t k = v->type == AEMP_T_MAP ? 2 * v->n : v->n;
+        cb_put_head(b, v->type == AEMP_T_MAP ? 5 : 4, v->n);
+        for (uint32_t i = 0; i < k; i++)
+            cbor_put_val(b, c + i);
         return;
     }
     }
@@ -441,35 +447,40 @@ static void cbor_put_value(aemp_buf_t *b, const json_t *v, int depth)
 
 /* ------------------------------------------------------------ encode API */
 
-/* Append the frame [dest, msg...] in framing f; msg must be an array (a
- * non-array counts as empty). */
+/* Append the frame [dest, msg...] in framing f (see frame.h); a NULL or
+ * non-array message counts as empty.  The destination is written as text. */
 void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
-                        const char *dest, size_t destlen, const json_t *msg)
+                        const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
-    size_t n = json_is_array(msg) ? json_array_size(msg) : 0;
+    const val_t *root = msg ? aemp_msg_root(msg) : NULL;
+    uint32_t n = root && root->type == AEMP_T_ARRAY ? root->n : 0;
+    const val_t *c = n ? aemp__val_child(root) : NULL;
     if (f == AEMP_FRAMING_JSON) {
         aemp__buf_putc(out, '[');
-        json_put_str(out, dest, destlen);
-        for (size_t i = 0; i < n; i++) {
+        json_put_str(out, dest, destlen, 0);
+        for (uint32_t i = 0; i < n; i++) {
             aemp__buf_putc(out, ',');
-            json_put_value(out, json_array_get(msg, i), 1);
+            json_put_val(out, c + i);
         }
         aemp__buf_putc(out, ']');
     } else if (f == AEMP_FRAMING_CBOR) {
-        cb_put_head(out, 4, n + 1);
-        cbor_put_str(out, dest, destlen);
-        for (size_t i = 0; i < n; i++)
-            cbor_put_value(out, json_array_get(msg, i), 1);
+        cb_put_head(out, 4, (uint64_t)n + 1);
+        cbor_put_str(out, 3, dest, destlen);
+        for (uint32_t i = 0; i < n; i++)
+            cbor_put_val(out, c + i);
     }
 }
 
-/* Append one JSON value as a frame in framing f. */
-void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const json_t *value)
+/* Append one value (NULL: null) as a frame in framing f. */
+void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const aemp_val_t *value)
 {
+    static const val_t null_val = { AEMP_T_NULL, { 0 }, 0, { 0 } };
+    if (!value)
+        value = &null_val;
     if (f == AEMP_FRAMING_JSON)
-        json_put_value(out, value, 0);
+        json_put_val(out, value);
     else if (f == AEMP_FRAMING_CBOR)
-        cbor_put_value(out, value, 0);
+        cbor_put_val(out, value);
 }
 
 /* ------------------------------------------------------------ reader */
@@ -482,12 +493,18 @@ void aemp__frame_reader_init(aemp_frame_reader_t *r, aemp_framing_t f, size_t ma
     r->max_frame = max_frame;
 }
 
-/* Free the scanner stack; r must be initialised again before reuse. */
+/* Free the scanner stack, the builder and the destination buffer; r must
+ * be initialised again before reuse. */
 void aemp__frame_reader_free(aemp_frame_reader_t *r)
 {
     free(r->stack);
     r->stack = NULL;
     r->stack_len = r->stack_cap = 0;
+    aemp_build_abort(r->build);
+    r->build = NULL;
+    free(r->dest);
+    r->dest = NULL;
+    r->destcap = 0;
 }
 
 /* Record an error; the reader stays failed.  Returns -1. */
@@ -519,6 +536,21 @@ static void reset_scan(aemp_frame_reader_t *r)
     r->started = 0;
     r->skip = 0;
     r->stack_len = 0;
+}
+
+/* Room for a destination of len bytes plus a NUL in r->dest (grown as
+ * needed, shrunk back after an unusually long one); NULL on no memory. */
+static char *dest_room(aemp_frame_reader_t *r, size_t len)
+{
+    if (len >= r->destcap || (r->destcap > DEST_KEEP && len < DEST_KEEP)) {
+        size_t cap = len < 64 ? 64 : len + 1;
+        char *p = realloc(r->dest, cap);
+        if (!p)
+            return NULL;
+        r->dest = p;
+        r->destcap = cap;
+    }
+    return r->dest;
 }
 
 /* ------------------------------------------------------------ JSON split */
@@ -579,9 +611,9 @@ static int json_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
         if (c == '"') {
             in_str = 1;
         } else if (c == '[' || c == '{') {
-            if (++depth > AEMP_FRAME_MAX_DEPTH)
+            if (++depth > AEMP_MSG_MAX_DEPTH)
                 return fail(r, "malformed JSON frame at byte %zu: nesting deeper than %d levels",
-                            i - 1, AEMP_FRAME_MAX_DEPTH);
+                            i - 1, AEMP_MSG_MAX_DEPTH);
         } else if (c == ']' || c == '}') {
             if (--depth == 0) {
                 done = 1;
@@ -602,12 +634,10 @@ static int json_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
 
 /* ------------------------------------------------------------ CBOR split */
 
-/* Push a scanner stack entry; -1 (error set) if nesting is too deep. */
-static int cbor_push(aemp_frame_reader_t *r, uint64_t e, size_t at)
+/* Push a scanner stack entry; -1 (error set) on no memory.  The stack
+ * holds at most AEMP_MSG_MAX_DEPTH containers and one indefinite string. */
+static int cbor_push(aemp_frame_reader_t *r, uint64_t e)
 {
-    if (r->stack_len >= AEMP_FRAME_MAX_DEPTH)
-        return fail(r, "malformed CBOR frame: nesting deeper than %d levels at byte %zu",
-                    AEMP_FRAME_MAX_DEPTH, at);
     if (r->stack_len == r->stack_cap) {
         size_t cap = r->stack_cap ? r->stack_cap * 2 : 16;
         uint64_t *s = realloc(r->stack, cap * sizeof *s);
@@ -700,7 +730,7 @@ static int cbor_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
             case 2:
             case 3:
                 if (ai == 31) {
-                    if (cbor_push(r, major == 2 ? ST_INDEF_BYTES : ST_INDEF_TEXT, at) < 0)
+                    if (cbor_push(r, major == 2 ? ST_INDEF_BYTES : ST_INDEF_TEXT) < 0)
                         return -1;
                     continue;
                 }
@@ -714,8 +744,13 @@ static int cbor_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
                 continue;
             case 4:
             case 5:
+                /* the stack holds exactly the open containers here (an
+                 * indefinite string admits only chunks of its own kind) */
+                if (r->stack_len >= AEMP_MSG_MAX_DEPTH)
+                    return fail(r, "malformed CBOR frame: nesting deeper than %d levels at byte %zu",
+                                AEMP_MSG_MAX_DEPTH, at);
                 if (ai == 31) {
-                    if (cbor_push(r, major == 4 ? ST_INDEF_ARRAY : ST_INDEF_MAP0, at) < 0)
+                    if (cbor_push(r, major == 4 ? ST_INDEF_ARRAY : ST_INDEF_MAP0) < 0)
                         return -1;
                     continue;
                 }
@@ -727,7 +762,7 @@ static int cbor_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
                     val *= 2;
                 if (max && val > max - i) /* every item takes a byte at least */
                     return fail_size(r);
-                if (cbor_push(r, val, at) < 0)
+                if (cbor_push(r, val) < 0)
                     return -1;
                 continue;
             case 6:
@@ -780,96 +815,130 @@ static int cbor_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
 
 /* ------------------------------------------------------------ CBOR decode */
 
-/* Decoder over one complete frame that cbor_scan accepted. */
+/* Decoder over one complete frame that cbor_scan accepted (so heads,
+ * lengths, chunks, breaks and the depth are known to be right; what is
+ * checked again here costs nothing).  Values go to the builder b. */
 typedef struct cdec {
-    const uint8_t *p, *end;
-    const char *err;
+    const uint8_t *base, *p, *end;
+    aemp_frame_reader_t *r;
+    aemp_build_t *b;
 } cdec_t;
 
-/* Read one head; -1 with d->err on truncation or a reserved encoding. */
-static int cd_head(cdec_t *d, unsigned *major, unsigned *ai, uint64_t *val)
+/* Report a decoding error at byte `at` of the frame.  Returns -1. */
+static int cd_fail(cdec_t *d, const uint8_t *at, const char *what)
 {
-    if (d->p >= d->end) {
-        d->err = "truncated item";
-        return -1;
-    }
-    uint8_t ib = *d->p++;
-    *major = ib >> 5;
-    *ai = ib & 31;
-    *val = 0;
-    if (*ai < 24) {
-        *val = *ai;
-    } else if (*ai <= 27) {
-        size_t k = (size_t)1 << (*ai - 24);
-        if ((size_t)(d->end - d->p) < k) {
-            d->err = "truncated head";
-            return -1;
-        }
-        for (size_t j = 0; j < k; j++)
-            *val = (*val << 8) | *d->p++;
-    } else if (*ai != 31) {
-        d->err = "reserved additional information";
-        return -1;
-    }
-    return 0;
+    return fail(d->r, "malformed CBOR frame: %s at byte %zu", what, (size_t)(at - d->base));
 }
 
-/* Read the payload of a string whose head was (major, ai, val): *s and *n
- * get its bytes; indefinite strings are joined into a new *tmp (caller
- * frees).  -1 with d->err on error. */
-static int cd_string_bytes(cdec_t *d, unsigned major, unsigned ai, uint64_t val,
-                           const uint8_t **s, size_t *n, uint8_t **tmp)
+/* Report the builder's error (a limit) for the item at `at`, if any:
+ * -1 then, else 0. */
+static int cd_check(cdec_t *d, const uint8_t *at)
 {
-    *tmp = NULL;
+    if (!d->b->err)
+        return 0;
+    return cd_fail(d, at, aemp__build_error(d->b));
+}
+
+/* Parse the head at q (before end): its length in bytes, or 0 if it is cut
+ * by the end or uses reserved additional information 28..30. */
+static size_t cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *major, unsigned *ai,
+                            uint64_t *val)
+{
+    if (q >= end)
+        return 0;
+    *major = q[0] >> 5;
+    *ai = q[0] & 31;
+    *val = *ai;
+    if (*ai < 24 || *ai == 31)
+        return 1;
+    if (*ai > 27)
+        return 0;
+    size_t k = (size_t)1 << (*ai - 24);
+    if ((size_t)(end - q) <= k)
+        return 0;
+    uint64_t v = 0;
+    for (size_t j = 1; j <= k; j++)
+        v = (v << 8) | q[j];
+    *val = v;
+    return 1 + k;
+}
+
+/* Read the head of the next item, skipping tags; *at gets the item's
+ * first byte (after its tags).  -1 on error. */
+static int cd_head(cdec_t *d, unsigned *major, unsigned *ai, uint64_t *val, const uint8_t **at)
+{
+    for (;;) {
+        size_t hl = cb_parse_head(d->p, d->end, major, ai, val);
+        if (!hl)
+            return cd_fail(d, d->p, "bad or truncated head");
+        *at = d->p;
+        d->p += hl;
+        if (*major != 6)
+            return 0;
+    }
+}
+
+/* The string whose head (ai, val) was just read: *len gets its length; a
+ * definite string's bytes are at *s (and consumed); an indefinite one gives
+ * *s = NULL and is left for cd_str_gather.  -1 on error. */
+static int cd_str(cdec_t *d, unsigned ai, uint64_t val, const uint8_t **s, size_t *len)
+{
     if (ai != 31) {
-        if (val > (uint64_t)(d->end - d->p)) {
-            d->err = "truncated string";
-            return -1;
-        }
+        if (val > (uint64_t)(d->end - d->p))
+            return cd_fail(d, d->p, "truncated string");
         *s = d->p;
-        *n = (size_t)val;
+        *len = (size_t)val;
         d->p += val;
         return 0;
     }
-    size_t len = 0, cap = 0;
-    uint8_t *buf = NULL;
-    for (;;) {
-        if (d->p < d->end && *d->p == 0xff) {
-            d->p++;
-            break;
-        }
+    size_t total = 0;
+    for (const uint8_t *q = d->p;;) {
         unsigned cm, ca;
         uint64_t cv;
-        if (cd_head(d, &cm, &ca, &cv) < 0)
-            goto bad;
-        if (cm != major || ca == 31 || cv > (uint64_t)(d->end - d->p)) {
-            d->err = "bad chunk in an indefinite-length string";
-            goto bad;
-        }
-        if (len + cv > cap) {
-            size_t nc = cap ? cap : 64;
-            while (nc < len + cv)
-                nc *= 2;
-            uint8_t *nb = realloc(buf, nc);
-            if (!nb) {
-                d->err = "out of memory";
-                goto bad;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        if (cv)
-            memcpy(buf + len, d->p, (size_t)cv);
-        len += (size_t)cv;
-        d->p += cv;
+        if (q < d->end && *q == 0xff)
+            break;
+        size_t hl = cb_parse_head(q, d->end, &cm, &ca, &cv);
+        if (!hl || ca == 31 || cv > (uint64_t)(d->end - q - hl))
+            return cd_fail(d, q, "bad chunk in an indefinite-length string");
+        total += (size_t)cv;
+        q += hl + cv;
     }
-    *tmp = buf;
-    *s = buf ? buf : (const uint8_t *)"";
-    *n = len;
+    *s = NULL;
+    *len = total;
     return 0;
-bad:
-    free(buf);
-    return -1;
+}
+
+/* Copy the chunks of the indefinite string at d->p (measured by cd_str)
+ * to out and consume them and the break. */
+static void cd_str_gather(cdec_t *d, char *out)
+{
+    while (*d->p != 0xff) {
+        unsigned cm, ca;
+        uint64_t cv = 0;
+        size_t hl = cb_parse_head(d->p, d->end, &cm, &ca, &cv);
+        memcpy(out, d->p + hl, (size_t)cv);
+        out += cv;
+        d->p += hl + cv;
+    }
+    d->p++;
+}
+
+/* Add the string whose head (major 2 or 3, ai, val) was just read to the
+ * builder, keeping its kind.  -1 on error. */
+static int cd_build_str(cdec_t *d, unsigned major, unsigned ai, uint64_t val, const uint8_t *at)
+{
+    const uint8_t *s;
+    size_t len;
+    if (cd_str(d, ai, val, &s, &len) < 0)
+        return -1;
+    char *o = aemp__build_str_space(d->b, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, len);
+    if (!o)
+        return cd_check(d, at);
+    if (s)
+        memcpy(o, s, len);
+    else
+        cd_str_gather(d, o);
+    return 0;
 }
 
 /* Decode an IEEE 754 half-precision value. */
@@ -887,390 +956,700 @@ static double half_to_double(uint16_t h)
     return (h & 0x8000) ? -v : v;
 }
 
-/* A JSON real, or null for a non-finite value. */
-static json_t *mk_real(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
+static int cd_item(cdec_t *d);
 
-/* A JSON string from string bytes (see str_utf8). */
-static json_t *mk_string(cdec_t *d, const uint8_t *s, size_t n)
-{
-    char *tmp;
-    size_t len;
-    const char *u = str_utf8(s, n, &tmp, &len);
-    json_t *j = u ? json_stringn_nocheck(u, len) : NULL;
-    free(tmp);
-    if (!j)
-        d->err = "out of memory";
-    return j;
-}
-
-static json_t *cd_item(cdec_t *d);
-
-/* Decode a map key and store the following value in obj.  -1 on error. */
-static int cd_pair(cdec_t *d, json_t *obj)
+/* Decode a map key: a string (kept with its kind) or an integer (its
+ * decimal text).  -1 on error. */
+static int cd_key(cdec_t *d)
 {
     unsigned major, ai;
     uint64_t val;
-    do {
-        if (cd_head(d, &major, &ai, &val) < 0)
-            return -1;
-    } while (major == 6);
-
-    char num[24], *tmp = NULL;
-    uint8_t *stmp = NULL;
-    const char *key;
-    size_t klen;
-    if (major == 0) {
-        klen = (size_t)snprintf(num, sizeof num, "%" PRIu64, val);
-        key = num;
-    } else if (major == 1) {
-        if (val == UINT64_MAX)
-            klen = (size_t)snprintf(num, sizeof num, "-18446744073709551616");
-        else
-            klen = (size_t)snprintf(num, sizeof num, "-%" PRIu64, val + 1);
-        key = num;
-    } else if (major == 2 || major == 3) {
-        const uint8_t *s;
-        size_t n;
-        if (cd_string_bytes(d, major, ai, val, &s, &n, &stmp) < 0)
-            return -1;
-        key = str_utf8(s, n, &tmp, &klen);
-        if (!key) {
-            free(stmp);
-            d->err = "out of memory";
-            return -1;
-        }
-    } else {
-        d->err = "map key is not a string or an integer";
+    const uint8_t *at;
+    if (cd_head(d, &major, &ai, &val, &at) < 0)
         return -1;
-    }
-    json_t *v = cd_item(d);
-    int rc = -1;
-    if (v) {
-        rc = json_object_setn_new_nocheck(obj, key, klen, v);
-        if (rc < 0)
-            d->err = "out of memory";
-    }
-    free(tmp);
-    free(stmp);
-    return rc;
+    if (major == 2 || major == 3)
+        return cd_build_str(d, major, ai, val, at);
+    if (major > 1)
+        return cd_fail(d, at, "map key is not a string or an integer");
+    char num[24], *e = num + sizeof num, *p;
+    if (major == 0)
+        p = fmt_dec(e, val, 0);
+    else if (val < UINT64_MAX)
+        p = fmt_dec(e, val + 1, 1);
+    else
+        p = memcpy(e - 21, "-18446744073709551616", 21);
+    aemp_build_strn(d->b, p, (size_t)(e - p));
+    return cd_check(d, at);
 }
 
-/* Decode one item (nesting depth was bounded by the scanner).  NULL with
- * d->err on error. */
-static json_t *cd_item(cdec_t *d)
+/* Decode one item into the builder.  Recursion is bounded by the depth
+ * limit the scanner enforced.  -1 on error. */
+static int cd_item(cdec_t *d)
 {
     unsigned major, ai;
     uint64_t val;
-    json_t *j;
-    do {
-        if (cd_head(d, &major, &ai, &val) < 0)
-            return NULL;
-    } while (major == 6); /* tags: decode the content */
+    const uint8_t *at;
+    aemp_build_t *b = d->b;
+    if (cd_head(d, &major, &ai, &val, &at) < 0)
+        return -1;
 
     switch (major) {
     case 0:
-        j = val <= INT64_MAX ? json_integer((json_int_t)val) : json_real((double)val);
+        aemp_build_uint(b, val);
         break;
     case 1:
-        j = val <= INT64_MAX ? json_integer(-1 - (json_int_t)val) : json_real(-1.0 - (double)val);
+        if (val <= INT64_MAX)
+            aemp_build_int(b, -1 - (int64_t)val);
+        else
+            aemp_build_double(b, -1.0 - (double)val);
         break;
     case 2:
-    case 3: {
-        const uint8_t *s;
-        size_t n;
-        uint8_t *tmp;
-        if (cd_string_bytes(d, major, ai, val, &s, &n, &tmp) < 0)
-            return NULL;
-        j = mk_string(d, s, n);
-        free(tmp);
-        return j;
-    }
+    case 3:
+        return cd_build_str(d, major, ai, val, at);
     case 4:
-        j = json_array();
-        if (!j)
-            break;
-        for (uint64_t k = 0; ai == 31 || k < val; k++) {
-            if (ai == 31 && d->p < d->end && *d->p == 0xff) {
-                d->p++;
-                break;
-            }
-            json_t *e = cd_item(d);
-            if (!e || json_array_append_new(j, e) < 0) {
-                if (e)
-                    d->err = "out of memory";
-                json_decref(j);
-                return NULL;
-            }
-        }
-        return j;
     case 5:
-        j = json_object();
-        if (!j)
-            break;
+        if (major == 4 ? aemp_build_array(b) : aemp_build_map(b))
+            return cd_check(d, at);
         for (uint64_t k = 0; ai == 31 || k < val; k++) {
-            if (ai == 31 && d->p < d->end && *d->p == 0xff) {
-                d->p++;
-                break;
+            if (ai == 31) {
+                if (d->p >= d->end)
+                    return cd_fail(d, d->p, "truncated container");
+                if (*d->p == 0xff) {
+                    d->p++;
+                    break;
+                }
             }
-            if (cd_pair(d, j) < 0) {
-                json_decref(j);
-                return NULL;
-            }
+            if ((major == 5 && cd_key(d) < 0) || cd_item(d) < 0)
+                return -1;
         }
-        return j;
-    default: /* 7 */
+        aemp_build_close(b);
+        break;
+    default: /* 7; 6 (tags) was skipped */
         switch (ai) {
-        case 20: return json_false();
-        case 21: return json_true();
+        case 20:
+        case 21:
+            aemp_build_bool(b, ai == 21);
+            break;
         case 22:
-        case 23: return json_null();
-        case 25: j = mk_real(half_to_double((uint16_t)val)); break;
+        case 23: /* null, undefined */
+            aemp_build_null(b);
+            break;
+        case 25:
+            aemp_build_double(b, half_to_double((uint16_t)val));
+            break;
         case 26: {
             uint32_t u = (uint32_t)val;
             float f;
             memcpy(&f, &u, sizeof f);
-            j = mk_real(f);
+            aemp_build_double(b, f);
             break;
         }
         case 27: {
             double f;
             memcpy(&f, &val, sizeof f);
-            j = mk_real(f);
+            aemp_build_double(b, f);
             break;
         }
         default:
-            d->err = ai == 31 ? "unexpected break" : "unsupported simple value";
-            return NULL;
+            return cd_fail(d, at, ai == 31 ? "unexpected break" : "unsupported simple value");
         }
     }
-    if (!j && !d->err)
-        d->err = "out of memory";
-    return j;
+    return cd_check(d, at);
+}
+
+/* Decode the CBOR frame p[0..n) that cbor_scan accepted: element 0 into
+ * r->dest (its length in *destlen) if it is a string, everything else into
+ * the builder.  Returns
+ * FRAME_EMPTY, FRAME_DEST, FRAME_NODEST or -1. */
+static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_t *destlen)
+{
+    cdec_t d = { p, p, p + n, r, r->build };
+    unsigned major, ai;
+    uint64_t count;
+    const uint8_t *at;
+    if (cd_head(&d, &major, &ai, &count, &at) < 0)
+        return -1;
+    if (major != 4) /* cannot happen: the scanner checked */
+        return fail(r, "frame is not an array");
+    int indef = ai == 31, kind = FRAME_EMPTY;
+    for (uint64_t k = 0; indef || k < count; k++) {
+        if (indef) {
+            if (d.p >= d.end)
+                return cd_fail(&d, d.p, "truncated frame");
+            if (*d.p == 0xff) {
+                d.p++;
+                break;
+            }
+        }
+        if (k > 0) {
+            if (cd_item(&d) < 0)
+                return -1;
+            continue;
+        }
+        /* element 0: the destination, if it is a string */
+        const uint8_t *el0 = d.p, *s;
+        size_t len;
+        unsigned ai0;
+        uint64_t val;
+        if (cd_head(&d, &major, &ai0, &val, &at) < 0)
+            return -1;
+        if (major != 2 && major != 3) {
+            d.p = el0;
+            if (cd_item(&d) < 0)
+                return -1;
+            kind = FRAME_NODEST;
+            continue;
+        }
+        if (cd_str(&d, ai0, val, &s, &len) < 0)
+            return -1;
+        char *o = dest_room(r, len);
+        if (!o)
+            return fail(r, "out of memory");
+        if (s)
+            memcpy(o, s, len);
+        else
+            cd_str_gather(&d, o);
+        o[len] = 0;
+        *destlen = len;
+        kind = FRAME_DEST;
+    }
+    if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
+        return cd_fail(&d, d.p, "data after the end of the frame");
+    return kind;
 }
 
 /* ------------------------------------------------------------ JSON decode */
 
-/* The fast JSON decoder: one frame that json_scan accepted, parsed in one
- * pass without jansson's lexer.  It understands only the subset named at the
- * top and gives up (NULL, nothing leaked) at anything else - an escape, a
- * control character, invalid UTF-8, a real, a long integer, a syntax error -
- * whereupon the caller parses the frame with jansson.  What it accepts it
- * decodes exactly as json_loadb would. */
+/* Decoder over one complete frame that json_scan delimited (brackets
+ * outside strings balance and nest at most AEMP_MSG_MAX_DEPTH deep; all
+ * else is checked here).  Values go to the builder b. */
 typedef struct jdec {
-    const uint8_t *p, *end;
+    const uint8_t *base, *p, *end;
+    aemp_frame_reader_t *r;
+    aemp_build_t *b;
 } jdec_t;
 
+/* Report a decoding error at byte `at` of the frame.  Returns -1. */
+static int jd_fail(jdec_t *d, const uint8_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int jd_fail(jdec_t *d, const uint8_t *at, const char *fmt, ...)
+{
+    char what[120];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return fail(d->r, "malformed JSON frame at byte %zu: %s", (size_t)(at - d->base), what);
+}
+
+/* Report the builder's error (a limit) for the value at `at`, if any:
+ * -1 then, else 0. */
+static int jd_check(jdec_t *d, const uint8_t *at)
+{
+    if (!d->b->err)
+        return 0;
+    return jd_fail(d, at, "%s", aemp__build_error(d->b));
+}
+
+/* Report an unexpected byte (or the end of the frame) at d->p. */
+static int jd_unexpected(jdec_t *d, const char *wanted)
+{
+    if (d->p >= d->end)
+        return jd_fail(d, d->p, "%s expected, found the end of the frame", wanted);
+    uint8_t c = *d->p;
+    if (c > 0x20 && c < 0x7f)
+        return jd_fail(d, d->p, "%s expected, found '%c'", wanted, c);
+    return jd_fail(d, d->p, "%s expected, found byte 0x%02x", wanted, c);
+}
+
+/* Skip JSON whitespace at d->p. */
 static inline void jd_ws(jdec_t *d)
 {
     while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
         d->p++;
 }
 
-/* A string literal at d->p (its '"'): its bytes in *s, *n; -1 to give up. */
-static int jd_str(jdec_t *d, const char **s, size_t *n)
+/* The closing quote of the string literal whose opening quote is at d->p,
+ * or NULL if there is none in the frame; *plain says whether the content
+ * is plain ASCII without escapes (so it needs only copying). */
+static const uint8_t *jd_str_end(jdec_t *d, int *plain)
 {
-    const uint8_t *q = ++d->p;
-    while (q < d->end && *q != '"' && *q != '\\' && *q >= 0x20)
+    const uint8_t *q = d->p + 1, *end = d->end;
+    for (;;) {
+        if (end - q >= 8 && !json_special8(load8(q)))
+            q += 8;
+        else if (q < end && json_plain(*q))
+            q++;
+        else
+            break;
+    }
+    *plain = q < end && *q == '"';
+    while (q < end && *q != '"') {
+        if (*q == '\\' && ++q == end)
+            break;
         q++;
-    if (q >= d->end || *q != '"' || !utf8_valid(d->p, (size_t)(q - d->p)))
-        return -1;
-    *s = (const char *)d->p;
-    *n = (size_t)(q - d->p);
-    d->p = q + 1;
+    }
+    return q < end ? q : NULL;
+}
+
+/* Four hex digits at q as a number, or -1. */
+static long hex4(const uint8_t *q)
+{
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = q[i];
+        int x = c >= '0' && c <= '9' ? c - '0'
+              : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+        if (x < 0)
+            return -1;
+        v = v * 16 + x;
+    }
+    return v;
+}
+
+/* Decode the content of the string literal at d->p (up to its closing
+ * quote at `close`, see jd_str_end) into out, which has room for as many
+ * bytes as the literal's content (decoding never lengthens it); *len gets
+ * the decoded length and d->p moves past the literal.  Escapes are decoded
+ * (\u0000 gives a NUL byte, surrogate pairs one code point), UTF-8 is
+ * checked.  -1 on error. */
+static int jd_unescape(jdec_t *d, const uint8_t *close, char *out, size_t *len)
+{
+    const uint8_t *q = d->p + 1;
+    uint8_t *o = (uint8_t *)out;
+    while (q < close) {
+        if (close - q >= 8 && !json_special8(load8(q))) {
+            memcpy(o, q, 8);
+            o += 8;
+            q += 8;
+            continue;
+        }
+        uint8_t c = *q;
+        if (json_plain(c)) {
+            *o++ = c;
+            q++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_seq(q, (size_t)(close - q));
+            if (!l)
+                return jd_fail(d, q, "invalid UTF-8 sequence starting with byte 0x%02x in a string",
+                               c);
+            memcpy(o, q, l);
+            o += l;
+            q += l;
+            continue;
+        }
+        if (c != '\\')
+            return jd_fail(d, q, "unescaped control character 0x%02x in a string", c);
+        const uint8_t *esc = q;
+        q += 2;
+        switch (esc[1]) {
+        case '"': case '\\': case '/': *o++ = esc[1]; continue;
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'u': break;
+        default:
+            if (esc[1] > 0x20 && esc[1] < 0x7f)
+                return jd_fail(d, esc, "invalid escape '\\%c' in a string", esc[1]);
+            return jd_fail(d, esc, "invalid escape in a string");
+        }
+        long cp = close - q >= 4 ? hex4(q) : -1;
+        if (cp < 0)
+            return jd_fail(d, esc, "\\u must be followed by four hex digits");
+        q += 4;
+        if (cp >= 0xdc00 && cp <= 0xdfff)
+            return jd_fail(d, esc, "lone low surrogate \\u%04lX in a string", cp);
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            long lo = close - q >= 6 && q[0] == '\\' && q[1] == 'u' ? hex4(q + 2) : -1;
+            if (lo < 0xdc00 || lo > 0xdfff)
+                return jd_fail(d, esc,
+                               "high surrogate \\u%04lX not followed by a low one in a string", cp);
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            q += 6;
+        }
+        if (cp < 0x80) {
+            *o++ = (uint8_t)cp;
+        } else if (cp < 0x800) {
+            *o++ = (uint8_t)(0xc0 | (cp >> 6));
+            *o++ = (uint8_t)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            *o++ = (uint8_t)(0xe0 | (cp >> 12));
+            *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (uint8_t)(0x80 | (cp & 0x3f));
+        } else {
+            *o++ = (uint8_t)(0xf0 | (cp >> 18));
+            *o++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+            *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (uint8_t)(0x80 | (cp & 0x3f));
+        }
+    }
+    *len = (size_t)(o - (uint8_t *)out);
+    d->p = close + 1;
     return 0;
 }
 
-static json_t *jd_value(jdec_t *d, int depth);
-
-/* The elements of an array after its '['; NULL to give up. */
-static json_t *jd_array(jdec_t *d, int depth)
+/* Decode the string literal at d->p, whose closing quote is `close` and
+ * whose content is plain or not (see jd_str_end), into out (room for the
+ * content's length): the common part of the two string sinks (the builder,
+ * the destination).  *outlen gets the decoded length; -1 on error. */
+static int jd_str_into(jdec_t *d, const uint8_t *close, int plain, char *out, size_t *outlen)
 {
-    json_t *a = json_array();
-    if (!a)
-        return NULL;
-    d->p++;
-    jd_ws(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        return a;
-    }
-    for (;;) {
-        json_t *v = jd_value(d, depth);
-        if (!v || json_array_append_new(a, v) < 0)
-            break;
-        jd_ws(d);
-        if (d->p >= d->end)
-            break;
-        if (*d->p == ']') {
-            d->p++;
-            return a;
-        }
-        if (*d->p++ != ',')
-            break;
-        jd_ws(d);
-    }
-    json_decref(a);
-    return NULL;
+    size_t raw = (size_t)(close - d->p - 1);
+    if (!plain)
+        return jd_unescape(d, close, out, outlen);
+    memcpy(out, d->p + 1, raw);
+    *outlen = raw;
+    d->p = close + 1;
+    return 0;
 }
 
-/* The members of an object after its '{'; NULL to give up. */
-static json_t *jd_object(jdec_t *d, int depth)
+/* Decode the string literal at d->p into the builder as a text string (a
+ * value or a map key).  -1 on error. */
+static int jd_build_str(jdec_t *d)
 {
-    json_t *o = json_object();
+    const uint8_t *at = d->p;
+    int plain;
+    const uint8_t *close = jd_str_end(d, &plain);
+    if (!close)
+        return jd_fail(d, at, "unterminated string");
+    size_t raw = (size_t)(close - at - 1), len;
+    char *o = aemp__build_str_space(d->b, AEMP_T_STR, raw);
     if (!o)
-        return NULL;
-    d->p++;
+        return jd_check(d, at);
+    if (jd_str_into(d, close, plain, o, &len) < 0)
+        return -1;
+    if (len < raw)
+        aemp__build_str_shrink(d->b, len);
+    return 0;
+}
+
+/* Powers of ten that doubles hold exactly. */
+static const double pow10_exact[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* The "C" locale for strtod_l (created once; 0 if that failed). */
+static locale_t c_locale(void)
+{
+    static locale_t loc;
+    if (!loc)
+        loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    return loc;
+}
+
+/* The double nearest to the JSON number s[0..e) (grammar already checked),
+ * as strtod gives it: exactly computed when the digits fit 2^53 and the
+ * power of ten is at most 22 (one correctly rounded operation), else by
+ * strtod in the C locale.  Overflow gives an infinity, as in Perl. */
+static int jd_real(jdec_t *d, const uint8_t *s, const uint8_t *e, double *out)
+{
+    const uint8_t *q = s;
+    int neg = *q == '-', exact = 1;
+    uint64_t m = 0;
+    long exp10 = 0, ex = 0;
+    q += neg;
+    for (int frac = 0; q < e && ((*q >= '0' && *q <= '9') || (*q == '.' && !frac)); q++) {
+        if (*q == '.') {
+            frac = 1;
+            continue;
+        }
+        unsigned dg = *q - '0';
+        if (m > ((UINT64_C(1) << 53) - dg) / 10)
+            exact = 0;
+        else
+            m = m * 10 + dg;
+        exp10 -= frac;
+    }
+    if (q < e) { /* exponent */
+        int eneg = 0;
+        q++;
+        if (*q == '+' || *q == '-')
+            eneg = *q++ == '-';
+        for (; q < e; q++)
+            if (ex < 100000)
+                ex = ex * 10 + (*q - '0');
+        exp10 += eneg ? -ex : ex;
+    }
+    if (exact && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)m;
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    char *endp;
+    locale_t loc = c_locale();
+    *out = loc ? strtod_l((const char *)s, &endp, loc) : strtod((const char *)s, &endp);
+    if ((const uint8_t *)endp != e)
+        return jd_fail(d, s, "unreadable number");
+    return 0;
+}
+
+/* 1 if q (before end) is at a decimal digit. */
+static inline int is_digit(const uint8_t *q, const uint8_t *end)
+{
+    return q < end && *q >= '0' && *q <= '9';
+}
+
+/* Decode the number at d->p: integers that fit int64 or uint64 as INT or
+ * UINT, everything else (fractions, exponents, bigger integers) as a
+ * double.  -1 on error. */
+static int jd_number(jdec_t *d)
+{
+    const uint8_t *s = d->p, *q = s, *end = d->end;
+    int neg = *q == '-', real = 0;
+    q += neg;
+    const uint8_t *digits = q;
+    if (!is_digit(q, end))
+        return jd_fail(d, q, "a digit must follow '-'");
+    if (*q++ != '0')
+        while (is_digit(q, end))
+            q++;
+    size_t nd = (size_t)(q - digits);
+    if (q < end && *q == '.') {
+        real = 1;
+        q++;
+        if (!is_digit(q, end))
+            return jd_fail(d, q, "a digit must follow the '.' of a number");
+        while (is_digit(q, end))
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        real = 1;
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (!is_digit(q, end))
+            return jd_fail(d, q, "a digit must follow the exponent mark of a number");
+        while (is_digit(q, end))
+            q++;
+    }
+    d->p = q;
+    if (!real && nd <= 20) {
+        uint64_t u = 0;
+        size_t i;
+        for (i = 0; i < nd; i++) {
+            unsigned dg = digits[i] - '0';
+            if (u > (UINT64_MAX - dg) / 10)
+                break;
+            u = u * 10 + dg;
+        }
+        if (i == nd && !neg) {
+            aemp_build_uint(d->b, u);
+            return jd_check(d, s);
+        }
+        if (i == nd && u <= (uint64_t)INT64_MAX + 1) {
+            aemp_build_int(d->b, u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u);
+            return jd_check(d, s);
+        }
+    }
+    double v;
+    if (jd_real(d, s, q, &v) < 0)
+        return -1;
+    aemp_build_double(d->b, v);
+    return jd_check(d, s);
+}
+
+/* 1 if the literal word w (of n bytes) is at d->p (and consume it). */
+static int jd_word(jdec_t *d, const char *w, size_t n)
+{
+    if ((size_t)(d->end - d->p) < n || memcmp(d->p, w, n))
+        return 0;
+    d->p += n;
+    return 1;
+}
+
+static int jd_value(jdec_t *d);
+
+/* Decode the array or object whose opening bracket is at d->p.  -1 on
+ * error. */
+static int jd_container(jdec_t *d)
+{
+    const uint8_t *at = d->p;
+    int map = *d->p++ == '{';
+    uint8_t close = map ? '}' : ']';
+    if (map ? aemp_build_map(d->b) : aemp_build_array(d->b))
+        return jd_check(d, at);
     jd_ws(d);
-    if (d->p < d->end && *d->p == '}') {
+    if (d->p < d->end && *d->p == close) {
         d->p++;
-        return o;
+        aemp_build_close(d->b);
+        return 0;
     }
     for (;;) {
-        const char *k;
-        size_t klen;
-        if (d->p >= d->end || *d->p != '"' || jd_str(d, &k, &klen) < 0)
-            break;
-        jd_ws(d);
-        if (d->p >= d->end || *d->p++ != ':')
-            break;
-        jd_ws(d);
-        json_t *v = jd_value(d, depth);
-        if (!v || json_object_setn_new_nocheck(o, k, klen, v) < 0)
-            break;
-        jd_ws(d);
-        if (d->p >= d->end)
-            break;
-        if (*d->p == '}') {
+        if (map) {
+            if (d->p >= d->end || *d->p != '"')
+                return jd_unexpected(d, "a string key");
+            if (jd_build_str(d) < 0)
+                return -1;
+            jd_ws(d);
+            if (d->p >= d->end || *d->p != ':')
+                return jd_unexpected(d, "':'");
             d->p++;
-            return o;
+            jd_ws(d);
         }
-        if (*d->p++ != ',')
-            break;
+        if (jd_value(d) < 0)
+            return -1;
         jd_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            jd_ws(d);
+            continue;
+        }
+        if (d->p < d->end && *d->p == close) {
+            d->p++;
+            aemp_build_close(d->b);
+            return 0;
+        }
+        return jd_unexpected(d, map ? "',' or '}'" : "',' or ']'");
     }
-    json_decref(o);
-    return NULL;
 }
 
-/* One value at d->p (no leading whitespace); NULL to give up. */
-static json_t *jd_value(jdec_t *d, int depth)
+/* Decode one value at d->p (no leading whitespace).  Recursion is bounded
+ * by the depth limit the scanner enforced.  -1 on error. */
+static int jd_value(jdec_t *d)
 {
-    if (d->p >= d->end || depth >= AEMP_FRAME_MAX_DEPTH)
-        return NULL;
+    const uint8_t *at = d->p;
+    if (d->p >= d->end)
+        return jd_unexpected(d, "a value");
     switch (*d->p) {
+    case '"':
+        return jd_build_str(d);
     case '[':
-        return jd_array(d, depth + 1);
     case '{':
-        return jd_object(d, depth + 1);
-    case '"': {
-        const char *s;
-        size_t n;
-        return jd_str(d, &s, &n) < 0 ? NULL : json_stringn_nocheck(s, n);
-    }
+        return jd_container(d);
+    case '-':
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return jd_number(d);
     case 't':
-        if (d->end - d->p >= 4 && !memcmp(d->p, "true", 4)) {
-            d->p += 4;
-            return json_true();
+        if (jd_word(d, "true", 4)) {
+            aemp_build_bool(d->b, 1);
+            return jd_check(d, at);
         }
-        return NULL;
+        break;
     case 'f':
-        if (d->end - d->p >= 5 && !memcmp(d->p, "false", 5)) {
-            d->p += 5;
-            return json_false();
+        if (jd_word(d, "false", 5)) {
+            aemp_build_bool(d->b, 0);
+            return jd_check(d, at);
         }
-        return NULL;
+        break;
     case 'n':
-        if (d->end - d->p >= 4 && !memcmp(d->p, "null", 4)) {
-            d->p += 4;
-            return json_null();
+        if (jd_word(d, "null", 4)) {
+            aemp_build_null(d->b);
+            return jd_check(d, at);
         }
-        return NULL;
-    default: {
-        /* -?(0|[1-9][0-9]*) of at most 18 digits, not followed by a
-         * fraction, an exponent or another digit: cannot overflow */
-        const uint8_t *q = d->p;
-        int neg = *q == '-';
-        q += neg;
-        const uint8_t *digits = q;
-        json_int_t v = 0;
-        while (q < d->end && *q >= '0' && *q <= '9' && q - digits < 18)
-            v = v * 10 + (*q++ - '0');
-        size_t nd = (size_t)(q - digits);
-        if (nd == 0 || (nd > 1 && *digits == '0'))
-            return NULL;
-        if (q < d->end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9')))
-            return NULL;
-        d->p = q;
-        return json_integer(neg ? -v : v);
+        break;
     }
-    }
+    return jd_unexpected(d, "a value");
 }
 
-/* Decode the JSON frame of len bytes at p with the fast decoder; NULL if it
- * gave up. */
-static json_t *json_fast(const uint8_t *p, size_t len)
+/* Decode the JSON frame p[0..n) that json_scan delimited (it starts with
+ * '['): element 0 into r->dest (its length in *destlen) if it is a string,
+ * everything else into the builder.  Returns FRAME_EMPTY, FRAME_DEST, FRAME_NODEST or -1. */
+static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_t *destlen)
 {
-    jdec_t d = { p, p + len };
-    json_t *j = jd_value(&d, 0);
-    if (j && d.p != d.end) {   /* cannot happen: the scanner ended the frame */
-        json_decref(j);
-        return NULL;
+    jdec_t d = { p, p + 1, p + n, r, r->build };
+    int kind = FRAME_EMPTY;
+    jd_ws(&d);
+    if (d.p < d.end && *d.p == ']') {
+        d.p++;
+    } else {
+        if (d.p < d.end && *d.p == '"') { /* the destination */
+            int plain;
+            const uint8_t *close = jd_str_end(&d, &plain);
+            if (!close)
+                return jd_fail(&d, d.p, "unterminated string");
+            char *o = dest_room(r, (size_t)(close - d.p - 1));
+            if (!o)
+                return fail(r, "out of memory");
+            if (jd_str_into(&d, close, plain, o, destlen) < 0)
+                return -1;
+            o[*destlen] = 0;
+            kind = FRAME_DEST;
+        } else {
+            if (jd_value(&d) < 0)
+                return -1;
+            kind = FRAME_NODEST;
+        }
+        for (;;) {
+            jd_ws(&d);
+            if (d.p < d.end && *d.p == ']') {
+                d.p++;
+                break;
+            }
+            if (d.p >= d.end || *d.p != ',')
+                return jd_unexpected(&d, "',' or ']'");
+            d.p++;
+            jd_ws(&d);
+            if (jd_value(&d) < 0)
+                return -1;
+        }
     }
-    return j;
+    if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
+        return jd_fail(&d, d.p, "data after the end of the frame");
+    return kind;
 }
 
 /* ------------------------------------------------------------ next frame */
 
 /* Take the next complete frame from `in` (see frame.h).  Byte offsets in
  * error texts count from the first byte of the offending frame. */
-int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, json_t **frame)
+int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame)
 {
-    *frame = NULL;
+    memset(frame, 0, sizeof *frame);
     if (r->failed)
         return -1;
 
-    if (r->framing == AEMP_FRAMING_JSON) {
-        int rc = json_scan(r, in);
-        if (rc <= 0)
-            return rc;
-        json_error_t err;
-        json_t *j = json_fast(aemp__buf_head(in), r->scan);
-        if (!j)
-            j = json_loadb((const char *)aemp__buf_head(in), r->scan, JSON_ALLOW_NUL, &err);
-        if (!j)
-            return fail(r, "malformed JSON frame at byte %d: %s", err.position, err.text);
-        if (!json_is_array(j)) { /* cannot happen: the text starts with '[' */
-            json_decref(j);
-            return fail(r, "frame is not an array");
-        }
-        aemp__buf_consume(in, r->scan);
-        reset_scan(r);
-        *frame = j;
-        return 1;
-    }
+    int rc;
+    if (r->framing == AEMP_FRAMING_JSON)
+        rc = json_scan(r, in);
+    else if (r->framing == AEMP_FRAMING_CBOR)
+        rc = aemp__buf_used(in) ? cbor_scan(r, in) : 0;
+    else
+        return fail(r, "no framing selected");
+    if (rc <= 0)
+        return rc;
 
-    if (r->framing == AEMP_FRAMING_CBOR) {
-        if (!aemp__buf_used(in))
-            return 0;
-        int rc = cbor_scan(r, in);
-        if (rc <= 0)
-            return rc;
-        cdec_t d = { aemp__buf_head(in), aemp__buf_head(in) + r->scan, NULL };
-        json_t *j = cd_item(&d);
-        if (!j)
-            return fail(r, "malformed CBOR frame: %s", d.err ? d.err : "undecodable");
-        if (!json_is_array(j)) { /* cannot happen: the scanner checked */
-            json_decref(j);
-            return fail(r, "frame is not an array");
-        }
-        aemp__buf_consume(in, r->scan);
-        reset_scan(r);
-        *frame = j;
-        return 1;
-    }
+    if (r->build)
+        aemp__build_reset(r->build);
+    else
+        r->build = aemp_build_new();
+    const uint8_t *p = aemp__buf_head(in);
+    size_t destlen = 0;
+    int kind = r->framing == AEMP_FRAMING_JSON ? json_decode(r, p, r->scan, &destlen)
+                                                : cbor_decode(r, p, r->scan, &destlen);
+    if (kind < 0)
+        return -1;
 
-    return fail(r, "no framing selected");
+    aemp_msg_t *m;
+    if (kind == FRAME_EMPTY) {
+        m = aemp_msg_empty();
+    } else {
+        m = aemp__build_take_msg(r->build);
+        if (m && kind == FRAME_NODEST) {
+            aemp_msg_t *rest = aemp__msg_slice(m, 1);
+            aemp_msg_unref(m);
+            m = rest;
+        }
+        if (!m) /* cannot happen: the decoders checked every step */
+            return fail(r, "%s frame refused: %s", aemp__framing_name(r->framing),
+                        aemp__build_error(r->build));
+    }
+    frame->empty = kind == FRAME_EMPTY;
+    frame->dest = kind == FRAME_DEST ? r->dest : NULL;
+    frame->destlen = destlen;
+    frame->msg = m;
+
+    if (r->scan > BUILD_RECYCLE_FRAME) { /* let msg.c trim a big builder */
+        aemp_build_abort(r->build);
+        r->build = NULL;
+    }
+    aemp__buf_consume(in, r->scan);
+    reset_scan(r);
+    return 1;
 }

@@ -8,7 +8,7 @@
 #ifndef AEMP_FRAME_H
 #define AEMP_FRAME_H
 
-#include <jansson.h>
+#include "msg.h"
 #include <stddef.h>
 
 #include "buf.h"
@@ -26,13 +26,31 @@ const char *aemp__framing_name(aemp_framing_t f);
 aemp_framing_t aemp__framing_parse(const char *name, size_t len);
 
 /* Append the frame [dest, msg[0], msg[1], ...] to out without building the
- * combined array.  msg must be an array (borrowed).  Strings are written as
- * UTF-8 (JSON) or CBOR text strings.  Cost: O(size of msg). */
+ * combined array.  msg's root must be an array (borrowed; NULL or another
+ * root counts as no elements); dest is written as a text string.  CBOR
+ * keeps text and byte strings apart and writes integers of the whole
+ * uint64 range; JSON writes byte strings as Perl does (each byte as the
+ * character of that code point, UTF-8 encoded), text that is not valid
+ * UTF-8 likewise, and non-finite doubles as null.  Cost: O(size of msg),
+ * no allocation beyond the buffer's growth. */
 void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
-                        const char *dest, size_t destlen, const json_t *msg);
+                        const char *dest, size_t destlen, const aemp_msg_t *msg);
 
-/* Append any JSON value as one frame (used for [] keepalives and tests). */
-void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const json_t *value);
+/* Append any value (borrowed; NULL = null) as one frame (used for
+ * keepalives and tests). */
+void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const aemp_val_t *value);
+
+/* One decoded frame [dest, elements...]. */
+typedef struct aemp_frame {
+    const char *dest;          /* element 0 (text or byte string), NUL-terminated;
+                                  NULL for [] or a non-string element 0;
+                                  owned by the reader, valid until its next call */
+    size_t destlen;
+    int empty;                 /* the frame was [] (a keepalive) */
+    aemp_msg_t *msg;           /* elements 1.. as the root array (caller owns;
+                                  for [] the shared empty message); NULL
+                                  unless aemp__frame_next returned 1 */
+} aemp_frame_t;
 
 /* Stream splitter/decoder state.  Embed it; initialise with _init. */
 typedef struct aemp_frame_reader {
@@ -51,6 +69,11 @@ typedef struct aemp_frame_reader {
     size_t stack_cap;
     uint64_t *stack;           /* CBOR: items still expected per open container */
     char error[160];           /* set when aemp__frame_next returns -1 */
+    aemp_build_t *build;       /* decoder's builder, kept between frames
+                                  (given back to msg.c after a big frame) */
+    char *dest;                /* element 0 of the last frame (grown as
+                                  needed, shrunk again after a long one) */
+    size_t destcap;            /* bytes allocated at dest */
 } aemp_frame_reader_t;
 
 /* Initialise a reader for framing f with a frame size limit in bytes
@@ -61,15 +84,23 @@ void aemp__frame_reader_init(aemp_frame_reader_t *r, aemp_framing_t f, size_t ma
 void aemp__frame_reader_free(aemp_frame_reader_t *r);
 
 /* Take the next complete frame from the unconsumed bytes of `in`:
- *   returns 1 and stores a new reference to the decoded array in *frame
- *     (the caller owns it; its bytes are consumed from `in`);
+ *   returns 1 and fills *frame (the caller owns frame->msg; its bytes are
+ *     consumed from `in`; a frame whose element 0 is no string is decoded
+ *     all the same, with frame->dest NULL);
  *   returns 0 if `in` holds no complete frame yet (scanning state is kept, so
  *     feeding more bytes and calling again costs only the new bytes);
- *   returns -1 on a malformed frame, a frame that is not an array, or a frame
- *     larger than max_frame; r->error then says what and the stream is
+ *   returns -1 on a malformed frame, a frame that is not an array, a frame
+ *     larger than max_frame or nested deeper than AEMP_MSG_MAX_DEPTH (the
+ *     frame's array counted); r->error then says what and the stream is
  *     unusable.
- * Whitespace between JSON texts is skipped.  CBOR byte strings and text
- * strings both decode to JSON strings. */
-int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, json_t **frame);
+ * Both framings decode to the same values under the same limits, so every
+ * accepted frame can be encoded in either framing: JSON integers beyond the
+ * 64-bit ranges become doubles (as JSON::XS does), CBOR byte strings stay
+ * bytes, CBOR integer map keys become their decimal text, tags are skipped
+ * (their content is decoded), undefined becomes null.  Whitespace between
+ * JSON texts is skipped.  Errors say what and at which byte of the frame.
+ * Cost: linear in the frame; in steady state the only allocation is the
+ * message. */
+int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame);
 
 #endif

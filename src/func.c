@@ -3,6 +3,7 @@
  * registered is looked for in loadable modules, module.c); spawn itself. */
 #include "internal.h"
 
+#include "frame.h"   /* before node.h, which uses aemp_frame_t */
 #include "module.h"
 #include "node.h"
 
@@ -80,7 +81,7 @@ int aemp__func_resolve(const char *name, char *err, size_t errlen)
 
 /* Resolves (loading modules); the reason of a load error is logged by
  * module.c, the caller reports "unable to resolve". */
-int aemp__func_call(const char *name, json_t *args)
+int aemp__func_call(const char *name, aemp_msg_t *args)
 {
     if (aemp__module_resolve(name, NULL, 0) < 0)
         return AEMP_ENOFUNC;
@@ -110,7 +111,7 @@ void aemp__funcs_clear(void)
 typedef struct spawn_job {
     char *id;        /* full ID of the new port */
     char *func;
-    json_t *args;
+    aemp_msg_t *args;
     const char *error;   /* why func could not be resolved, or NULL */
 } spawn_job_t;
 
@@ -129,7 +130,7 @@ static void spawn_body(void *v)
  * ("die", "unable to resolve function '<func>'") or the module load error.
  * Modules are loaded before entering port context, so a module's init
  * function never runs with SELF set. */
-void aemp__spawn_local(const char *name, size_t len, const char *func, json_t *args)
+void aemp__spawn_local(const char *name, size_t len, const char *func, aemp_msg_t *args)
 {
     char err[1024];
     int resolved = aemp__module_resolve(func, err, sizeof err) == 0;
@@ -149,14 +150,20 @@ static void spawn_job(void *v)
     aemp__spawn_local(name, strlen(name), s->func, s->args);
     free(s->id);
     free(s->func);
-    json_decref(s->args);
+    aemp_msg_unref(s->args);
     free(s);
 }
 
-char *aemp_spawn(const char *node, const char *func, json_t *args)
+/* 1 if m is a message whose root is an array (what may be sent). */
+static int is_array_msg(const aemp_msg_t *m)
 {
-    if (!func || !strstr(func, "::") || (args && !json_is_array(args))) {
-        json_decref(args);
+    return aemp_val_type(aemp_msg_root(m)) == AEMP_T_ARRAY;
+}
+
+char *aemp_spawn(const char *node, const char *func, aemp_msg_t *args)
+{
+    if (!func || !strstr(func, "::") || (args && !is_array_msg(args))) {
+        aemp_msg_unref(args);
         return NULL;
     }
     aemp__ensure_init();
@@ -164,13 +171,21 @@ char *aemp_spawn(const char *node, const char *func, json_t *args)
     size_t namelen;
     int local = aemp__split_local(node, &name, &namelen);
     if (local < 0) {
-        json_decref(args);
+        aemp_msg_unref(args);
         return NULL;
     }
-    if (!args)
-        args = json_array();
-    size_t nodelen = aemp_node_len(node);
+    aemp_msg_t *req = NULL;
     char *portname = aemp__new_port_name(1);
+    if (!local) {
+        /* ["", "AnyEvent::MP::_spawn", portname, func, args...] */
+        req = args ? aemp_msgf("ssm", portname, func, args) : aemp_msgf("ss", portname, func);
+        aemp_msg_unref(args);
+        if (!req) {   /* logged by aemp_msgf */
+            free(portname);
+            return NULL;
+        }
+    }
+    size_t nodelen = aemp_node_len(node);
     size_t pl = strlen(portname);
     char *id = malloc(nodelen + 1 + pl + 1);
     if (!id)
@@ -183,52 +198,50 @@ char *aemp_spawn(const char *node, const char *func, json_t *args)
         spawn_job_t *s = malloc(sizeof *s);
         if (!s || !(s->id = strdup(id)) || !(s->func = strdup(func)))
             abort();
-        s->args = args;
+        s->args = args ? args : aemp_msg_empty();
         s->error = NULL;
         aemp__job_call(spawn_job, s);
     } else {
-        json_t *req = json_pack("[ss]", portname, func);
-        json_array_extend(req, args);
-        json_decref(args);
         aemp__node_request(aemp__node_get(node, nodelen), "AnyEvent::MP::_spawn", req);
     }
     free(portname);
     return id;
 }
 
-int aemp_snd_to_func(const char *node, const char *func, json_t *args)
+int aemp_snd_to_func(const char *node, const char *func, aemp_msg_t *args)
 {
-    if (!func || !*func || (args && !json_is_array(args))) {
-        json_decref(args);
+    if (!func || !*func || (args && !is_array_msg(args))) {
+        aemp_msg_unref(args);
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
     size_t nodelen = node ? aemp_node_len(node) : 0;
     if (!nodelen) {
-        json_decref(args);
+        aemp_msg_unref(args);
         return AEMP_EPORTID;
     }
-    json_t *msg = json_pack("[s]", func);
-    if (args) {
-        json_array_extend(msg, args);
-        json_decref(args);
-    }
+    /* [func, args...] to the node port of that node */
+    aemp_msg_t *msg = args ? aemp__msg_prepend_str(func, strlen(func), args) : aemp_msgf("s", func);
+    aemp_msg_unref(args);
+    if (!msg)
+        return AEMP_EINVAL;
     char *nodeonly = strndup(node, nodelen);
     if (!nodeonly)
         abort();
-    int r = aemp_snd(nodeonly, msg);   /* the node port of that node */
+    int r = aemp_snd(nodeonly, msg);
     free(nodeonly);
     return r;
 }
 
-int aemp_snd_on(const char *node, const char *port, json_t *msg)
+int aemp_snd_on(const char *node, const char *port, aemp_msg_t *msg)
 {
-    if (!port || !json_is_array(msg)) {
-        json_decref(msg);
+    if (!port || !msg || !is_array_msg(msg)) {
+        aemp_msg_unref(msg);
         return AEMP_EINVAL;
     }
-    json_t *args = json_pack("[s]", port);
-    json_array_extend(args, msg);
-    json_decref(msg);
+    aemp_msg_t *args = aemp__msg_prepend_str(port, strlen(port), msg);
+    aemp_msg_unref(msg);
+    if (!args)
+        return AEMP_EINVAL;
     return aemp_snd_to_func(node, "snd", args);
 }

@@ -10,6 +10,25 @@
  * and feed monitors.  All of it travels as node-port requests (g_*), which
  * are registered here as named functions; a global node is its own master
  * and sends those requests to itself through the same path.
+ *
+ * Databases are string-keyed tables (aemp_kv_t, see global.h): family ->
+ * key -> value, each value a message whose root is the value, so byte
+ * strings and uint64 values pass through unchanged.  Values are immutable:
+ * a shard, the merged view and the messages built from them share one
+ * message per value.  Wire layouts (tests/vectors/capture2/messages2.md):
+ *   g_slave [db]            g_global []             g_set [db]
+ *   g_upd [family, {key: value} or null, [key...] or null]
+ *   g_find [node]           g_found [node, [addr...] or null]
+ *   g_db_family/keys/values [family, id]   ->   g_reply [id, result]
+ *   g_mon1 [family]  ->  g_chg1 [family, {key: value} or null]
+ *   g_mon0 [family]         g_chg2 [family, {key: value}, [key...]]
+ * where db is {family: {key: value}}.
+ *
+ * Monitors (db_mon, grp_mon) read a local mirror of the family that the
+ * master keeps up to date (g_mon1 -> g_chg1, then g_chg2).  Changes are
+ * reported from the event loop, once for all the changes that arrived
+ * until then: a monitor's family argument is a new message each time (its
+ * cost is the family's size), so a burst of updates costs one report.
  */
 #include "global.h"
 
@@ -19,32 +38,209 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Deepest value the database accepts, counted with the value's root: the
+ * deepest message that carries one is [tag, {family: {key: value}}]
+ * (g_slave, g_set), whose array and two maps come on top. */
+#define DB_VALUE_DEPTH (AEMP_MSG_MAX_DEPTH - 3)
+
+/* ------------------------------------------------------- string tables */
+
+aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len)
+{
+    return aemp__table_get(t, key, len);
+}
+
+aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len)
+{
+    aemp_kv_t *e = aemp__table_get(t, key, len);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e + len + 1);
+    if (!e)
+        abort();
+    memcpy(e->key, key, len);
+    e->len = len;
+    aemp__table_put(t, e->key, len, e);
+    return e;
+}
+
+aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val)
+{
+    aemp_kv_t *e = aemp__kv_put(t, key, len);
+    aemp_msg_ref(val);   /* before the unref: val may be the old value */
+    aemp_msg_unref(e->val);
+    e->val = val;
+    return e;
+}
+
+static void kv_free(aemp_kv_t *e)
+{
+    aemp_msg_unref(e->val);
+    aemp__kv_clear(&e->sub);
+    free(e);
+}
+
+int aemp__kv_del(aemp_table_t *t, const char *key, size_t len)
+{
+    aemp_kv_t *e = aemp__table_del(t, key, len);
+    if (!e)
+        return 0;
+    kv_free(e);
+    return 1;
+}
+
+int aemp__kv_next(const aemp_table_t *t, size_t *pos, aemp_kv_t **e)
+{
+    void *v;
+    if (!aemp__table_next(t, pos, NULL, NULL, &v))
+        return 0;
+    *e = v;
+    return 1;
+}
+
+void aemp__kv_clear(aemp_table_t *t)
+{
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(t, &pos, &e))
+        kv_free(e);
+    aemp__table_free(t);
+}
+
+void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t)
+{
+    aemp_build_map(b);
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(t, &pos, &e)) {
+        aemp_build_strn(b, e->key, e->len);
+        if (e->val)
+            aemp_build_val(b, aemp_msg_root(e->val));
+        else
+            aemp_build_null(b);
+    }
+    aemp_build_close(b);
+}
+
+/* Append the keys of t as one array of strings. */
+static void build_keys(aemp_build_t *b, const aemp_table_t *t)
+{
+    aemp_build_array(b);
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(t, &pos, &e))
+        aemp_build_strn(b, e->key, e->len);
+    aemp_build_close(b);
+}
+
+/* Append the values of t as one array. */
+static void build_values(aemp_build_t *b, const aemp_table_t *t)
+{
+    aemp_build_array(b);
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(t, &pos, &e))
+        aemp_build_val(b, aemp_msg_root(e->val));
+    aemp_build_close(b);
+}
+
+/* Append a database (family -> key -> value) as {family: {key: value}}. */
+static void build_db(aemp_build_t *b, const aemp_table_t *db)
+{
+    aemp_build_map(b);
+    size_t pos = 0;
+    aemp_kv_t *f;
+    while (aemp__kv_next(db, &pos, &f)) {
+        aemp_build_strn(b, f->key, f->len);
+        aemp__kv_build_map(b, &f->sub);
+    }
+    aemp_build_close(b);
+}
+
+/* Pairs of v if it is a map, elements if it is an array, else 0 (v may
+ * be NULL). */
+static size_t map_len(const aemp_val_t *v)
+{
+    return aemp_val_type(v) == AEMP_T_MAP ? aemp_val_len(v) : 0;
+}
+
+static size_t array_len(const aemp_val_t *v)
+{
+    return aemp_val_type(v) == AEMP_T_ARRAY ? aemp_val_len(v) : 0;
+}
+
+/* Index the strings of an array or the keys of a map into t (key ->
+ * their value cell; nothing is copied: t borrows v's memory). */
+static void index_strings(aemp_table_t *t, const aemp_val_t *v)
+{
+    aemp_type_t type = aemp_val_type(v);
+    for (size_t i = 0, n = map_len(v) + array_len(v); i < n; i++) {
+        const aemp_val_t *s = type == AEMP_T_MAP ? aemp_val_key(v, i) : aemp_val_at(v, i);
+        size_t len;
+        const char *str = aemp_val_str(s, &len);
+        if (str)
+            aemp__table_put(t, str, len, (void *)s);
+    }
+}
+
+/* The entry family/key of a database, or NULL. */
+static aemp_kv_t *db_entry(const aemp_table_t *db, const char *family, const char *key, size_t klen)
+{
+    aemp_kv_t *f = aemp__kv_get(db, family, strlen(family));
+    return f ? aemp__kv_get(&f->sub, key, klen) : NULL;
+}
+
+/* 1 if v is nested at most max deep (its root counted). */
+static int depth_within(const aemp_val_t *v, int max)
+{
+    if (max < 1)
+        return 0;
+    aemp_type_t type = aemp_val_type(v);
+    for (size_t i = 0, n = map_len(v) + array_len(v); i < n; i++)
+        if (!depth_within(type == AEMP_T_MAP ? aemp_val_value(v, i) : aemp_val_at(v, i), max - 1))
+            return 0;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ state */
+
+/* The local mirror of a family that db_mon/grp_mon monitors watch. */
+typedef struct mirror {
+    aemp_table_t keys;       /* key -> value, as the master told us */
+    aemp_table_t touched;    /* keys changed since the last report -> their
+                                value then (no value: the key was absent) */
+    aemp_msg_t *reported;    /* the family as of the last report (a map), or NULL */
+    int synced;              /* the master sent the whole family (g_chg1) */
+    int full;                /* a g_chg1 came since the last report */
+    int due;                 /* a report job is queued */
+    char name[];             /* the family */
+} mirror_t;
 
 static struct {
     int started;
     int global;              /* we are a global node */
     char *master;            /* node ID of our master, or NULL */
-    json_t *local;           /* our local database: family -> {key -> value} */
-    json_t *pending;         /* requests to (re)send to every new master: key -> [tag, args...] */
-    json_t *globals;         /* node IDs known to be global: id -> true */
+    aemp_table_t local;      /* our local database: family -> key -> value */
+    aemp_table_t pending;    /* requests to (re)send to every new master: key -> [tag, args...] */
+    aemp_table_t globals;    /* node IDs known to be global (a set) */
     /* global node only */
-    json_t *slaves;          /* id -> true */
-    json_t *shards;          /* node -> family -> key -> value */
-    json_t *merged;          /* family -> key -> value */
-    json_t *subscribers;     /* family -> {node -> true} */
+    aemp_table_t slaves;     /* set of node IDs */
+    aemp_table_t shards;     /* node -> family -> key -> value */
+    aemp_table_t merged;     /* family -> key -> value */
+    aemp_table_t subscribers;/* family -> set of node IDs */
     /* queries and mirrors */
     unsigned long next_query;
     aemp_table_t queries;    /* id -> query_t */
-    json_t *mirrors;         /* family -> {key -> value} (db_mon) */
+    aemp_table_t mirrors;    /* family -> mirror_t (db_mon) */
     aemp_table_t dbmons;     /* handle -> dbmon_t */
     aemp_handle_t updown;
-    json_t *refind;          /* nodes whose address the master did not know yet */
+    aemp_table_t refind;     /* nodes whose address the master did not know yet (a set) */
     ev_timer refind_timer;
 } G;
 
 typedef struct query {
     char id[24];
+    char kind;               /* 'f'amily, 'k'eys, 'v'alues */
     aemp_db_query_fn cb;
     void *arg;
 } query_t;
@@ -55,30 +251,45 @@ typedef struct dbmon {
     aemp_db_mon_fn cb;
     aemp_grp_mon_fn gcb;     /* grp_mon adapter */
     void *arg;
-    int primed;              /* has seen its first call */
-    json_t *members;         /* grp_mon: the members last reported {port -> true} */
+    int primed;              /* db_mon: has seen its first call */
+    aemp_msg_t *members;     /* grp_mon: the members last reported (an array), or NULL */
 } dbmon_t;
 
-static void send_to(const char *node, json_t *msg)
+/* Send msg (stolen; NULL - building it failed - sends nothing) to node. */
+static void send_to(const char *node, aemp_msg_t *msg)
 {
-    aemp_snd(node, msg);
+    if (msg)
+        aemp_snd(node, msg);
 }
 
 /* Send a request to the master now (if any) and remember it under key so
  * that a new master gets it again; key NULL = fire and forget. */
-static void to_master(const char *key, json_t *msg)
+static void to_master(const char *key, aemp_msg_t *msg)
 {
+    if (!msg)
+        return;
     if (key)
-        json_object_set(G.pending, key, msg);   /* sent again to a new master */
+        aemp__kv_set(&G.pending, key, strlen(key), msg);   /* sent again to a new master */
     if (G.master)
         send_to(G.master, msg);
     else
-        json_decref(msg);
+        aemp_msg_unref(msg);
 }
 
 static void pending_done(const char *key)
 {
-    json_object_del(G.pending, key);
+    aemp__kv_del(&G.pending, key, strlen(key));
+}
+
+/* The pending-request key "<what> <name>" (malloc'd). */
+static char *pending_key(const char *what, const char *name)
+{
+    size_t len = strlen(what) + 1 + strlen(name) + 1;
+    char *k = malloc(len);
+    if (!k)
+        abort();
+    snprintf(k, len, "%s %s", what, name);
+    return k;
 }
 
 static int is_self(const char *node)
@@ -86,195 +297,299 @@ static int is_self(const char *node)
     return node && !strcmp(node, aemp__g.nodeid);
 }
 
-/* ----------------------------------------------------------- db helpers */
-
-/* family object of db (created if create) */
-static json_t *fam(json_t *db, const char *family, int create)
+static int set_has(const aemp_table_t *set, const char *s)
 {
-    json_t *f = json_object_get(db, family);
-    if (!f && create) {
-        f = json_object();
-        json_object_set_new(db, family, f);
-    }
-    return f;
+    return aemp__kv_get(set, s, strlen(s)) != NULL;
+}
+
+static void set_add(aemp_table_t *set, const char *s)
+{
+    aemp__kv_put(set, s, strlen(s));
 }
 
 /* ------------------------------------------------- global node: merging */
 
-static void notify_subscribers(const char *family, json_t *set, json_t *del)
+/* A list of keys that point into messages alive for the whole update. */
+typedef struct keylist {
+    size_t n, cap;
+    struct { const char *s; size_t len; } *v;
+} keylist_t;
+
+static void keys_add(keylist_t *k, const char *s, size_t len)
 {
-    if (!json_object_size(set) && !json_array_size(del))
-        return;
-    json_t *subs = json_object_get(G.subscribers, family);
-    const char *node;
-    json_t *v;
-    json_object_foreach(subs, node, v) {
-        send_to(node, json_pack("[ssOO]", "g_chg2", family, set, del));
+    if (k->n == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 8;
+        k->v = realloc(k->v, k->cap * sizeof *k->v);
+        if (!k->v)
+            abort();
     }
+    k->v[k->n].s = s;
+    k->v[k->n++].len = len;
 }
 
-/* Apply an update of shard `src` to the merged DB; fills the effective
- * sets/deletes for monitors and the deletes to forward to other globals. */
-static void apply_update(const char *src, const char *family, json_t *set, json_t *del,
-                         json_t *eff_set, json_t *eff_del, json_t *fwd_del)
+static void build_keylist(aemp_build_t *b, const keylist_t *k)
 {
-    json_t *shard = json_object_get(G.shards, src);
-    if (!shard) {
-        shard = json_object();
-        json_object_set_new(G.shards, src, shard);
-    }
-    json_t *sf = fam(shard, family, 1);
-    json_t *mf = fam(G.merged, family, 1);
-    const char *key;
-    json_t *v;
-    json_object_foreach(set, key, v) {
-        json_object_set(sf, key, v);
-        json_t *old = json_object_get(mf, key);
-        if (!old || !json_equal(old, v)) {
-            json_object_set(mf, key, v);
-            json_object_set(eff_set, key, v);
+    aemp_build_array(b);
+    for (size_t i = 0; i < k->n; i++)
+        aemp_build_strn(b, k->v[i].s, k->v[i].len);
+    aemp_build_close(b);
+}
+
+/* What one update did to the merged view. */
+typedef struct effects {
+    aemp_table_t set;        /* key -> its new value */
+    keylist_t del;           /* keys gone from the merged view */
+    keylist_t fwd_del;       /* deletes the other global nodes must hear */
+} effects_t;
+
+static void effects_free(effects_t *fx)
+{
+    aemp__kv_clear(&fx->set);
+    free(fx->del.v);
+    free(fx->fwd_del.v);
+}
+
+static void notify_subscribers(const char *family, size_t flen, const effects_t *fx)
+{
+    if (!fx->set.used && !fx->del.n)
+        return;
+    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
+    if (!subs || !subs->sub.used)
+        return;
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_str(b, "g_chg2");
+    aemp_build_strn(b, family, flen);
+    aemp__kv_build_map(b, &fx->set);
+    build_keylist(b, &fx->del);
+    aemp_msg_t *msg = aemp_build_msg(b);
+    if (!msg)
+        return;
+    size_t pos = 0;
+    aemp_kv_t *node;
+    while (aemp__kv_next(&subs->sub, &pos, &node))
+        send_to(node->key, aemp_msg_ref(msg));
+    aemp_msg_unref(msg);
+}
+
+/* Apply an update of shard `src` to the merged DB (set: a map or NULL,
+ * del: an array of keys or NULL); fills the effects for monitors and the
+ * deletes to forward to other globals. */
+static void apply_update(const char *src, const char *family, size_t flen,
+                         const aemp_val_t *set, const aemp_val_t *del, effects_t *fx)
+{
+    aemp_kv_t *shard = aemp__kv_put(&G.shards, src, strlen(src));
+    aemp_kv_t *sf = aemp__kv_put(&shard->sub, family, flen);
+    aemp_kv_t *mf = aemp__kv_put(&G.merged, family, flen);
+    for (size_t i = 0, n = map_len(set); i < n; i++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
+        const aemp_val_t *v = aemp_val_value(set, i);
+        if (!depth_within(v, DB_VALUE_DEPTH)) {
+            aemp_log(AEMP_LOG_WARN, "value of %s/%s from %s nested too deep, ignored", family, key, src);
+            continue;
         }
+        aemp_kv_t *old = aemp__kv_get(&mf->sub, key, klen);
+        if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
+            aemp__kv_set(&sf->sub, key, klen, old->val);   /* share the merged one */
+            continue;
+        }
+        aemp_msg_t *vm = aemp_msg_copy_val(v);
+        aemp__kv_set(&sf->sub, key, klen, vm);
+        aemp__kv_set(&mf->sub, key, klen, vm);
+        aemp__kv_set(&fx->set, key, klen, vm);
+        aemp_msg_unref(vm);
     }
-    size_t i;
-    json_t *k;
-    json_array_foreach(del, i, k) {
-        if (!json_is_string(k))
+    for (size_t i = 0, n = array_len(del); i < n; i++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_at(del, i), &klen);
+        if (!key || !aemp__kv_del(&sf->sub, key, klen))
             continue;
-        key = json_string_value(k);
-        if (!json_object_get(sf, key))
-            continue;
-        json_object_del(sf, key);
         /* another shard may still hold it: prefer one of my slaves */
-        json_t *repl = NULL;
+        aemp_kv_t *repl = NULL;
         int repl_is_slave = 0;
-        const char *node;
-        json_t *other;
-        json_object_foreach(G.shards, node, other) {
-            json_t *ov = json_object_get(json_object_get(other, family), key);
+        size_t pos = 0;
+        aemp_kv_t *other;
+        while (aemp__kv_next(&G.shards, &pos, &other)) {
+            aemp_kv_t *of = aemp__kv_get(&other->sub, family, flen);
+            aemp_kv_t *ov = of ? aemp__kv_get(&of->sub, key, klen) : NULL;
             if (!ov)
                 continue;
-            int slave = json_object_get(G.slaves, node) != NULL;
+            int slave = aemp__kv_get(&G.slaves, other->key, other->len) != NULL;
             if (!repl || (slave && !repl_is_slave)) {
                 repl = ov;
                 repl_is_slave = slave;
             }
         }
         if (repl) {
-            json_object_set(mf, key, repl);
-            json_object_set(eff_set, key, repl);
+            aemp__kv_set(&mf->sub, key, klen, repl->val);
+            aemp__kv_set(&fx->set, key, klen, repl->val);
             if (!repl_is_slave)
-                json_array_append(fwd_del, k);
-        } else if (json_object_get(mf, key)) {
-            json_object_del(mf, key);
-            json_array_append(eff_del, k);
-            json_array_append(fwd_del, k);
+                keys_add(&fx->fwd_del, key, klen);
+        } else if (aemp__kv_del(&mf->sub, key, klen)) {
+            keys_add(&fx->del, key, klen);
+            keys_add(&fx->fwd_del, key, klen);
         }
     }
-    if (!json_object_size(sf))
-        json_object_del(shard, family);
-    if (!json_object_size(mf))
-        json_object_del(G.merged, family);
+    if (!sf->sub.used)
+        aemp__kv_del(&shard->sub, family, flen);
+    if (!mf->sub.used)
+        aemp__kv_del(&G.merged, family, flen);
 }
 
 static void keep_global_connected(const char *node);
 
-/* g_upd from src: apply, tell monitors, and forward slave updates to the
- * other global nodes. */
-static void global_update(const char *src, const char *family, json_t *set, json_t *del)
+/* g_upd from src (set: a map or NULL, del: an array or NULL; both, and
+ * family, must stay valid during the call): apply, tell monitors, and
+ * forward slave updates to the other global nodes. */
+static void global_update(const char *src, const char *family, size_t flen,
+                          const aemp_val_t *set, const aemp_val_t *del)
 {
-    json_t *eff_set = json_object(), *eff_del = json_array(), *fwd_del = json_array();
-    apply_update(src, family, set, del, eff_set, eff_del, fwd_del);
-    notify_subscribers(family, eff_set, eff_del);
-    int from_slave = json_object_get(G.slaves, src) != NULL;
-    if (from_slave && (json_object_size(set) || json_array_size(fwd_del))) {
-        const char *node;
-        json_t *v;
-        json_object_foreach(G.globals, node, v) {
-            if (!is_self(node) && aemp_node_is_up(node) == 1)
-                send_to(node, json_pack("[ssOO]", "g_upd", family, set ? set : eff_set, fwd_del));
+    effects_t fx = { AEMP_TABLE_INIT, { 0 }, { 0 } };
+    apply_update(src, family, flen, set, del, &fx);
+    notify_subscribers(family, flen, &fx);
+    int from_slave = set_has(&G.slaves, src);
+    if (from_slave && (map_len(set) || fx.fwd_del.n)) {
+        aemp_msg_t *fwd = NULL;
+        size_t pos = 0;
+        aemp_kv_t *node;
+        while (aemp__kv_next(&G.globals, &pos, &node)) {
+            if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
+                continue;
+            if (!fwd) {
+                aemp_build_t *b = aemp_build_new();
+                aemp_build_str(b, "g_upd");
+                aemp_build_strn(b, family, flen);
+                if (set)
+                    aemp_build_val(b, set);
+                else
+                    aemp__kv_build_map(b, &fx.set);
+                build_keylist(b, &fx.fwd_del);
+                if (!(fwd = aemp_build_msg(b)))
+                    break;
+            }
+            send_to(node->key, aemp_msg_ref(fwd));
         }
+        aemp_msg_unref(fwd);
     }
+    effects_free(&fx);
     /* globals keep connections to each other */
-    if (!strcmp(family, "'g")) {
-        const char *node;
-        json_t *v;
-        json_object_foreach(set, node, v)
+    int is_g = flen == 2 && !memcmp(family, "'g", 2), is_l = flen == 2 && !memcmp(family, "'l", 2);
+    for (size_t i = 0, n = (is_g || is_l) ? map_len(set) : 0; i < n; i++) {
+        const char *node = aemp_val_str(aemp_val_key(set, i), NULL);
+        const aemp_val_t *v = aemp_val_value(set, i);
+        if (is_g)
             keep_global_connected(node);
+        else if (!is_self(node) && aemp_val_type(v) == AEMP_T_ARRAY)
+            aemp__node_set_addrs(aemp__node_get(node, strlen(node)), v);
     }
-    if (!strcmp(family, "'l")) {
-        const char *node;
-        json_t *v;
-        json_object_foreach(set, node, v) {
-            if (!is_self(node) && json_is_array(v))
-                aemp__node_set_addrs(aemp__node_get(node, strlen(node)), v);
-        }
+}
+
+/* Every family of a database {family: {key: value}} (a map value) from
+ * src as an update. */
+static void apply_db(const char *src, const aemp_val_t *db)
+{
+    for (size_t i = 0, n = map_len(db); i < n; i++) {
+        size_t flen;
+        const char *family = aemp_val_str(aemp_val_key(db, i), &flen);
+        const aemp_val_t *f = aemp_val_value(db, i);
+        if (aemp_val_type(f) == AEMP_T_MAP)
+            global_update(src, family, flen, f, NULL);
     }
-    json_decref(eff_set);
-    json_decref(eff_del);
-    json_decref(fwd_del);
+}
+
+/* The keys of a shard (family -> key -> value) that db (a map value
+ * {family: {key: value}}, or NULL for none) lacks: a new message
+ * [[family, [key...]]...] with one element per family of the shard.  It
+ * owns its strings, so the shard may change while it is applied. */
+static aemp_msg_t *shard_drops(const aemp_table_t *shard, const aemp_val_t *db)
+{
+    aemp_build_t *b = aemp_build_new();
+    size_t pos = 0;
+    aemp_kv_t *f;
+    while (aemp__kv_next(shard, &pos, &f)) {
+        aemp_table_t keep = AEMP_TABLE_INIT;
+        if (map_len(db))
+            index_strings(&keep, aemp_val_getn(db, f->key, f->len));
+        aemp_build_array(b);
+        aemp_build_strn(b, f->key, f->len);
+        aemp_build_array(b);
+        size_t kpos = 0;
+        aemp_kv_t *k;
+        while (aemp__kv_next(&f->sub, &kpos, &k))
+            if (!aemp__table_get(&keep, k->key, k->len))
+                aemp_build_strn(b, k->key, k->len);
+        aemp_build_close(b);
+        aemp_build_close(b);
+        aemp__table_free(&keep);
+    }
+    return aemp_build_msg(b);
+}
+
+/* Delete the keys of a shard_drops message (stolen) from src's shard. */
+static void apply_drops(const char *src, aemp_msg_t *drops)
+{
+    for (size_t i = 0, n = aemp_msg_len(drops); i < n; i++) {
+        const aemp_val_t *d = aemp_msg_at(drops, i);
+        size_t flen;
+        const char *family = aemp_val_str(aemp_val_at(d, 0), &flen);
+        global_update(src, family, flen, NULL, aemp_val_at(d, 1));
+    }
+    aemp_msg_unref(drops);
 }
 
 /* Drop everything a node contributed (it went away). */
 static void global_disconnect(const char *node)
 {
-    json_t *shard = json_object_get(G.shards, node);
+    size_t nlen = strlen(node);
+    aemp_kv_t *shard = aemp__kv_get(&G.shards, node, nlen);
     if (shard) {
-        json_incref(shard);
-        int was_slave = json_object_get(G.slaves, node) != NULL;
-        const char *family;
-        json_t *f;
-        json_t *families = json_array();
-        json_object_foreach(shard, family, f)
-            json_array_append_new(families, json_string(family));
-        size_t i;
-        json_t *fn;
-        json_array_foreach(families, i, fn) {
-            json_t *keys = json_array();
-            const char *key;
-            json_t *v;
-            json_object_foreach(json_object_get(shard, json_string_value(fn)), key, v)
-                json_array_append_new(keys, json_string(key));
-            global_update(node, json_string_value(fn), NULL, keys);
-            json_decref(keys);
-        }
-        json_decref(families);
-        json_object_del(G.shards, node);
-        (void)was_slave;
-        json_decref(shard);
+        apply_drops(node, shard_drops(&shard->sub, NULL));
+        aemp__kv_del(&G.shards, node, nlen);
     }
-    json_object_del(G.slaves, node);
-    const char *family;
-    json_t *subs;
-    json_object_foreach(G.subscribers, family, subs)
-        json_object_del(subs, node);
+    aemp__kv_del(&G.slaves, node, nlen);
+    size_t pos = 0;
+    aemp_kv_t *subs;
+    while (aemp__kv_next(&G.subscribers, &pos, &subs)) {
+        aemp__kv_del(&subs->sub, node, nlen);
+        if (!subs->sub.used)
+            aemp__kv_del(&G.subscribers, subs->key, subs->len);
+    }
 }
 
 static void keep_global_connected(const char *node)
 {
-    if (is_self(node))
+    if (!node || is_self(node))
         return;
-    json_object_set_new(G.globals, node, json_true());
+    set_add(&G.globals, node);
     if (G.global && aemp_node_is_up(node) != 1) {
-        json_t *addrs = json_object_get(json_object_get(G.merged, "'l"), node);
-        if (json_is_array(addrs))
-            aemp_add_node(node, addrs);
-        send_to(node, json_pack("[s]", "g_global"));   /* connects */
+        aemp_kv_t *addrs = db_entry(&G.merged, "'l", node, strlen(node));
+        if (addrs && aemp_val_type(aemp_msg_root(addrs->val)) == AEMP_T_ARRAY)
+            aemp_add_node(node, addrs->val);
+        send_to(node, aemp_msgf("s", "g_global"));   /* connects */
     }
 }
 
-/* The merged databases of all my slaves (what another global gets). */
-static json_t *slaves_db(void)
+/* The merged databases of all my slaves (what another global gets),
+ * appended as one map {family: {key: value}}. */
+static void build_slaves_db(aemp_build_t *b)
 {
-    json_t *db = json_object();
-    const char *node;
-    json_t *v;
-    json_object_foreach(G.slaves, node, v) {
-        const char *family;
-        json_t *f;
-        json_object_foreach(json_object_get(G.shards, node), family, f)
-            json_object_update(fam(db, family, 1), f);
+    aemp_table_t db = AEMP_TABLE_INIT;
+    size_t pos = 0;
+    aemp_kv_t *node;
+    while (aemp__kv_next(&G.slaves, &pos, &node)) {
+        aemp_kv_t *shard = aemp__kv_get(&G.shards, node->key, node->len);
+        size_t fpos = 0;
+        aemp_kv_t *f;
+        while (shard && aemp__kv_next(&shard->sub, &fpos, &f)) {
+            aemp_kv_t *df = aemp__kv_put(&db, f->key, f->len);
+            size_t kpos = 0;
+            aemp_kv_t *k;
+            while (aemp__kv_next(&f->sub, &kpos, &k))
+                aemp__kv_set(&df->sub, k->key, k->len, k->val);
+        }
     }
-    return db;
+    build_db(b, &db);
+    aemp__kv_clear(&db);
 }
 
 /* ---------------------------------------------------- becoming global */
@@ -289,13 +604,13 @@ void aemp__global_become(void)
     aemp_log(AEMP_LOG_INFO, "%s is a global node now", aemp__g.nodeid);
     master_set(aemp__g.nodeid);
     aemp_db_set("'g", aemp__g.nodeid, NULL);
-    json_t *up = aemp_up_nodes();
-    size_t i;
-    json_t *n;
-    json_array_foreach(up, i, n)
-        if (aemp__node_dialect(json_string_value(n)) != AEMP_DIALECT_130)
-            send_to(json_string_value(n), json_pack("[s]", "g_global"));
-    json_decref(up);
+    aemp_msg_t *up = aemp_up_nodes();
+    for (size_t i = 0, n = aemp_msg_len(up); i < n; i++) {
+        const char *node = aemp_msg_str(up, i, NULL);
+        if (node && aemp__node_dialect(node) != AEMP_DIALECT_130)
+            send_to(node, aemp_msgf("s", "g_global"));
+    }
+    aemp_msg_unref(up);
 }
 
 /* ------------------------------------------------------------- masters */
@@ -306,12 +621,17 @@ static void master_set(const char *node)
         return;
     free(G.master);
     G.master = strdup(node);
+    if (!G.master)
+        abort();
     aemp_log(AEMP_LOG_DEBUG, "master is %s", node);
-    send_to(node, json_pack("[sO]", "g_slave", G.local));
-    const char *key;
-    json_t *req;
-    json_object_foreach(G.pending, key, req)
-        send_to(node, json_incref(req));
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_str(b, "g_slave");
+    build_db(b, &G.local);
+    send_to(node, aemp_build_msg(b));
+    size_t pos = 0;
+    aemp_kv_t *req;
+    while (aemp__kv_next(&G.pending, &pos, &req))
+        send_to(node, aemp_msg_ref(req->val));
 }
 
 static void master_search(void)
@@ -322,28 +642,26 @@ static void master_search(void)
     }
     free(G.master);
     G.master = NULL;
-    json_t *seeds = aemp__seed_nodes();
-    size_t i;
-    json_t *n;
-    json_array_foreach(seeds, i, n) {
-        if (aemp_node_is_up(json_string_value(n)) == 1 &&
-            aemp__node_dialect(json_string_value(n)) != AEMP_DIALECT_130) {
-            master_set(json_string_value(n));
+    aemp_msg_t *seeds = aemp__seed_nodes();
+    for (size_t i = 0, n = aemp_msg_len(seeds); i < n; i++) {
+        const char *node = aemp_msg_str(seeds, i, NULL);
+        if (node && aemp_node_is_up(node) == 1 && aemp__node_dialect(node) != AEMP_DIALECT_130) {
+            master_set(node);
             break;
         }
     }
-    json_decref(seeds);
+    aemp_msg_unref(seeds);
 }
 
-static void on_updown(const char *node, int up, json_t *reason, void *arg)
+static void on_updown(const char *node, int up, aemp_msg_t *reason, void *arg)
 {
     if (up && aemp__node_dialect(node) == AEMP_DIALECT_130)
         return;   /* 1.30 peers get the 1.30 Global service (global1.c) */
     if (up) {
         if (aemp__seed_is_node(node))
-            send_to(node, json_pack("[s]", "g_slave"));
+            send_to(node, aemp_msgf("s", "g_slave"));
         if (G.global)
-            send_to(node, json_pack("[s]", "g_global"));
+            send_to(node, aemp_msgf("s", "g_global"));
         if (!G.master)
             master_search();
     } else {
@@ -356,14 +674,16 @@ static void on_updown(const char *node, int up, json_t *reason, void *arg)
 
 /* ------------------------------------------------------ request handlers */
 
+/* Handlers get the request's arguments after the tag (borrowed). */
+
 static const char *src(void)
 {
     return aemp_srcnode() ? aemp_srcnode() : aemp__g.nodeid;
 }
 
-static void h_g_slave(json_t *args, void *unused)
+static void h_g_slave(aemp_msg_t *args, void *unused)
 {
-    json_t *db = json_array_get(args, 0);
+    const aemp_val_t *db = aemp_msg_at(args, 0);
     if (!db) {   /* "please run the global service" */
         aemp__global_become();
         return;
@@ -372,330 +692,524 @@ static void h_g_slave(json_t *args, void *unused)
         aemp__global_become();
     const char *from = src();
     /* a new slave's db replaces what we had from it */
-    if (json_object_get(G.shards, from) && !is_self(from))
+    if (aemp__kv_get(&G.shards, from, strlen(from)) && !is_self(from))
         global_disconnect(from);
-    json_object_set_new(G.slaves, from, json_true());
-    const char *family;
-    json_t *f;
-    json_object_foreach(db, family, f)
-        if (json_is_object(f))
-            global_update(from, family, f, NULL);
+    set_add(&G.slaves, from);
+    apply_db(from, db);
 }
 
-static void h_g_global(json_t *args, void *unused)
+static void h_g_global(aemp_msg_t *args, void *unused)
 {
     const char *from = src();
-    json_object_set_new(G.globals, from, json_true());
+    set_add(&G.globals, from);
     if (!G.global)
         return;
-    json_t *db = slaves_db();
-    send_to(from, json_pack("[so]", "g_set", db));
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_str(b, "g_set");
+    build_slaves_db(b);
+    send_to(from, aemp_build_msg(b));
 }
 
-static void h_g_set(json_t *args, void *unused)
+static void h_g_set(aemp_msg_t *args, void *unused)
 {
     const char *from = src();
-    json_t *db = json_array_get(args, 0);
-    if (!G.global || !json_is_object(db))
+    const aemp_val_t *db = aemp_msg_at(args, 0);
+    if (!G.global || aemp_val_type(db) != AEMP_T_MAP)
         return;
-    json_object_set_new(G.globals, from, json_true());
-    /* replace the shard of that global */
-    json_t *old = json_object_get(G.shards, from);
-    if (old) {
-        const char *family;
-        json_t *f;
-        json_t *drops = json_object();
-        json_object_foreach(old, family, f) {
-            json_t *keys = json_array();
-            const char *key;
-            json_t *v;
-            json_object_foreach(f, key, v)
-                if (!json_object_get(json_object_get(db, family), key))
-                    json_array_append_new(keys, json_string(key));
-            json_object_set_new(drops, family, keys);
-        }
-        json_t *keys;
-        json_object_foreach(drops, family, keys)
-            global_update(from, family, NULL, keys);
-        json_decref(drops);
-    }
-    const char *family;
-    json_t *f;
-    json_object_foreach(db, family, f)
-        if (json_is_object(f))
-            global_update(from, family, f, NULL);
+    set_add(&G.globals, from);
+    /* replace the shard of that global: drop what it no longer has */
+    aemp_kv_t *old = aemp__kv_get(&G.shards, from, strlen(from));
+    if (old)
+        apply_drops(from, shard_drops(&old->sub, db));
+    apply_db(from, db);
 }
 
-static void h_g_upd(json_t *args, void *unused)
+static void h_g_upd(aemp_msg_t *args, void *unused)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    json_t *set = json_array_get(args, 1), *del = json_array_get(args, 2);
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
+    const aemp_val_t *set = aemp_msg_at(args, 1), *del = aemp_msg_at(args, 2);
     if (!G.global || !family)
         return;
-    global_update(src(), family, json_is_object(set) ? set : NULL, json_is_array(del) ? del : NULL);
+    global_update(src(), family, flen, aemp_val_type(set) == AEMP_T_MAP ? set : NULL,
+                  aemp_val_type(del) == AEMP_T_ARRAY ? del : NULL);
 }
 
-static void h_g_find(json_t *args, void *unused)
+static void h_g_find(aemp_msg_t *args, void *unused)
 {
-    const char *node = json_string_value(json_array_get(args, 0));
+    const char *node = aemp_msg_str(args, 0, NULL);
     if (!node)
         return;
-    json_t *addrs = json_object_get(json_object_get(G.merged, "'l"), node);
-    if (is_self(node))
-        addrs = (json_t *)aemp_listeners();
-    send_to(src(), json_pack("[ssO]", "g_found", node, addrs ? addrs : json_null()));
+    aemp_msg_t *mine = is_self(node) ? aemp_listeners() : NULL;
+    aemp_kv_t *e = mine ? NULL : db_entry(&G.merged, "'l", node, strlen(node));
+    const aemp_val_t *addrs = mine ? aemp_msg_root(mine) : e ? aemp_msg_root(e->val) : NULL;
+    send_to(src(), aemp_msgf("ssv", "g_found", node, addrs));   /* NULL: null */
+    aemp_msg_unref(mine);
 }
 
 /* Ask the master again for every node that still waits for an address. */
 static void refind(EV_P_ ev_timer *w, int revents)
 {
-    json_t *nodes = G.refind;
-    G.refind = json_object();
-    const char *node;
-    json_t *v;
-    json_object_foreach(nodes, node, v) {
-        aemp_rnode_t *n = aemp__node_find(node, strlen(node));
+    aemp_table_t nodes = G.refind;
+    G.refind = (aemp_table_t)AEMP_TABLE_INIT;
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(&nodes, &pos, &e)) {
+        aemp_rnode_t *n = aemp__node_find(e->key, e->len);
         if (n && n->connecting && !n->conn)
-            aemp__global_find(node);
+            aemp__global_find(e->key);
     }
-    json_decref(nodes);
-    if (!json_object_size(G.refind))
+    aemp__kv_clear(&nodes);
+    if (!G.refind.used)
         ev_timer_stop(EV_A_ w);
 }
 
-static void h_g_found(json_t *args, void *unused)
+static void h_g_found(aemp_msg_t *args, void *unused)
 {
-    const char *node = json_string_value(json_array_get(args, 0));
-    json_t *addrs = json_array_get(args, 1);
+    const char *node = aemp_msg_str(args, 0, NULL);
+    const aemp_val_t *addrs = aemp_msg_at(args, 1);
     if (!node)
         return;
-    char key[300];
-    snprintf(key, sizeof key, "g_find %s", node);
+    char *key = pending_key("g_find", node);
     pending_done(key);
+    free(key);
     aemp_rnode_t *n = aemp__node_get(node, strlen(node));
-    if (json_is_array(addrs) && json_array_size(addrs)) {
+    if (array_len(addrs)) {
         aemp__node_set_addrs(n, addrs);
         aemp__node_addrs_learned(n);
     } else if (n->connecting && !n->conn) {
         /* not registered yet (it may be starting): ask again shortly,
          * until the connect deadline gives up */
-        json_object_set_new(G.refind, node, json_true());
+        set_add(&G.refind, node);
         if (!ev_is_active(&G.refind_timer))
             ev_timer_again(aemp__g.loop, &G.refind_timer);
     }
 }
 
-static void h_g_db_query(json_t *args, const char *kind)
+/* Answer a query [family, id] with g_reply [id, result]; kind as query_t. */
+static void h_g_db_query(aemp_msg_t *args, char kind)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    json_t *id = json_array_get(args, 1);
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
+    const aemp_val_t *id = aemp_msg_at(args, 1);
     if (!family || !id)
         return;
-    json_t *f = json_object_get(G.merged, family);
-    json_t *res;
-    if (!strcmp(kind, "family")) {
-        res = f ? json_deep_copy(f) : json_object();
-    } else {
-        res = json_array();
-        const char *key;
-        json_t *v;
-        json_object_foreach(f, key, v)
-            json_array_append_new(res, kind[0] == 'k' ? json_string(key) : json_incref(v));
-    }
-    send_to(src(), json_pack("[sOo]", "g_reply", id, res));
+    static const aemp_table_t none = AEMP_TABLE_INIT;
+    aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
+    const aemp_table_t *t = f ? &f->sub : &none;
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_str(b, "g_reply");
+    aemp_build_val(b, id);
+    if (kind == 'f')
+        aemp__kv_build_map(b, t);
+    else if (kind == 'k')
+        build_keys(b, t);
+    else
+        build_values(b, t);
+    send_to(src(), aemp_build_msg(b));
 }
-static void h_g_db_family(json_t *a, void *u) { h_g_db_query(a, "family"); }
-static void h_g_db_keys(json_t *a, void *u) { h_g_db_query(a, "keys"); }
-static void h_g_db_values(json_t *a, void *u) { h_g_db_query(a, "values"); }
+static void h_g_db_family(aemp_msg_t *a, void *u) { h_g_db_query(a, 'f'); }
+static void h_g_db_keys(aemp_msg_t *a, void *u) { h_g_db_query(a, 'k'); }
+static void h_g_db_values(aemp_msg_t *a, void *u) { h_g_db_query(a, 'v'); }
 
-static void h_g_reply(json_t *args, void *unused)
+static void h_g_reply(aemp_msg_t *args, void *unused)
 {
-    json_t *idv = json_array_get(args, 0);
-    if (!json_is_string(idv))
+    size_t idlen;
+    const char *id = aemp_msg_str(args, 0, &idlen);
+    if (!id)
         return;
-    const char *id = json_string_value(idv);
-    query_t *q = aemp__table_del(&G.queries, id, strlen(id));
+    query_t *q = aemp__table_del(&G.queries, id, idlen);
     if (!q)
         return;
-    pending_done(id);
-    q->cb(json_array_get(args, 1), q->arg);
+    pending_done(q->id);
+    const aemp_val_t *res = aemp_msg_at(args, 1);
+    aemp_type_t want = q->kind == 'f' ? AEMP_T_MAP : AEMP_T_ARRAY;
+    aemp_msg_t *r;
+    if (aemp_val_type(res) == want) {
+        r = aemp_msg_copy_val(res);
+    } else {
+        aemp_log(AEMP_LOG_WARN, "db query answer from %s is a %s, not a %s: taken as empty", src(),
+                 aemp_type_name(aemp_val_type(res)), aemp_type_name(want));
+        r = aemp_valf(want == AEMP_T_MAP ? "{}" : "[]");
+    }
+    q->cb(r, q->arg);
+    aemp_msg_unref(r);
     free(q);
 }
 
-static void h_g_mon1(json_t *args, void *unused)
+static void h_g_mon1(aemp_msg_t *args, void *unused)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
     if (!family || !G.global)
         return;
-    json_t *subs = fam(G.subscribers, family, 1);
-    json_object_set_new(subs, src(), json_true());
-    json_t *f = json_object_get(G.merged, family);
-    send_to(src(), json_pack("[ssO]", "g_chg1", family, f ? f : json_null()));
+    set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
+    aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_str(b, "g_chg1");
+    aemp_build_strn(b, family, flen);
+    if (f)
+        aemp__kv_build_map(b, &f->sub);
+    else
+        aemp_build_null(b);
+    send_to(src(), aemp_build_msg(b));
 }
 
-static void h_g_mon0(json_t *args, void *unused)
+static void h_g_mon0(aemp_msg_t *args, void *unused)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    if (family)
-        json_object_del(json_object_get(G.subscribers, family), src());
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
+    aemp_kv_t *subs = family ? aemp__kv_get(&G.subscribers, family, flen) : NULL;
+    if (!subs)
+        return;
+    aemp__kv_del(&subs->sub, src(), strlen(src()));
+    if (!subs->sub.used)
+        aemp__kv_del(&G.subscribers, family, flen);
+}
+
+/* ------------------------------------------------------------- monitors */
+
+/* The handles of the monitors of a family (malloc'd, *n of them), taken
+ * first because callbacks may cancel monitors. */
+static aemp_handle_t *monitors_of(const char *family, size_t *n)
+{
+    aemp_handle_t *ids = malloc((G.dbmons.used ? G.dbmons.used : 1) * sizeof *ids);
+    if (!ids)
+        abort();
+    size_t pos = 0;
+    void *v;
+    *n = 0;
+    while (aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v))
+        if (!strcmp(((dbmon_t *)v)->family, family))
+            ids[(*n)++] = ((dbmon_t *)v)->id;
+    return ids;
+}
+
+static dbmon_t *dbmon_get(aemp_handle_t id)
+{
+    return aemp__table_get(&G.dbmons, (const char *)&id, sizeof id);
+}
+
+/* What a group's members are read from: the merged database on a global
+ * node, the mirror elsewhere (NULL if there is none). */
+static const aemp_table_t *group_view(const char *group)
+{
+    if (G.global) {
+        aemp_kv_t *f = aemp__kv_get(&G.merged, group, strlen(group));
+        return f ? &f->sub : NULL;
+    }
+    mirror_t *mi = aemp__table_get(&G.mirrors, group, strlen(group));
+    return mi ? &mi->keys : NULL;
 }
 
 /* The members of a group: the database view plus members learned from
- * 1.30 nodes (new object port -> true). */
-static json_t *group_members(const char *group)
+ * 1.30 nodes, each once: a new message [port...]. */
+static aemp_msg_t *group_members(const char *group)
 {
-    json_t *all = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(G.global ? G.merged : G.mirrors, group), key, v)
-        json_object_set_new(all, key, json_true());
-    json_object_foreach(aemp__global1_members(group), key, v)
-        json_object_set_new(all, key, json_true());
-    return all;
+    const aemp_table_t *view = group_view(group);
+    aemp_msg_t *old = aemp__global1_members(group);
+    aemp_build_t *b = aemp_build_new();
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (view && aemp__kv_next(view, &pos, &e))
+        aemp_build_strn(b, e->key, e->len);
+    const aemp_val_t *map = old ? aemp_msg_root(old) : NULL;
+    for (size_t i = 0, n = map_len(map); i < n; i++) {
+        size_t len;
+        const char *port = aemp_val_str(aemp_val_key(map, i), &len);
+        if (!view || !aemp__kv_get(view, port, len))
+            aemp_build_strn(b, port, len);
+    }
+    aemp_msg_unref(old);
+    return aemp_build_msg(b);
+}
+
+/* Append the strings of array a that are not in index (see
+ * index_strings), as top-level values. */
+static void build_missing(aemp_build_t *b, const aemp_val_t *a, const aemp_table_t *index)
+{
+    for (size_t i = 0, n = array_len(a); i < n; i++) {
+        size_t len;
+        const char *s = aemp_val_str(aemp_val_at(a, i), &len);
+        if (s && !aemp__table_get(index, s, len))
+            aemp_build_strn(b, s, len);
+    }
 }
 
 /* Report a grp_mon monitor's membership changes since its last call
- * (nothing if there are none, unless it was never called: then the first
- * call is made if the group is not empty). */
+ * (nothing if there are none, so the first call comes once the group is
+ * not empty). */
 static void grp_report(dbmon_t *m)
 {
-    json_t *now = group_members(m->family);
-    json_t *ports = json_array(), *added = json_array(), *removed = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(now, key, v) {
-        json_array_append_new(ports, json_string(key));
-        if (!json_object_get(m->members, key))
-            json_array_append_new(added, json_string(key));
-    }
-    json_object_foreach(m->members, key, v)
-        if (!json_object_get(now, key))
-            json_array_append_new(removed, json_string(key));
-    json_decref(m->members);
-    m->members = now;
-    if (json_array_size(added) || json_array_size(removed))
-        m->gcb(ports, added, removed, m->arg);
-    json_decref(ports);
-    json_decref(added);
-    json_decref(removed);
-}
-
-/* The monitors of a family, collected first: callbacks may cancel some. */
-static size_t monitors_of(const char *family, aemp_handle_t *ids, size_t max)
-{
-    size_t pos = 0, n = 0;
-    void *v;
-    while (aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v) && n < max)
-        if (!strcmp(((dbmon_t *)v)->family, family))
-            ids[n++] = ((dbmon_t *)v)->id;
-    return n;
-}
-
-/* Call the monitors of a family with added/changed/deleted lists. */
-static void call_monitors(const char *family, json_t *hash, json_t *added, json_t *changed, json_t *deleted)
-{
-    aemp_handle_t ids[256];
-    size_t n = monitors_of(family, ids, 256);
-    for (size_t i = 0; i < n; i++) {
-        dbmon_t *m = aemp__table_get(&G.dbmons, (const char *)&ids[i], sizeof ids[i]);
-        if (!m)
-            continue;
-        m->primed = 1;
-        if (m->cb)
-            m->cb(hash, added, changed, deleted, m->arg);
-        else
-            grp_report(m);
-    }
+    aemp_msg_t *now = group_members(m->family);
+    const aemp_val_t *was = m->members ? aemp_msg_root(m->members) : NULL;
+    aemp_table_t inow = AEMP_TABLE_INIT, iwas = AEMP_TABLE_INIT;
+    index_strings(&inow, aemp_msg_root(now));
+    index_strings(&iwas, was);
+    aemp_build_t *ba = aemp_build_new(), *br = aemp_build_new();
+    build_missing(ba, aemp_msg_root(now), &iwas);
+    build_missing(br, was, &inow);
+    aemp__table_free(&inow);
+    aemp__table_free(&iwas);
+    aemp_msg_t *added = aemp_build_msg(ba), *removed = aemp_build_msg(br);
+    aemp_msg_unref(m->members);
+    m->members = aemp_msg_ref(now);   /* m may be cancelled by the callback */
+    if (added && removed && (aemp_msg_len(added) || aemp_msg_len(removed)))
+        m->gcb(now, added, removed, m->arg);
+    aemp_msg_unref(now);
+    aemp_msg_unref(added);
+    aemp_msg_unref(removed);
 }
 
 void aemp__grp_changed(const char *group)
 {
-    aemp_handle_t ids[256];
-    size_t n = monitors_of(group, ids, 256);
+    size_t n;
+    aemp_handle_t *ids = monitors_of(group, &n);
     for (size_t i = 0; i < n; i++) {
-        dbmon_t *m = aemp__table_get(&G.dbmons, (const char *)&ids[i], sizeof ids[i]);
+        dbmon_t *m = dbmon_get(ids[i]);
         if (m && m->gcb)
             grp_report(m);
     }
+    free(ids);
 }
 
-static void h_g_chg1(json_t *args, void *unused)
+static mirror_t *mirror_get(const char *family, size_t len)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    json_t *snap = json_array_get(args, 1);
-    if (!family || !G.master || strcmp(src(), G.master))
-        return;
-    json_t *old = json_object_get(G.mirrors, family);
-    if (!old)
-        return;   /* nobody monitors it any more */
-    json_t *added = json_array(), *changed = json_array(), *deleted = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(snap, key, v)
-        json_array_append_new(json_object_get(old, key) ? changed : added, json_string(key));
-    json_object_foreach(old, key, v)
-        if (!json_object_get(snap, key))
-            json_array_append_new(deleted, json_string(key));
-    json_t *fresh = json_is_object(snap) ? json_deep_copy(snap) : json_object();
-    json_object_set_new(G.mirrors, family, fresh);
-    call_monitors(family, fresh, added, changed, deleted);
-    json_decref(added);
-    json_decref(changed);
-    json_decref(deleted);
+    return aemp__table_get(&G.mirrors, family, len);
 }
 
-static void h_g_chg2(json_t *args, void *unused)
+static void mirror_free(mirror_t *mi)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    json_t *set = json_array_get(args, 1), *del = json_array_get(args, 2);
-    if (!family || !G.master || strcmp(src(), G.master))
+    aemp_msg_unref(mi->reported);
+    aemp__kv_clear(&mi->keys);
+    aemp__kv_clear(&mi->touched);
+    free(mi);
+}
+
+/* Remember what key was before its first change since the last report. */
+static void mirror_touch(mirror_t *mi, const char *key, size_t len)
+{
+    if (aemp__kv_get(&mi->touched, key, len))
         return;
-    json_t *mirror = json_object_get(G.mirrors, family);
-    if (!mirror)
-        return;
-    json_t *added = json_array(), *changed = json_array(), *deleted = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(set, key, v) {
-        json_array_append_new(json_object_get(mirror, key) ? changed : added, json_string(key));
-        json_object_set(mirror, key, v);
+    aemp_kv_t *cur = aemp__kv_get(&mi->keys, key, len);
+    aemp__kv_set(&mi->touched, key, len, cur ? cur->val : NULL);
+}
+
+/* The mirror's family as a new message (root: a map): the pairs of the
+ * last report that did not change since, in order, then the changed keys
+ * that exist.  Copying the previous message is sequential, so a report
+ * costs little per unchanged key even in a large family. */
+static aemp_msg_t *mirror_family(const mirror_t *mi)
+{
+    aemp_build_t *b = aemp_build_new();
+    if (!mi->reported) {
+        aemp__kv_build_map(b, &mi->keys);
+        return aemp_build_root(b);
     }
-    size_t i;
-    json_array_foreach(del, i, v) {
-        if (json_is_string(v) && json_object_get(mirror, json_string_value(v))) {
-            json_object_del(mirror, json_string_value(v));
-            json_array_append(deleted, v);
+    const aemp_val_t *old = aemp_msg_root(mi->reported);
+    aemp_build_map(b);
+    for (size_t i = 0, n = aemp_val_len(old); i < n; i++) {
+        size_t len;
+        const char *key = aemp_val_str(aemp_val_key(old, i), &len);
+        if (!aemp__kv_get(&mi->touched, key, len)) {
+            aemp_build_strn(b, key, len);
+            aemp_build_val(b, aemp_val_value(old, i));
         }
     }
-    if (json_array_size(added) || json_array_size(changed) || json_array_size(deleted))
-        call_monitors(family, mirror, added, changed, deleted);
-    json_decref(added);
-    json_decref(changed);
-    json_decref(deleted);
+    size_t pos = 0;
+    aemp_kv_t *t;
+    while (aemp__kv_next(&mi->touched, &pos, &t)) {
+        aemp_kv_t *now = aemp__kv_get(&mi->keys, t->key, t->len);
+        if (now) {
+            aemp_build_strn(b, t->key, t->len);
+            aemp_build_val(b, aemp_msg_root(now->val));
+        }
+    }
+    aemp_build_close(b);
+    return aemp_build_root(b);
+}
+
+/* Call the monitors of a mirror: every grp_mon monitor checks its members;
+ * once the mirror is synced, a db_mon monitor's first call gets the whole
+ * family as added, later calls what changed since the previous report.
+ * Changes that arrive together are reported together. */
+static void mirror_report(mirror_t *mi)
+{
+    aemp_build_t *ba = aemp_build_new(), *bc = aemp_build_new(), *bd = aemp_build_new();
+    size_t pos = 0;
+    aemp_kv_t *t;
+    while (aemp__kv_next(&mi->touched, &pos, &t)) {
+        int now = aemp__kv_get(&mi->keys, t->key, t->len) != NULL;
+        if (now || t->val)
+            aemp_build_strn(!t->val ? ba : now ? bc : bd, t->key, t->len);
+    }
+    aemp_msg_t *added = aemp_build_msg(ba), *changed = aemp_build_msg(bc), *deleted = aemp_build_msg(bd);
+    int report = mi->full || aemp_msg_len(added) || aemp_msg_len(changed) || aemp_msg_len(deleted);
+    mi->full = 0;
+    size_t n;
+    aemp_handle_t *ids = monitors_of(mi->name, &n);
+    /* the whole family (and its keys for first calls), built once for
+     * every db_mon monitor that gets called */
+    int need = 0, first = 0;
+    for (size_t i = 0; i < n && mi->synced; i++) {
+        dbmon_t *m = dbmon_get(ids[i]);
+        need |= !m->gcb && (report || !m->primed);
+        first |= !m->gcb && !m->primed;
+    }
+    aemp_msg_t *family = need ? mirror_family(mi) : NULL, *all = NULL, *none = aemp_msg_empty();
+    aemp_msg_unref(mi->reported);
+    mi->reported = aemp_msg_ref(family);   /* NULL (unknown) if not built */
+    aemp__kv_clear(&mi->touched);
+    if (first) {
+        aemp_build_t *b = aemp_build_new();
+        build_keys(b, &mi->keys);
+        all = aemp_build_root(b);
+    }
+    int synced = mi->synced;
+    /* from here on, callbacks may cancel the monitors and free mi */
+    for (size_t i = 0; i < n; i++) {
+        dbmon_t *m = dbmon_get(ids[i]);
+        if (!m)
+            continue;
+        if (m->gcb) {
+            grp_report(m);
+        } else if (synced && !m->primed) {
+            m->primed = 1;
+            m->cb(family, all, none, none, m->arg);
+        } else if (synced && report) {
+            m->cb(family, added, changed, deleted, m->arg);
+        }
+    }
+    free(ids);
+    aemp_msg_unref(added);
+    aemp_msg_unref(changed);
+    aemp_msg_unref(deleted);
+    aemp_msg_unref(family);
+    aemp_msg_unref(all);
+    aemp_msg_unref(none);
+}
+
+static void report_job(void *arg)
+{
+    char *family = arg;
+    mirror_t *mi = mirror_get(family, strlen(family));
+    if (mi && mi->due) {
+        mi->due = 0;
+        mirror_report(mi);
+    }
+    free(family);
+}
+
+/* Report the mirror's changes from the event loop (once for all changes
+ * made until then). */
+static void mirror_schedule(mirror_t *mi)
+{
+    if (mi->due)
+        return;
+    char *family = strdup(mi->name);
+    if (!family)
+        abort();
+    mi->due = 1;
+    aemp__job_call_owned(report_job, free, family);
+}
+
+static void h_g_chg1(aemp_msg_t *args, void *unused)
+{
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
+    const aemp_val_t *snap = aemp_msg_at(args, 1);
+    if (!family || !G.master || strcmp(src(), G.master))
+        return;
+    mirror_t *mi = mirror_get(family, flen);
+    if (!mi)
+        return;   /* nobody monitors it any more */
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(&mi->keys, &pos, &e))
+        mirror_touch(mi, e->key, e->len);
+    aemp__kv_clear(&mi->keys);
+    for (size_t i = 0, n = map_len(snap); i < n; i++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
+        aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(snap, i));
+        mirror_touch(mi, key, klen);
+        aemp__kv_set(&mi->keys, key, klen, v);
+        aemp_msg_unref(v);
+    }
+    mi->synced = 1;
+    mi->full = 1;
+    mirror_schedule(mi);
+}
+
+static void h_g_chg2(aemp_msg_t *args, void *unused)
+{
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen);
+    const aemp_val_t *set = aemp_msg_at(args, 1), *del = aemp_msg_at(args, 2);
+    if (!family || !G.master || strcmp(src(), G.master))
+        return;
+    mirror_t *mi = mirror_get(family, flen);
+    if (!mi)
+        return;
+    for (size_t i = 0, n = map_len(set); i < n; i++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
+        aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(set, i));
+        mirror_touch(mi, key, klen);
+        aemp__kv_set(&mi->keys, key, klen, v);
+        aemp_msg_unref(v);
+    }
+    for (size_t i = 0, n = array_len(del); i < n; i++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_at(del, i), &klen);
+        if (key && aemp__kv_get(&mi->keys, key, klen)) {
+            mirror_touch(mi, key, klen);
+            aemp__kv_del(&mi->keys, key, klen);
+        }
+    }
+    if (mi->touched.used)
+        mirror_schedule(mi);
 }
 
 /* ------------------------------------------------------------ public API */
 
-int aemp_db_set(const char *family, const char *key, json_t *value)
+int aemp_db_set(const char *family, const char *key, aemp_msg_t *value)
 {
     if (!family || !*family || !key || !*key) {
-        json_decref(value);
+        aemp_msg_unref(value);
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
     if (!value)
-        value = json_null();
-    json_t *f = fam(G.local, family, 1);
-    json_t *old = json_object_get(f, key);
-    if (old && json_equal(old, value)) {
-        json_decref(value);
+        value = aemp_valf("n");
+    const aemp_val_t *v = aemp_msg_root(value);
+    if (!depth_within(v, DB_VALUE_DEPTH)) {
+        aemp_msg_unref(value);
+        return AEMP_ELIMIT;
+    }
+    aemp_kv_t *f = aemp__kv_put(&G.local, family, strlen(family));
+    aemp_kv_t *old = aemp__kv_get(&f->sub, key, strlen(key));
+    if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
+        aemp_msg_unref(value);
         return 0;
     }
-    json_object_set(f, key, value);
-    json_t *set = json_object();
-    json_object_set_new(set, key, value);
-    to_master(NULL, json_pack("[sso]", "g_upd", family, set));
+    aemp__kv_set(&f->sub, key, strlen(key), value);
+    to_master(NULL, aemp_msgf("ss{sv}", "g_upd", family, key, v));
+    aemp_msg_unref(value);
     return 0;
+}
+
+int aemp_db_setf(const char *family, const char *key, const char *fmt, ...)
+{
+    if (!fmt)
+        return AEMP_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    aemp_msg_t *value = aemp_vvalf(fmt, ap);
+    va_end(ap);
+    if (!value)
+        return AEMP_EINVAL;
+    return aemp_db_set(family, key, value);
 }
 
 int aemp_db_del(const char *family, const char *key)
@@ -703,13 +1217,13 @@ int aemp_db_del(const char *family, const char *key)
     if (!family || !key)
         return AEMP_EINVAL;
     aemp__ensure_init();
-    json_t *f = json_object_get(G.local, family);
-    if (!json_object_get(f, key))
+    size_t flen = strlen(family);
+    aemp_kv_t *f = aemp__kv_get(&G.local, family, flen);
+    if (!f || !aemp__kv_del(&f->sub, key, strlen(key)))
         return AEMP_ENOENT;
-    json_object_del(f, key);
-    if (!json_object_size(f))
-        json_object_del(G.local, family);
-    to_master(NULL, json_pack("[ssn[s]]", "g_upd", family, key));
+    if (!f->sub.used)
+        aemp__kv_del(&G.local, family, flen);
+    to_master(NULL, aemp_msgf("ssn[s]", "g_upd", family, key));
     return 0;
 }
 
@@ -727,12 +1241,12 @@ static void reg_release(void *p)
     free(r);
 }
 
-int aemp_db_reg(const char *family, const char *port, json_t *value, aemp_handle_t *handle)
+int aemp_db_reg(const char *family, const char *port, aemp_msg_t *value, aemp_handle_t *handle)
 {
     if (!port)
         port = aemp_self();
     if (!family || !port) {
-        json_decref(value);
+        aemp_msg_unref(value);
         return family ? AEMP_ENOSELF : AEMP_EINVAL;
     }
     int r = aemp_db_set(family, port, value);
@@ -744,7 +1258,7 @@ int aemp_db_reg(const char *family, const char *port, json_t *value, aemp_handle
     return aemp_mon_guard(port, reg_release, g, handle);
 }
 
-static int query(const char *tag, const char *family, aemp_db_query_fn cb, void *arg)
+static int query(const char *tag, char kind, const char *family, aemp_db_query_fn cb, void *arg)
 {
     if (!family || !cb)
         return AEMP_EINVAL;
@@ -753,53 +1267,27 @@ static int query(const char *tag, const char *family, aemp_db_query_fn cb, void 
     if (!q)
         abort();
     snprintf(q->id, sizeof q->id, "q%lu", ++G.next_query);
+    q->kind = kind;
     q->cb = cb;
     q->arg = arg;
     aemp__table_put(&G.queries, q->id, strlen(q->id), q);
-    to_master(q->id, json_pack("[sss]", tag, family, q->id));
+    to_master(q->id, aemp_msgf("sss", tag, family, q->id));
     return 0;
 }
 
 int aemp_db_family(const char *family, aemp_db_query_fn cb, void *arg)
 {
-    return query("g_db_family", family, cb, arg);
+    return query("g_db_family", 'f', family, cb, arg);
 }
 
 int aemp_db_keys(const char *family, aemp_db_query_fn cb, void *arg)
 {
-    return query("g_db_keys", family, cb, arg);
+    return query("g_db_keys", 'k', family, cb, arg);
 }
 
 int aemp_db_values(const char *family, aemp_db_query_fn cb, void *arg)
 {
-    return query("g_db_values", family, cb, arg);
-}
-
-typedef struct prime {
-    aemp_handle_t id;
-} prime_t;
-
-/* First call of a monitor added to a family that is already mirrored. */
-static void prime_later(void *p)
-{
-    prime_t *pr = p;
-    dbmon_t *m = aemp__table_get(&G.dbmons, (const char *)&pr->id, sizeof pr->id);
-    if (m && m->gcb) {
-        m->primed = 1;
-        grp_report(m);
-    } else if (m && !m->primed) {
-        m->primed = 1;
-        json_t *mirror = json_object_get(G.mirrors, m->family);
-        json_t *keys = json_array(), *none = json_array();
-        const char *key;
-        json_t *v;
-        json_object_foreach(mirror, key, v)
-            json_array_append_new(keys, json_string(key));
-        m->cb(mirror, keys, none, none, m->arg);
-        json_decref(keys);
-        json_decref(none);
-    }
-    free(pr);
+    return query("g_db_values", 'v', family, cb, arg);
 }
 
 static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb, void *arg, aemp_handle_t *handle)
@@ -817,21 +1305,22 @@ static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb,
     aemp__table_put(&G.dbmons, (const char *)&m->id, sizeof m->id, m);
     if (handle)
         *handle = m->id;
-    if (gcb || json_object_get(G.mirrors, family)) {
-        /* a group monitor also reports members learned from 1.30 nodes,
-         * which need no master */
-        prime_t *p = malloc(sizeof *p);
-        if (!p)
+    size_t len = strlen(family);
+    mirror_t *mi = mirror_get(family, len);
+    if (!mi) {
+        mi = calloc(1, sizeof *mi + len + 1);
+        if (!mi)
             abort();
-        p->id = m->id;
-        aemp__job_call(prime_later, p);
+        memcpy(mi->name, family, len);
+        aemp__table_put(&G.mirrors, mi->name, len, mi);
+        char *key = pending_key("mon1", family);
+        to_master(key, aemp_msgf("ss", "g_mon1", family));   /* answered by g_chg1 */
+        free(key);
     }
-    if (!json_object_get(G.mirrors, family)) {
-        json_object_set_new(G.mirrors, family, json_object());
-        char key[300];
-        snprintf(key, sizeof key, "mon1 %s", family);
-        to_master(key, json_pack("[ss]", "g_mon1", family));
-    }
+    /* a group monitor also reports members learned from 1.30 nodes,
+     * which need no master */
+    if (gcb || mi->synced)
+        mirror_schedule(mi);
     return 0;
 }
 
@@ -848,17 +1337,18 @@ int aemp_db_mon_cancel(aemp_handle_t handle)
     int others = 0;
     size_t pos = 0;
     void *v;
-    while (aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v))
-        if (!strcmp(((dbmon_t *)v)->family, m->family))
-            others = 1;
+    while (!others && aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v))
+        others = !strcmp(((dbmon_t *)v)->family, m->family);
     if (!others) {
-        char key[300];
-        snprintf(key, sizeof key, "mon1 %s", m->family);
+        char *key = pending_key("mon1", m->family);
         pending_done(key);
-        json_object_del(G.mirrors, m->family);
-        to_master(NULL, json_pack("[ss]", "g_mon0", m->family));
+        free(key);
+        mirror_t *mi = aemp__table_del(&G.mirrors, m->family, strlen(m->family));
+        if (mi)
+            mirror_free(mi);
+        to_master(NULL, aemp_msgf("ss", "g_mon0", m->family));
     }
-    json_decref(m->members);
+    aemp_msg_unref(m->members);
     free(m->family);
     free(m);
     return 0;
@@ -893,20 +1383,16 @@ int aemp_grp_reg(const char *group, const char *port, aemp_handle_t *handle)
     return aemp_mon_guard(port, grp_release, e, NULL);
 }
 
-json_t *aemp_grp_get(const char *group)
+aemp_msg_t *aemp_grp_get(const char *group)
 {
+    if (!group)
+        return NULL;
     aemp__ensure_init();
-    json_t *all = group_members(group);
-    if (!json_object_size(all)) {
-        json_decref(all);
+    aemp_msg_t *ports = group_members(group);
+    if (!aemp_msg_len(ports)) {
+        aemp_msg_unref(ports);
         return NULL;
     }
-    json_t *ports = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(all, key, v)
-        json_array_append_new(ports, json_string(key));
-    json_decref(all);
     return ports;
 }
 
@@ -924,21 +1410,22 @@ int aemp_is_global(void)
 
 void aemp__global_find(const char *node)
 {
-    char key[300];
-    snprintf(key, sizeof key, "g_find %s", node);
     if (!G.started)
         return;
     if (G.global) {
-        json_t *addrs = json_object_get(json_object_get(G.merged, "'l"), node);
-        if (json_is_array(addrs) && json_array_size(addrs)) {
+        aemp_kv_t *e = db_entry(&G.merged, "'l", node, strlen(node));
+        const aemp_val_t *addrs = e ? aemp_msg_root(e->val) : NULL;
+        if (array_len(addrs)) {
             aemp_rnode_t *n = aemp__node_get(node, strlen(node));
             aemp__node_set_addrs(n, addrs);
             aemp__node_addrs_learned(n);
         }
         return;
     }
-    if (!json_object_get(G.pending, key))
-        to_master(key, json_pack("[ss]", "g_find", node));
+    char *key = pending_key("g_find", node);
+    if (!aemp__kv_get(&G.pending, key, strlen(key)))
+        to_master(key, aemp_msgf("ss", "g_find", node));
+    free(key);
 }
 
 void aemp__global_start(void)
@@ -957,22 +1444,13 @@ void aemp__global_start(void)
         aemp__func_register_protocol(handlers[i].name, handlers[i].fn, NULL);
     aemp_mon_nodes(on_updown, NULL, &G.updown);
     aemp__global1_start();
-    aemp_db_set("'l", aemp__g.nodeid, json_deep_copy(aemp_listeners()));
+    aemp_db_set("'l", aemp__g.nodeid, aemp_listeners());
     master_search();
 }
 
 void aemp__global_init(void)
 {
-    memset(&G, 0, sizeof G);
-    G.local = json_object();
-    G.pending = json_object();
-    G.globals = json_object();
-    G.slaves = json_object();
-    G.shards = json_object();
-    G.merged = json_object();
-    G.subscribers = json_object();
-    G.mirrors = json_object();
-    G.refind = json_object();
+    memset(&G, 0, sizeof G);   /* every table empty (AEMP_TABLE_INIT) */
     aemp__global1_init();
     ev_init(&G.refind_timer, refind);
     G.refind_timer.repeat = 0.5;
@@ -987,20 +1465,23 @@ void aemp__global_shutdown(void)
     aemp__table_free(&G.queries);
     pos = 0;
     while (aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v)) {
-        json_decref(((dbmon_t *)v)->members);
+        aemp_msg_unref(((dbmon_t *)v)->members);
         free(((dbmon_t *)v)->family);
         free(v);
     }
     aemp__table_free(&G.dbmons);
-    json_decref(G.local);
-    json_decref(G.pending);
-    json_decref(G.globals);
-    json_decref(G.slaves);
-    json_decref(G.shards);
-    json_decref(G.merged);
-    json_decref(G.subscribers);
-    json_decref(G.mirrors);
-    json_decref(G.refind);
+    pos = 0;
+    while (aemp__table_next(&G.mirrors, &pos, NULL, NULL, &v))
+        mirror_free(v);
+    aemp__table_free(&G.mirrors);
+    aemp__kv_clear(&G.local);
+    aemp__kv_clear(&G.pending);
+    aemp__kv_clear(&G.globals);
+    aemp__kv_clear(&G.slaves);
+    aemp__kv_clear(&G.shards);
+    aemp__kv_clear(&G.merged);
+    aemp__kv_clear(&G.subscribers);
+    aemp__kv_clear(&G.refind);
     ev_timer_stop(aemp__g.loop, &G.refind_timer);
     aemp__global1_shutdown();
     free(G.master);

@@ -22,7 +22,7 @@ void aemp__global_find(const char *node);
 
 /* Seeds (seed.c): the node IDs learned for the seed addresses (new
  * reference), and whether a node ID is one of them. */
-json_t *aemp__seed_nodes(void);
+aemp_msg_t *aemp__seed_nodes(void);
 int aemp__seed_is_node(const char *node);
 
 /* The dialect of the connection to node (AEMP_DIALECT_*), 0 if none. */
@@ -34,10 +34,49 @@ void aemp__global1_start(void);
 void aemp__global1_shutdown(void);
 void aemp__global1_reg(const char *group, const char *port);
 void aemp__global1_unreg(const char *group, const char *port);
-/* Members of a group learned from 1.30 nodes: {port -> node} (borrowed). */
-json_t *aemp__global1_members(const char *group);
+/* Members of a group learned from 1.30 nodes: a new message whose root is
+ * a map {port -> node}, or NULL if there are none. */
+aemp_msg_t *aemp__global1_members(const char *group);
 
 /* Group membership may have changed (grp_mon callbacks re-check). */
 void aemp__grp_changed(const char *group);
+
+/* String-keyed tables of the distribution layer (global.c): a table.h
+ * table whose values are aemp_kv_t entries that own their key.  One entry
+ * type serves every level: a set member (nothing), a database key (val), a
+ * family or a node's shard (sub, a nested table of entries).  Keys are any
+ * bytes of explicit length (NUL-terminated copies, so C-string keys can be
+ * printed).  Every operation is O(1) expected, iteration O(capacity). */
+typedef struct aemp_kv {
+    aemp_msg_t *val;     /* a value (its root), or NULL */
+    aemp_table_t sub;    /* a nested table of aemp_kv_t, or empty */
+    size_t len;
+    char key[];
+} aemp_kv_t;
+
+/* The entry for key, or NULL. */
+aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len);
+
+/* The entry for key, created empty if there is none. */
+aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len);
+
+/* Set key's value to val (a reference is taken; NULL allowed), creating
+ * the entry if needed; returns it. */
+aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val);
+
+/* Remove key with everything below it; 1 if it was there, else 0. */
+int aemp__kv_del(aemp_table_t *t, const char *key, size_t len);
+
+/* Iterate (start with *pos = 0): 1 with the next entry in *e, 0 at the
+ * end.  Only the entry just returned may be deleted meanwhile. */
+int aemp__kv_next(const aemp_table_t *t, size_t *pos, aemp_kv_t **e);
+
+/* Free every entry (recursively) and the table's storage; t is empty and
+ * usable afterwards. */
+void aemp__kv_clear(aemp_table_t *t);
+
+/* Append t to a message under construction as one map {key: value}
+ * (entries without a value: null), in table order. */
+void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t);
 
 #endif

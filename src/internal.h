@@ -5,6 +5,8 @@
 #define AEMP_INTERNAL_H
 
 #include "aemp.h"
+#include "msg.h"
+#include <jansson.h>
 #include "table.h"
 
 #include <stdbool.h>
@@ -27,7 +29,7 @@ struct aemp_net {
     size_t max_frame;        /* incoming frame limit */
     size_t max_queue;        /* bytes buffered for one connection before it fails */
     int nodelay;
-    json_t *listeners;       /* our bound addresses ["ip:port", ...] */
+    aemp_msg_t *listeners;   /* our bound addresses ["ip:port", ...] */
     json_t *seeds;           /* resolved seed addresses */
     int secure;              /* refuse remote code execution (spawn, named functions) */
     int configured;
@@ -78,13 +80,13 @@ int aemp__split_local(const char *id, const char **name, size_t *namelen);
 /* ---- deferred work (loop.c): one FIFO, drained by the event loop */
 
 /* Deliver msg (reference stolen) to a local port (reference taken). */
-void aemp__job_msg(aemp_lport_t *p, json_t *msg);
+void aemp__job_msg(aemp_lport_t *p, aemp_msg_t *msg);
 
 /* Deliver msg to the local port called name (resolved at delivery time). */
-void aemp__job_msg_named(const char *name, size_t len, json_t *msg);
+void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg);
 
 /* Kill a local port with reason (stolen) at its turn in the queue. */
-void aemp__job_kil(aemp_lport_t *p, json_t *reason);
+void aemp__job_kil(aemp_lport_t *p, aemp_msg_t *reason);
 
 /* Call fn(arg) at its turn in the queue. */
 void aemp__job_call(void (*fn)(void *arg), void *arg);
@@ -138,17 +140,17 @@ void aemp__port_ref(aemp_lport_t *p);
 void aemp__port_unref(aemp_lport_t *p);
 
 /* Dispatch one message to a port (called by the queue; msg stolen). */
-void aemp__port_deliver(aemp_lport_t *p, json_t *msg);
+void aemp__port_deliver(aemp_lport_t *p, aemp_msg_t *msg);
 
 /* Kill a port now (called by the queue; reason stolen). */
-void aemp__port_die(aemp_lport_t *p, json_t *reason);
+void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason);
 
 /* Free every port without firing monitors (shutdown). */
 void aemp__ports_clear(void);
 
 /* Message for a node-port request (port name "") that arrived locally or
  * from srcnode; msg stolen.  Implemented by the kernel. */
-void aemp__node_port_request(const char *srcnode, json_t *msg);
+void aemp__node_port_request(const char *srcnode, aemp_msg_t *msg);
 
 /* ---- port context (port.c) */
 
@@ -187,7 +189,7 @@ struct aemp_monitor {
     void *arg;
     void (*release)(void *);      /* GUARD */
     char *rcvport;                /* KIL, SND */
-    json_t *msg;                  /* SND */
+    aemp_msg_t *msg;              /* SND */
     char *target;                 /* monitored ID, until attached */
     aemp_monlist_t *list;         /* where it is linked, or NULL */
     aemp_monitor_t *prev, *next;
@@ -197,7 +199,7 @@ struct aemp_monitor {
 void aemp__monlist_add(aemp_monlist_t *l, aemp_monitor_t *m);
 
 /* Fire and free every monitor in the list with reason (borrowed). */
-void aemp__monlist_fire(aemp_monlist_t *l, json_t *reason);
+void aemp__monlist_fire(aemp_monlist_t *l, aemp_msg_t *reason);
 
 /* Free every monitor of the list without firing (guards release). */
 void aemp__monlist_clear(aemp_monlist_t *l);
@@ -206,14 +208,14 @@ void aemp__monlist_clear(aemp_monlist_t *l);
 void aemp__monitors_clear(void);
 void aemp__timers_clear(void);
 
-/* The reason array for "no such port". */
-json_t *aemp__reason_no_such_port(const char *portid);
+/* The reason message for "no such port" (new reference). */
+aemp_msg_t *aemp__reason_no_such_port(const char *portid);
 
 /* ---- named functions (func.c) */
 
 /* Call the registered function name with args (borrowed); AEMP_ENOFUNC if
  * there is none. */
-int aemp__func_call(const char *name, json_t *args);
+int aemp__func_call(const char *name, aemp_msg_t *args);
 int aemp__func_exists(const char *name);
 
 /* Register a function that is part of the node protocol (g_*, the 1.30
@@ -223,14 +225,14 @@ int aemp__func_is_protocol(const char *name);
 void aemp__funcs_clear(void);
 
 /* Create local port `name` and run func(args) in its context. */
-void aemp__spawn_local(const char *name, size_t len, const char *func, json_t *args);
+void aemp__spawn_local(const char *name, size_t len, const char *func, aemp_msg_t *args);
 
 /* All node IDs we know, ours first (new reference). */
-json_t *aemp__known_nodes(void);
+aemp_msg_t *aemp__known_nodes(void);
 
 /* ---- misc */
 
-/* Compact JSON text of v for log lines (malloc'd; never NULL). */
-char *aemp__json_text(const json_t *v);
+/* Compact text of a message for log lines (malloc'd; never NULL). */
+char *aemp__msg_text(const aemp_msg_t *m);
 
 #endif

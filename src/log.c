@@ -75,9 +75,3 @@ void aemp_log(int level, const char *fmt, ...)
         fprintf(stderr, "%s <%d> %s\n", stamp, level, msg);
     }
 }
-
-char *aemp__json_text(const json_t *v)
-{
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    return s ? s : strdup("null");
-}

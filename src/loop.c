@@ -30,7 +30,7 @@ typedef struct job {
         void (*fn)(void *);      /* CALL */
     } u;
     union {
-        json_t *json;            /* MSG, MSG_NAMED: message; KIL: reason */
+        aemp_msg_t *msg;         /* MSG, MSG_NAMED: message; KIL: reason */
         void *arg;               /* CALL */
     } d;
     void (*drop)(void *);        /* CALL: frees arg if the job never runs */
@@ -63,26 +63,26 @@ static void push(job_t j)
         ev_idle_start(aemp__g.loop, &wake_watcher);
 }
 
-void aemp__job_msg(aemp_lport_t *p, json_t *msg)
+void aemp__job_msg(aemp_lport_t *p, aemp_msg_t *msg)
 {
     aemp__port_ref(p);
-    push((job_t){ .kind = JOB_MSG, .u.port = p, .d.json = msg });
+    push((job_t){ .kind = JOB_MSG, .u.port = p, .d.msg = msg });
 }
 
-void aemp__job_msg_named(const char *name, size_t len, json_t *msg)
+void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg)
 {
     char *copy = malloc(len + 1);
     if (!copy)
         abort();
     memcpy(copy, name, len);
     copy[len] = 0;
-    push((job_t){ .kind = JOB_MSG_NAMED, .u.name = copy, .d.json = msg });
+    push((job_t){ .kind = JOB_MSG_NAMED, .u.name = copy, .d.msg = msg });
 }
 
-void aemp__job_kil(aemp_lport_t *p, json_t *reason)
+void aemp__job_kil(aemp_lport_t *p, aemp_msg_t *reason)
 {
     aemp__port_ref(p);
-    push((job_t){ .kind = JOB_KIL, .u.port = p, .d.json = reason });
+    push((job_t){ .kind = JOB_KIL, .u.port = p, .d.msg = reason });
 }
 
 void aemp__job_call(void (*fn)(void *arg), void *arg)
@@ -99,7 +99,7 @@ static void run_job(job_t *j)
 {
     switch (j->kind) {
     case JOB_MSG:
-        aemp__port_deliver(j->u.port, j->d.json);
+        aemp__port_deliver(j->u.port, j->d.msg);
         aemp__port_unref(j->u.port);
         break;
     case JOB_MSG_NAMED: {
@@ -107,20 +107,20 @@ static void run_job(job_t *j)
         aemp_lport_t *p = aemp__port_find(j->u.name, len);
         if (p) {
             aemp__port_ref(p);
-            aemp__port_deliver(p, j->d.json);
+            aemp__port_deliver(p, j->d.msg);
             aemp__port_unref(p);
         } else if (len == 0) {
-            aemp__node_port_request(aemp__g.nodeid, j->d.json);
+            aemp__node_port_request(aemp__g.nodeid, j->d.msg);
         } else {
             aemp_log(AEMP_LOG_DEBUG, "message to nonexistent local port %s#%s dropped",
                      aemp__g.nodeid, j->u.name);
-            json_decref(j->d.json);
+            aemp_msg_unref(j->d.msg);
         }
         free(j->u.name);
         break;
     }
     case JOB_KIL:
-        aemp__port_die(j->u.port, j->d.json);
+        aemp__port_die(j->u.port, j->d.msg);
         aemp__port_unref(j->u.port);
         break;
     case JOB_CALL:
@@ -155,11 +155,11 @@ void aemp__jobs_clear(void)
         switch (j->kind) {
         case JOB_MSG:
         case JOB_KIL:
-            json_decref(j->d.json);
+            aemp_msg_unref(j->d.msg);
             aemp__port_unref(j->u.port);
             break;
         case JOB_MSG_NAMED:
-            json_decref(j->d.json);
+            aemp_msg_unref(j->d.msg);
             free(j->u.name);
             break;
         case JOB_CALL:

@@ -17,9 +17,9 @@ void aemp__remote_mon(aemp_monitor_t *m, const char *id, size_t nodelen, const c
 /* Node layer: the last monitor left a remote list. */
 void aemp__remote_monlist_empty(aemp_monlist_t *l);
 
-json_t *aemp__reason_no_such_port(const char *portid)
+aemp_msg_t *aemp__reason_no_such_port(const char *portid)
 {
-    return json_pack("[sss]", "no_such_port", "cannot monitor nonexistent port", portid);
+    return aemp_msgf("sss", "no_such_port", "cannot monitor nonexistent port", portid);
 }
 
 void aemp__monlist_add(aemp_monlist_t *l, aemp_monitor_t *m)
@@ -57,7 +57,7 @@ static void free_mon(aemp_monitor_t *m)
 {
     free(m->rcvport);
     free(m->target);
-    json_decref(m->msg);
+    aemp_msg_unref(m->msg);
     free(m);
 }
 
@@ -67,7 +67,7 @@ static void unregister(aemp_monitor_t *m)
 }
 
 /* Run the action with reason (borrowed), then free the monitor. */
-static void fire(aemp_monitor_t *m, json_t *reason)
+static void fire(aemp_monitor_t *m, aemp_msg_t *reason)
 {
     unregister(m);
     switch (m->kind) {
@@ -75,13 +75,11 @@ static void fire(aemp_monitor_t *m, json_t *reason)
         m->fn(reason, m->arg);
         break;
     case AEMP_MON_KIL:
-        if (json_array_size(reason))
-            aemp_kil(m->rcvport, json_incref(reason));
+        if (aemp_msg_len(reason))
+            aemp_kil(m->rcvport, aemp_msg_ref(reason));
         break;
     case AEMP_MON_SND:
-        json_array_extend(m->msg, reason);
-        aemp_snd(m->rcvport, m->msg);
-        m->msg = NULL;
+        aemp_snd(m->rcvport, aemp_msgf("mm", m->msg, reason));
         break;
     case AEMP_MON_GUARD:
         m->release(m->arg);
@@ -90,7 +88,7 @@ static void fire(aemp_monitor_t *m, json_t *reason)
     free_mon(m);
 }
 
-void aemp__monlist_fire(aemp_monlist_t *l, json_t *reason)
+void aemp__monlist_fire(aemp_monlist_t *l, aemp_msg_t *reason)
 {
     aemp_monitor_t *m;
     while ((m = l->head)) {
@@ -144,9 +142,9 @@ static void attach_local(void *v)
     if (p && !p->dead) {
         aemp__monlist_add(&p->mons, m);
     } else {
-        json_t *reason = aemp__reason_no_such_port(m->target);
+        aemp_msg_t *reason = aemp__reason_no_such_port(m->target);
         fire(m, reason);
-        json_decref(reason);
+        aemp_msg_unref(reason);
     }
 }
 
@@ -207,10 +205,10 @@ int aemp_mon_kil(const char *port, const char *rcvport, aemp_handle_t *handle)
     return start(m, port, handle);
 }
 
-int aemp_mon_snd(const char *port, const char *rcvport, json_t *msg, aemp_handle_t *handle)
+int aemp_mon_snd(const char *port, const char *rcvport, aemp_msg_t *msg, aemp_handle_t *handle)
 {
-    if (!rcvport || !json_is_array(msg)) {
-        json_decref(msg);
+    if (!rcvport || aemp_val_type(aemp_msg_root(msg)) != AEMP_T_ARRAY) {
+        aemp_msg_unref(msg);
         return AEMP_EINVAL;
     }
     aemp_monitor_t *m = new_mon(AEMP_MON_SND);

@@ -53,39 +53,53 @@ aemp_rnode_t *aemp__node_get(const char *id, size_t len)
     memcpy(n->id, id, len);
     n->id[len] = 0;
     n->idlen = len;
-    n->addrs = json_array();
     aemp__table_put(&nodes, n->id, len, n);
     return n;
 }
 
-void aemp__node_set_addrs(aemp_rnode_t *n, const json_t *addrs)
+void aemp__node_set_addrs(aemp_rnode_t *n, const aemp_val_t *addrs)
 {
-    json_array_clear(n->addrs);
+    aemp_msg_unref(n->addrs);
+    n->addrs = NULL;
     n->next_addr = 0;
     aemp__node_add_addrs(n, addrs);
 }
 
-void aemp__node_add_addrs(aemp_rnode_t *n, const json_t *addrs)
+/* Number of known addresses of n. */
+static size_t addr_count(const aemp_rnode_t *n)
 {
-    size_t i;
-    json_t *a;
-    json_array_foreach(addrs, i, a) {
-        if (!json_is_string(a))
+    return aemp_msg_len(n->addrs);
+}
+
+void aemp__node_add_addrs(aemp_rnode_t *n, const aemp_val_t *addrs)
+{
+    size_t have = addr_count(n), added = 0;
+    aemp_build_t *b = aemp_build_new();
+    for (size_t j = 0; j < have; j++)
+        aemp_build_val(b, aemp_msg_at(n->addrs, j));
+    for (size_t i = 0; i < aemp_val_len(addrs); i++) {
+        const aemp_val_t *a = aemp_val_at(addrs, i);
+        if (!aemp_val_str(a, NULL))
             continue;
         int dup = 0;
-        size_t j;
-        json_t *b;
-        json_array_foreach(n->addrs, j, b)
-            if (json_equal(a, b))
-                dup = 1;
-        if (!dup)
-            json_array_append(n->addrs, a);
+        for (size_t j = 0; j < have && !dup; j++)
+            dup = aemp_val_equal(a, aemp_msg_at(n->addrs, j));
+        if (!dup) {
+            aemp_build_val(b, a);
+            added++;
+        }
     }
+    if (!added) {
+        aemp_build_abort(b);
+        return;
+    }
+    aemp_msg_unref(n->addrs);
+    n->addrs = aemp_build_msg(b);
 }
 
 /* ---------------------------------------------------------------- queue */
 
-static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg_t *msg)
 {
     queued_msg_t *q = malloc(sizeof *q);
     if (!q || !(q->dest = malloc(destlen + 1)))
@@ -111,7 +125,7 @@ static void queue_drop(aemp_rnode_t *n)
     while (q) {
         queued_msg_t *next = q->next;
         free(q->dest);
-        json_decref(q->msg);
+        aemp_msg_unref(q->msg);
         free(q);
         q = next;
     }
@@ -121,25 +135,31 @@ static void queue_drop(aemp_rnode_t *n)
  * under a neutral tag and translated when they go out. */
 static const char KILL_TAG[] = "\x01kil";
 
-static void send_now(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+static void send_now(aemp_rnode_t *n, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
-    if (destlen == 0) {
-        json_t *tag = json_array_get(msg, 0);
-        if (json_is_string(tag) && strcmp(json_string_value(tag), KILL_TAG) == 0)
-            json_array_set_new(msg, 0, json_string(n->dialect == AEMP_DIALECT_130 ? "kil" : "kil1"));
+    size_t tl;
+    const char *tag = destlen == 0 ? aemp_msg_tag(msg, &tl) : NULL;
+    if (tag && tl == sizeof KILL_TAG - 1 && memcmp(tag, KILL_TAG, tl) == 0) {
+        const char *kil = n->dialect == AEMP_DIALECT_130 ? "kil" : "kil1";
+        aemp_msg_t *rest = aemp__msg_slice(msg, 1);
+        aemp_msg_t *m = aemp__msg_prepend_str(kil, strlen(kil), rest);
+        aemp_msg_unref(rest);
+        aemp__conn_send(n->conn, dest, destlen, m);
+        aemp_msg_unref(m);
+        return;
     }
     aemp__conn_send(n->conn, dest, destlen, msg);
 }
 
-void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg)
+void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg_t *msg)
 {
     if (n->conn) {
         send_now(n, dest, destlen, msg);
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return;
     }
     if (n->qlen >= MAX_QUEUED) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         fail_node(n, "send queue overflow while connecting");
         return;
     }
@@ -147,14 +167,10 @@ void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *
     start_connect(n);
 }
 
-void aemp__node_request(aemp_rnode_t *n, const char *tag, json_t *args)
+void aemp__node_request(aemp_rnode_t *n, const char *tag, aemp_msg_t *args)
 {
-    json_t *msg = json_array();
-    json_array_append_new(msg, json_string(tag));
-    if (args) {
-        json_array_extend(msg, args);
-        json_decref(args);
-    }
+    aemp_msg_t *msg = aemp__msg_prepend_str(tag, strlen(tag), args);
+    aemp_msg_unref(args);
     aemp__node_send(n, "", 0, msg);
 }
 
@@ -172,7 +188,7 @@ static void stop_connect(aemp_rnode_t *n)
 static void try_next_addr(EV_P_ ev_timer *w, int revents)
 {
     aemp_rnode_t *n = w->data;
-    size_t count = json_array_size(n->addrs);
+    size_t count = addr_count(n);
     if (n->conn || !count)
         return;
     if (aemp__conn_pending_for(n, NULL)) {
@@ -181,7 +197,7 @@ static void try_next_addr(EV_P_ ev_timer *w, int revents)
         ev_timer_start(EV_A_ &n->connect_timer);
         return;
     }
-    const char *addr = json_string_value(json_array_get(n->addrs, n->next_addr % count));
+    const char *addr = aemp_msg_str(n->addrs, n->next_addr % count, NULL);
     n->next_addr++;
     char err[256];
     aemp_log(AEMP_LOG_TRACE, "connecting to %s at %s", n->id, addr);
@@ -199,7 +215,7 @@ static void connect_deadline(EV_P_ ev_timer *w, int revents)
     aemp_rnode_t *n = w->data;
     if (n->conn)
         return;
-    fail_node(n, n->last_error ? n->last_error : json_array_size(n->addrs) ? "connect timeout" : "no known address");
+    fail_node(n, n->last_error ? n->last_error : addr_count(n) ? "connect timeout" : "no known address");
 }
 
 /* Begin connecting unless connected or already trying.  Without a known
@@ -215,12 +231,12 @@ static void start_connect(aemp_rnode_t *n)
     /* connect_interval is the deadline of a connect to known addresses;
      * while we still wait for the master to tell us where the node
      * listens, monitor_timeout applies */
-    int known = json_array_size(n->addrs) > 0;
+    int known = addr_count(n) > 0;
     ev_timer_init(&n->deadline, connect_deadline,
                   known ? aemp__g.net.connect_interval : aemp__g.net.monitor_timeout, 0);
     n->deadline.data = n;
     ev_timer_start(aemp__g.loop, &n->deadline);
-    if (json_array_size(n->addrs))
+    if (addr_count(n))
         ev_timer_start(aemp__g.loop, &n->connect_timer);
     /* the master knows where it listens now (addresses change on restart) */
     aemp__global_find(n->id);
@@ -243,7 +259,7 @@ void aemp__node_addrs_learned(aemp_rnode_t *n)
 typedef struct failure {
     aemp_rnode_t *node;
     int was_up;
-    json_t *reason;
+    aemp_msg_t *reason;
     aemp_table_t lmon;        /* the node's detached monitor lists */
     aemp_monlist_t nodemon;
 } failure_t;
@@ -268,7 +284,7 @@ static void failure_finish(failure_t *f, int fire)
         aemp__monlist_clear(&f->nodemon);
     if (fire && f->was_up)
         aemp__node_updown(f->node, 0, f->reason);
-    json_decref(f->reason);
+    aemp_msg_unref(f->reason);
     free(f);
 }
 
@@ -289,8 +305,8 @@ static void fail_node(aemp_rnode_t *n, const char *text)
 {
     int was_up = n->conn != NULL;
     n->conn = NULL;
-    json_t *reason = json_pack("[sss]", "transport_error", n->id, text);   /* text may be last_error */
-    text = json_string_value(json_array_get(reason, 2));
+    aemp_msg_t *reason = aemp_msgf("sss", "transport_error", n->id, text);   /* text may be last_error */
+    text = aemp_msg_str(reason, 2, NULL);
     stop_connect(n);
     queue_drop(n);
     aemp_log(was_up ? AEMP_LOG_INFO : AEMP_LOG_DEBUG, "node %s: %s", n->id, text);
@@ -361,9 +377,9 @@ int aemp__node_greeted(aemp_conn_t *c, const char *peer)
     }
     c->node = n;
     if (c->seed) {
-        json_t *a = json_pack("[s]", c->seed);
-        aemp__node_add_addrs(n, a);
-        json_decref(a);
+        aemp_msg_t *a = aemp_msgf("s", c->seed);
+        aemp__node_add_addrs(n, aemp_msg_root(a));
+        aemp_msg_unref(a);
     }
     return 0;
 }
@@ -392,7 +408,7 @@ void aemp__node_connected(aemp_conn_t *c)
         if (n->conn == c)
             send_now(n, q->dest, q->destlen, q->msg);
         free(q->dest);
-        json_decref(q->msg);
+        aemp_msg_unref(q->msg);
         free(q);
         q = next;
     }
@@ -418,7 +434,7 @@ void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
 
 typedef struct kernel_job {
     aemp_rnode_t *node;
-    json_t *msg;
+    aemp_msg_t *msg;
 } kernel_job_t;
 
 static void kernel_job(void *arg)
@@ -431,49 +447,40 @@ static void kernel_job(void *arg)
 static void kernel_job_drop(void *arg)
 {
     kernel_job_t *k = arg;
-    json_decref(k->msg);
+    aemp_msg_unref(k->msg);
     free(k);
 }
 
-void aemp__node_frame(aemp_conn_t *c, json_t *frame)
+void aemp__node_frame(aemp_conn_t *c, aemp_frame_t *frame)
 {
     aemp_rnode_t *n = c->node;
-    if (json_array_size(frame) == 0) {   /* [] keepalive */
-        json_decref(frame);
+    aemp_msg_t *msg = frame->msg;
+    if (frame->empty) {   /* [] keepalive */
+        aemp_msg_unref(msg);
         return;
     }
-    json_t *dest = json_array_get(frame, 0);
-    if (!json_is_string(dest)) {
+    if (!frame->dest) {
         aemp_log(AEMP_LOG_WARN, "frame from %s without a destination port name dropped", n->id);
-        json_decref(frame);
+        aemp_msg_unref(msg);
         return;
     }
-    size_t len = json_string_length(dest);
+    size_t len = frame->destlen;
     if (len == 0) {
         /* in order with the port messages received before it: a death
          * notice must not overtake the messages the port sent first */
-        json_array_remove(frame, 0);
         kernel_job_t *k = malloc(sizeof *k);
         if (!k)
             abort();
         k->node = n;
-        k->msg = frame;
+        k->msg = msg;
         aemp__job_call_owned(kernel_job, kernel_job_drop, k);
         return;
     }
-    const char *name = json_string_value(dest);
-    aemp_lport_t *p = aemp__port_find(name, len);
-    if (p) {
-        json_array_remove(frame, 0);
-        aemp__job_msg(p, frame);
-    } else {
-        char *copy = strdup(name);
-        if (!copy)
-            abort();
-        json_array_remove(frame, 0);
-        aemp__job_msg_named(copy, len, frame);
-        free(copy);
-    }
+    aemp_lport_t *p = aemp__port_find(frame->dest, len);
+    if (p)
+        aemp__job_msg(p, msg);
+    else
+        aemp__job_msg_named(frame->dest, len, msg);
 }
 
 /* ------------------------------------------------- remote port monitors */
@@ -484,7 +491,7 @@ void aemp__remote_mon(aemp_monitor_t *m, const char *id, size_t nodelen, const c
     if (!namelen) {
         aemp__monlist_add(&n->nodemon, m);
         n->nodemon.remote = NULL;
-        if (!n->conn && json_array_size(n->addrs))
+        if (!n->conn && addr_count(n))
             start_connect(n);
         return;
     }
@@ -498,7 +505,7 @@ void aemp__remote_mon(aemp_monitor_t *m, const char *id, size_t nodelen, const c
         e->node = n;
         e->list.remote = e;
         aemp__table_put(&n->lmon, e->name, namelen, e);
-        aemp__node_request(n, "mon1", json_pack("[s#]", name, (int)namelen));
+        aemp__node_request(n, "mon1", aemp_msgf("s#", name, namelen));
     }
     aemp__monlist_add(&e->list, m);
 }
@@ -509,11 +516,11 @@ void aemp__remote_monlist_empty(aemp_monlist_t *l)
     if (!e)
         return;
     aemp__table_del(&e->node->lmon, e->name, e->len);
-    aemp__node_request(e->node, "mon0", json_pack("[s#]", e->name, (int)e->len));
+    aemp__node_request(e->node, "mon0", aemp_msgf("s#", e->name, e->len));
     free(e);
 }
 
-void aemp__node_kil0(aemp_rnode_t *n, const char *name, size_t len, json_t *reason)
+void aemp__node_kil0(aemp_rnode_t *n, const char *name, size_t len, aemp_msg_t *reason)
 {
     lmon_entry_t *e = aemp__table_del(&n->lmon, name, len);
     if (!e)
@@ -561,17 +568,13 @@ int aemp__remote_monitored(aemp_lport_t *p)
     return p->nrmon > 0;
 }
 
-void aemp__remote_port_died(aemp_lport_t *p, json_t *reason)
+void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason)
 {
     while (p->nrmon) {
         aemp_rnode_t *n = p->rmon[--p->nrmon];
         aemp_lport_t *q = aemp__table_del(&n->rmon, p->name, p->namelen);
-        json_t *args = json_pack("[s#]", p->name, (int)p->namelen);
-        json_array_extend(args, reason);
         if (n->conn)
-            aemp__node_request(n, "kil0", args);
-        else
-            json_decref(args);
+            aemp__node_request(n, "kil0", aemp_msgf("s#m", p->name, p->namelen, reason));
         if (q)
             aemp__port_unref(q);
     }
@@ -582,31 +585,28 @@ void aemp__remote_port_died(aemp_lport_t *p, json_t *reason)
 
 /* ------------------------------------------------------- snd/kil routing */
 
-void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *msg)
+void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg)
 {
     aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
 }
 
-void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *reason)
+void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason)
 {
-    json_t *msg = json_pack("[ss#]", KILL_TAG, name, (int)namelen);
-    json_array_extend(msg, reason);
-    json_decref(reason);
+    aemp_msg_t *msg = aemp_msgf("ss#m", KILL_TAG, name, namelen, reason);
+    aemp_msg_unref(reason);
     aemp__node_send(aemp__node_get(id, nodelen), "", 0, msg);
 }
 
 /* ------------------------------------------------------- node up / down */
 
-void aemp__node_updown(aemp_rnode_t *n, int up, json_t *reason)
+void aemp__node_updown(aemp_rnode_t *n, int up, aemp_msg_t *reason)
 {
-    json_t *empty = NULL;
     if (!reason)
-        reason = empty = json_array();
+        reason = aemp_msg_empty();
     for (node_cb_t *cb = node_cbs, *next; cb; cb = next) {
         next = cb->next;
         cb->fn(n->id, up, reason, cb->arg);
     }
-    json_decref(empty);
 }
 
 int aemp_mon_nodes(aemp_node_mon_fn fn, void *arg, aemp_handle_t *handle)
@@ -660,37 +660,37 @@ int aemp_node_is_up(const char *node)
     return n->conn != NULL;
 }
 
-json_t *aemp_up_nodes(void)
+aemp_msg_t *aemp_up_nodes(void)
 {
     aemp__ensure_init();
-    json_t *a = json_array();
+    aemp_build_t *b = aemp_build_new();
     size_t pos = 0;
     void *v;
     while (aemp__table_next(&nodes, &pos, NULL, NULL, &v)) {
         aemp_rnode_t *n = v;
         if (n->conn)
-            json_array_append_new(a, json_string(n->id));
+            aemp_build_strn(b, n->id, n->idlen);
     }
-    return a;
+    return aemp_build_msg(b);
 }
 
-json_t *aemp__known_nodes(void)
+aemp_msg_t *aemp__known_nodes(void)
 {
-    json_t *a = json_array();
-    json_array_append_new(a, json_string(aemp__g.nodeid));
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_strn(b, aemp__g.nodeid, aemp__g.nodeid_len);
     size_t pos = 0;
     void *v;
     while (aemp__table_next(&nodes, &pos, NULL, NULL, &v))
-        json_array_append_new(a, json_string(((aemp_rnode_t *)v)->id));
-    return a;
+        aemp_build_strn(b, ((aemp_rnode_t *)v)->id, ((aemp_rnode_t *)v)->idlen);
+    return aemp_build_msg(b);
 }
 
-int aemp_add_node(const char *node, json_t *addrs)
+int aemp_add_node(const char *node, const aemp_msg_t *addrs)
 {
-    if (!node || !*node || strchr(node, '#') || !json_is_array(addrs))
+    if (!node || !*node || strchr(node, '#') || aemp_val_type(aemp_msg_root(addrs)) != AEMP_T_ARRAY)
         return AEMP_EINVAL;
     aemp__ensure_init();
-    aemp__node_add_addrs(aemp__node_get(node, strlen(node)), addrs);
+    aemp__node_add_addrs(aemp__node_get(node, strlen(node)), aemp_msg_root(addrs));
     return 0;
 }
 
@@ -704,7 +704,7 @@ void aemp__node_init(void)
     net->max_frame = 16u << 20;
     net->max_queue = 64u << 20;
     net->nodelay = 1;
-    net->listeners = json_array();
+    net->listeners = aemp_msg_empty();
     net->seeds = json_array();
     aemp__conn_init();
     aemp__global_init();
@@ -740,7 +740,7 @@ void aemp__node_shutdown(void)
         }
         aemp__table_free(&n->lmon);
         aemp__monlist_clear(&n->nodemon);
-        json_decref(n->addrs);
+        aemp_msg_unref(n->addrs);
         free(n->id);
         free(n);
     }
@@ -751,7 +751,7 @@ void aemp__node_shutdown(void)
         node_cbs = next;
     }
     struct aemp_net *net = &aemp__g.net;
-    json_decref(net->listeners);
+    aemp_msg_unref(net->listeners);
     json_decref(net->seeds);
     free(net->secret);
     memset(net, 0, sizeof *net);

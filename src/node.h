@@ -9,13 +9,14 @@
 #ifndef AEMP_NODE_H
 #define AEMP_NODE_H
 
+#include "frame.h"
 #include "internal.h"
 
 typedef struct queued_msg {
     struct queued_msg *next;
     char *dest;               /* port name on the remote node */
     size_t destlen;
-    json_t *msg;
+    aemp_msg_t *msg;
 } queued_msg_t;
 
 struct aemp_rnode {
@@ -25,7 +26,7 @@ struct aemp_rnode {
     unsigned dialect;         /* of the established transport */
     queued_msg_t *qhead, *qtail;
     size_t qlen;
-    json_t *addrs;            /* known listener addresses ["ip:port", ...] */
+    aemp_msg_t *addrs;        /* known listener addresses ["ip:port", ...] or NULL */
     int connecting;           /* a connect cycle runs */
     char *last_error;         /* why the last handshake with it failed */
     size_t next_addr;         /* next address to try */
@@ -43,37 +44,38 @@ aemp_rnode_t *aemp__node_get(const char *id, size_t len);
 aemp_rnode_t *aemp__node_find(const char *id, size_t len);
 
 /* Send [dest, msg...] to a node: now if up, else queued (msg stolen). */
-void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, json_t *msg);
+void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg_t *msg);
 
-/* Send a node-port request ["", tag, args...] (args stolen, may be NULL). */
-void aemp__node_request(aemp_rnode_t *n, const char *tag, json_t *args);
+/* Send a node-port request ["", tag, args...] (args: a message whose
+ * elements follow the tag, stolen, may be NULL). */
+void aemp__node_request(aemp_rnode_t *n, const char *tag, aemp_msg_t *args);
 
 /* Addresses for n arrived (g_found): connect now if a connect waits. */
 void aemp__node_addrs_learned(aemp_rnode_t *n);
 
 /* Replace the known addresses of a node (an authoritative answer). */
-void aemp__node_set_addrs(aemp_rnode_t *n, const json_t *addrs);
+void aemp__node_set_addrs(aemp_rnode_t *n, const aemp_val_t *addrs);
 
-/* Remember addresses for a node (array of "ip:port", borrowed). */
-void aemp__node_add_addrs(aemp_rnode_t *n, const json_t *addrs);
+/* Remember addresses for a node (an array value of "ip:port", borrowed). */
+void aemp__node_add_addrs(aemp_rnode_t *n, const aemp_val_t *addrs);
 
 /* Connection events (from conn.c). */
 int aemp__node_greeted(aemp_conn_t *c, const char *peer);   /* 0 or -1 (c failed) */
 void aemp__node_connected(aemp_conn_t *c);
-void aemp__node_frame(aemp_conn_t *c, json_t *frame);
+void aemp__node_frame(aemp_conn_t *c, aemp_frame_t *frame);
 void aemp__node_conn_lost(aemp_conn_t *c, const char *reason);
 
 /* Kernel helpers: register/unregister a remote monitor of a local port. */
 void aemp__node_rmon_add(aemp_rnode_t *n, aemp_lport_t *p);
 void aemp__node_rmon_del(aemp_rnode_t *n, const char *name, size_t len);
 /* kil0 from node n for its port name: fire our monitors (reason borrowed). */
-void aemp__node_kil0(aemp_rnode_t *n, const char *name, size_t len, json_t *reason);
+void aemp__node_kil0(aemp_rnode_t *n, const char *name, size_t len, aemp_msg_t *reason);
 
 /* Kernel: handle a node-port request from srcnode (msg = [tag, args...]). */
-void aemp__kernel_request(aemp_rnode_t *src, json_t *msg);
+void aemp__kernel_request(aemp_rnode_t *src, aemp_msg_t *msg);
 
 /* Call every node up/down callback. */
-void aemp__node_updown(aemp_rnode_t *n, int up, json_t *reason);
+void aemp__node_updown(aemp_rnode_t *n, int up, aemp_msg_t *reason);
 
 /* Seeds (seed.c). */
 void aemp__seeds_start(const json_t *addrs);

@@ -9,10 +9,10 @@
 #include <string.h>
 
 /* Remote half of snd/kil, implemented by the node layer. */
-void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *msg);
-void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, json_t *reason);
+void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg);
+void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason);
 /* Tell remote monitors that a local port died (node layer). */
-void aemp__remote_port_died(aemp_lport_t *p, json_t *reason);
+void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason);
 int aemp__remote_monitored(aemp_lport_t *p);
 
 static struct aemp_ctx *ctx_top;
@@ -151,10 +151,10 @@ int aemp_rcv_tag(const char *port, const char *tag, aemp_rcv_fn fn, void *arg)
 
 /* ---------------------------------------------------------- snd and kil */
 
-int aemp_snd(const char *port, json_t *msg)
+int aemp_snd(const char *port, aemp_msg_t *msg)
 {
-    if (!msg || !json_is_array(msg)) {
-        json_decref(msg);
+    if (!msg || aemp_val_type(aemp_msg_root(msg)) != AEMP_T_ARRAY) {
+        aemp_msg_unref(msg);
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
@@ -162,7 +162,7 @@ int aemp_snd(const char *port, json_t *msg)
     size_t len;
     int r = aemp__split_local(port, &name, &len);
     if (r < 0) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return r;
     }
     if (r) {
@@ -177,44 +177,23 @@ int aemp_snd(const char *port, json_t *msg)
     return 0;
 }
 
-/* json_pack the elements described by fmt into an array. */
-static json_t *pack_elements(const char *fmt, va_list ap)
-{
-    size_t n = strlen(fmt);
-    char stackbuf[128];
-    char *wrapped = n + 3 <= sizeof stackbuf ? stackbuf : malloc(n + 3);
-    if (!wrapped)
-        abort();
-    wrapped[0] = '[';
-    memcpy(wrapped + 1, fmt, n);
-    wrapped[n + 1] = ']';
-    wrapped[n + 2] = 0;
-    json_error_t err;
-    json_t *v = json_vpack_ex(&err, 0, wrapped, ap);
-    if (!v)
-        aemp_log(AEMP_LOG_ERROR, "bad message format \"%s\": %s", fmt, err.text);
-    if (wrapped != stackbuf)
-        free(wrapped);
-    return v;
-}
-
 int aemp_sndf(const char *port, const char *fmt, ...)
 {
     if (!fmt)
         return AEMP_EINVAL;
     va_list ap;
     va_start(ap, fmt);
-    json_t *msg = pack_elements(fmt, ap);
+    aemp_msg_t *msg = aemp_vmsgf(fmt, ap);
     va_end(ap);
     if (!msg)
         return AEMP_EINVAL;
     return aemp_snd(port, msg);
 }
 
-int aemp_kil(const char *port, json_t *reason)
+int aemp_kil(const char *port, aemp_msg_t *reason)
 {
-    if (reason && !json_is_array(reason)) {
-        json_decref(reason);
+    if (reason && aemp_val_type(aemp_msg_root(reason)) != AEMP_T_ARRAY) {
+        aemp_msg_unref(reason);
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
@@ -224,17 +203,17 @@ int aemp_kil(const char *port, json_t *reason)
     if (r >= 0 && !len)
         r = AEMP_ENODEPORT;
     if (r < 0) {
-        json_decref(reason);
+        aemp_msg_unref(reason);
         return r;
     }
     if (!reason)
-        reason = json_array();
+        reason = aemp_msg_empty();
     if (r) {
         aemp_lport_t *p = aemp__port_find(name, len);
         if (p)
             aemp__job_kil(p, reason);
         else
-            json_decref(reason);   /* killing a nonexistent port: no-op */
+            aemp_msg_unref(reason);   /* killing a nonexistent port: no-op */
     } else {
         aemp__remote_kil(port, aemp_node_len(port), name, len, reason);
     }
@@ -243,11 +222,11 @@ int aemp_kil(const char *port, json_t *reason)
 
 int aemp_kilf(const char *port, const char *fmt, ...)
 {
-    json_t *reason = NULL;
+    aemp_msg_t *reason = NULL;
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        reason = pack_elements(fmt, ap);
+        reason = aemp_vmsgf(fmt, ap);
         va_end(ap);
         if (!reason)
             return AEMP_EINVAL;
@@ -300,8 +279,7 @@ void aemp__in_context(const char *self, void (*fn)(void *arg), void *arg)
     fn(arg);
     ctx_top = c.prev;
     if (c.die) {
-        json_t *reason = json_pack("[ss]", "die", c.die);
-        if (aemp_kil(self, reason) != 0)
+        if (aemp_kil(self, aemp_msgf("ss", "die", c.die)) != 0)
             aemp_log(AEMP_LOG_ERROR, "cannot kill %s after die: %s", self, c.die);
         free(c.die);
     }
@@ -377,7 +355,7 @@ void aemp_psub_free(aemp_psub_t *ps)
 struct dispatch {
     aemp_rcv_fn fn;
     void *arg;
-    json_t *msg;
+    aemp_msg_t *msg;
 };
 
 static void dispatch_trampoline(void *v)
@@ -387,59 +365,43 @@ static void dispatch_trampoline(void *v)
 }
 
 /* The reason for a message that found no callback. */
-static json_t *unhandled_reason(json_t *msg)
+static aemp_msg_t *unhandled_reason(const aemp_msg_t *msg)
 {
     char tag[31];
-    json_t *t = json_array_get(msg, 0);
+    const aemp_val_t *t = aemp_msg_at(msg, 0);
     const char *src = "";
     char *text = NULL;
-    if (json_is_string(t))
-        src = json_string_value(t);
+    size_t srclen = 0;
+    if (aemp_val_str(t, &srclen))
+        src = aemp_val_str(t, NULL);
     else if (t)
-        src = text = aemp__json_text(t);
+        srclen = strlen(src = text = aemp_val_text(t));
     size_t i;
-    for (i = 0; i < 30 && src[i]; i++)
+    for (i = 0; i < 30 && i < srclen; i++)
         tag[i] = (src[i] >= 32 && src[i] < 127) ? src[i] : '.';
     tag[i] = 0;
     free(text);
     char buf[96];
     snprintf(buf, sizeof buf, "no callback found for message '%s'", tag);
-    return json_pack("[ss]", "unhandled_message", buf);
+    return aemp_msgf("ss", "unhandled_message", buf);
 }
 
-/* The message without its tag: in place when nobody else holds it. */
-static json_t *strip_tag(json_t *msg)
-{
-    if (msg->refcount == 1) {
-        json_array_remove(msg, 0);
-        return msg;
-    }
-    size_t n = json_array_size(msg);
-    json_t *copy = json_array();
-    for (size_t i = 1; i < n; i++)
-        json_array_append(copy, json_array_get(msg, i));
-    json_decref(msg);
-    return copy;
-}
-
-void aemp__port_deliver(aemp_lport_t *p, json_t *msg)
+void aemp__port_deliver(aemp_lport_t *p, aemp_msg_t *msg)
 {
     if (p->dead) {
         aemp_log(AEMP_LOG_DEBUG, "message to dead port %s dropped", p->id);
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return;
     }
     struct dispatch d = { p->fn, p->arg, msg };
     if (p->ntags) {
-        json_t *t = json_array_get(msg, 0);
-        if (json_is_string(t)) {
-            const char *s = json_string_value(t);
-            size_t l = json_string_length(t);
+        size_t l;
+        const char *s = aemp_msg_tag(msg, &l);
+        if (s) {
             for (size_t i = 0; i < p->ntags; i++) {
                 if (p->tags[i].len == l && memcmp(p->tags[i].tag, s, l) == 0) {
                     d.fn = p->tags[i].fn;
                     d.arg = p->tags[i].arg;
-                    d.msg = msg = strip_tag(msg);
                     break;
                 }
             }
@@ -447,23 +409,23 @@ void aemp__port_deliver(aemp_lport_t *p, json_t *msg)
     }
     if (!d.fn) {
         aemp__job_kil(p, unhandled_reason(msg));
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return;
     }
     aemp__in_context(p->id, dispatch_trampoline, &d);
-    json_decref(msg);
+    aemp_msg_unref(msg);
 }
 
-void aemp__port_die(aemp_lport_t *p, json_t *reason)
+void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason)
 {
     if (p->dead) {
-        json_decref(reason);
+        aemp_msg_unref(reason);
         return;
     }
     p->dead = true;
     aemp__table_del(&aemp__g.ports, p->name, p->namelen);
-    if (json_array_size(reason) && !p->mons.count && !aemp__remote_monitored(p)) {
-        char *text = aemp__json_text(reason);
+    if (aemp_msg_len(reason) && !p->mons.count && !aemp__remote_monitored(p)) {
+        char *text = aemp__msg_text(reason);
         aemp_log(AEMP_LOG_WARN, "unmonitored local port %s died with reason: %s", p->id, text);
         free(text);
     }
@@ -473,7 +435,7 @@ void aemp__port_die(aemp_lport_t *p, json_t *reason)
         aemp__fiber_port_died(p);   /* unwinds the fiber before monitors fire */
     aemp__monlist_fire(&p->mons, reason);
     aemp__remote_port_died(p, reason);
-    json_decref(reason);
+    aemp_msg_unref(reason);
     aemp__port_unref(p);   /* the table's reference */
 }
 

@@ -748,13 +748,13 @@ static int check_auth(aemp_proto_t *p, const char *line)
 /* Process buffered input until one event happens (see proto.h).  Each input
  * byte of the handshake is scanned once and each frame decoded once, so the
  * cost is linear in the input however it is split. */
-aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, json_t **frame)
+aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, aemp_frame_t *frame)
 {
     char *line = NULL;
     int r;
 
     if (frame)
-        *frame = NULL;
+        memset(frame, 0, sizeof *frame);
     for (;;) {
         switch (p->state) {
         case ST_ERROR:
@@ -797,7 +797,7 @@ aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, json_t **frame)
             return AEMP_PROTO_AUTHED;
 
         case ST_DATA: {
-            json_t *f = NULL;
+            aemp_frame_t f;
             r = aemp__frame_next(&p->reader, &p->in, &f);
             if (r == 0)
                 return AEMP_PROTO_NEED_MORE;
@@ -808,7 +808,7 @@ aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, json_t **frame)
             if (frame)
                 *frame = f;
             else
-                json_decref(f);
+                aemp_msg_unref(f.msg);
             return AEMP_PROTO_FRAME;
         }
         }
@@ -837,7 +837,7 @@ void aemp__proto_fail(aemp_proto_t *p, const char *fmt, ...)
 /* Encode [dest, msg...] in our send framing onto the out buffer.  Calling it
  * before our auth line is queued is a caller bug (asserted; ignored without
  * assertions).  O(size of msg). */
-void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const json_t *msg)
+void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
     assert(p->auth_queued);
     if (!p->auth_queued)

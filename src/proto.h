@@ -12,7 +12,6 @@
 #ifndef AEMP_PROTO_H
 #define AEMP_PROTO_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,7 +56,7 @@ typedef enum aemp_proto_event {
     AEMP_PROTO_START_TLS,       /* both announced TLS: switch the transport now;
                                    aemp__proto_tls_client() tells the role */
     AEMP_PROTO_AUTHED,          /* handshake complete; frames follow */
-    AEMP_PROTO_FRAME,           /* *frame holds a new reference to a decoded frame */
+    AEMP_PROTO_FRAME,           /* *frame holds a decoded frame (see frame.h) */
     AEMP_PROTO_ERROR,           /* fatal; aemp__proto_error() says why */
 } aemp_proto_event_t;
 
@@ -78,8 +77,9 @@ aemp_buf_t *aemp__proto_out(aemp_proto_t *p);
 
 /* Process input until one event happens.  Call repeatedly until it returns
  * AEMP_PROTO_NEED_MORE or AEMP_PROTO_ERROR (after which it keeps returning
- * ERROR).  For AEMP_PROTO_FRAME, *frame receives the frame (caller owns). */
-aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, json_t **frame);
+ * ERROR).  For AEMP_PROTO_FRAME, *frame receives the frame: the caller owns
+ * frame->msg; frame->dest is valid until the next call. */
+aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, aemp_frame_t *frame);
 
 /* Call after AEMP_PROTO_START_TLS once the TLS session is up: the auth line
  * is queued (it must go out inside TLS). */
@@ -90,7 +90,7 @@ void aemp__proto_fail(aemp_proto_t *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Queue one data frame [dest, msg...] (msg borrowed).  Only after AUTHED. */
-void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const json_t *msg);
+void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
 /* Accessors (valid once the corresponding phase is reached; NULL/0 before). */
 const char *aemp__proto_error(const aemp_proto_t *p);

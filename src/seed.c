@@ -66,7 +66,7 @@ static void restart(seed_t *s)
     ev_timer_start(aemp__g.loop, &s->retry);
 }
 
-static void on_updown(const char *node, int up, json_t *reason, void *arg)
+static void on_updown(const char *node, int up, aemp_msg_t *reason, void *arg)
 {
     for (size_t i = 0; i < nseeds; i++)
         if (!up && seeds[i].nodeid && !strcmp(seeds[i].nodeid, node))
@@ -93,13 +93,13 @@ void aemp__seed_greeted(const char *addr, const char *peer)
     }
 }
 
-json_t *aemp__seed_nodes(void)
+aemp_msg_t *aemp__seed_nodes(void)
 {
-    json_t *a = json_array();
+    aemp_build_t *b = aemp_build_new();
     for (size_t i = 0; i < nseeds; i++)
         if (seeds[i].nodeid && !seeds[i].self)
-            json_array_append_new(a, json_string(seeds[i].nodeid));
-    return a;
+            aemp_build_str(b, seeds[i].nodeid);
+    return aemp_build_msg(b);
 }
 
 int aemp__seed_is_node(const char *node)

@@ -4,6 +4,7 @@
  * level 1 and the node keeps running without it. */
 #include "module.h"
 
+#include "aemp_json.h"
 #include "aemp_module.h"
 
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 /* Resolve func (loading modules as needed) and call it with args
  * (borrowed), outside port context. */
-static void call_service(const char *func, json_t *args)
+static void call_service(const char *func, aemp_msg_t *args)
 {
     char err[1024];
     if (aemp__func_resolve(func, err, sizeof err) < 0) {
@@ -37,6 +38,21 @@ static void load_service(const char *spec)
     free(name);
 }
 
+/* A ["Pkg::func", args...] entry (a JSON array whose element 0 is a
+ * string): call func with the other elements as its message. */
+static void call_service_entry(size_t index, const json_t *entry)
+{
+    aemp_msg_t *whole = aemp_msg_from_json(entry);
+    if (!whole) {
+        aemp_log(AEMP_LOG_ERROR, "service %zu not started: its arguments are nested too deeply", index + 1);
+        return;
+    }
+    aemp_msg_t *args = aemp__msg_slice(whole, 1);
+    call_service(aemp_msg_str(whole, 0, NULL), args);
+    aemp_msg_unref(args);
+    aemp_msg_unref(whole);
+}
+
 void aemp__services_start(const json_t *cfg)
 {
     aemp__module_set_path(json_object_get(cfg, "module_path"));
@@ -50,20 +66,16 @@ void aemp__services_start(const json_t *cfg)
             if (n > 2 && !strcmp(spec + n - 2, "::")) {
                 load_service(spec);
             } else {
-                json_t *none = json_array();
+                aemp_msg_t *none = aemp_msg_empty();
                 call_service(spec, none);
-                json_decref(none);
+                aemp_msg_unref(none);
             }
         } else if (json_is_array(s) && json_is_string(json_array_get(s, 0))) {
-            json_t *args = json_array();
-            for (size_t k = 1; k < json_array_size(s); k++)
-                json_array_append(args, json_array_get(s, k));
-            call_service(json_string_value(json_array_get(s, 0)), args);
-            json_decref(args);
+            call_service_entry(i, s);
         } else {
-            char *text = aemp__json_text(s);
+            char *text = json_dumps(s, JSON_COMPACT | JSON_ENCODE_ANY);
             aemp_log(AEMP_LOG_ERROR, "service %zu not started: %s is neither a name nor [name, args...]", i + 1,
-                     text);
+                     text ? text : "?");
             free(text);
         }
     }

@@ -9,7 +9,7 @@ typedef struct timer {
     ev_timer w;
     aemp_handle_t id;
     char *port;          /* send form */
-    json_t *msg;
+    aemp_msg_t *msg;
     void (*fn)(void *);  /* call form */
     void *arg;
 } timer_t_;
@@ -19,7 +19,7 @@ static void timer_free(timer_t_ *t)
     ev_timer_stop(aemp__g.loop, &t->w);
     aemp__table_del(&aemp__g.timers, (const char *)&t->id, sizeof t->id);
     free(t->port);
-    json_decref(t->msg);
+    aemp_msg_unref(t->msg);
     free(t);
 }
 
@@ -29,7 +29,7 @@ static void timer_fired(EV_P_ ev_timer *w, int revents)
     void (*fn)(void *) = t->fn;
     void *arg = t->arg;
     char *port = t->port;
-    json_t *msg = t->msg;
+    aemp_msg_t *msg = t->msg;
     t->port = NULL;
     t->msg = NULL;
     timer_free(t);
@@ -54,10 +54,10 @@ static int start(timer_t_ *t, double seconds, aemp_handle_t *handle)
     return 0;
 }
 
-int aemp_after(double seconds, const char *port, json_t *msg, aemp_handle_t *handle)
+int aemp_after(double seconds, const char *port, aemp_msg_t *msg, aemp_handle_t *handle)
 {
-    if (!port || !json_is_array(msg)) {
-        json_decref(msg);
+    if (!port || aemp_val_type(aemp_msg_root(msg)) != AEMP_T_ARRAY) {
+        aemp_msg_unref(msg);
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
@@ -65,7 +65,7 @@ int aemp_after(double seconds, const char *port, json_t *msg, aemp_handle_t *han
     size_t len;
     int r = aemp__split_local(port, &name, &len);
     if (r < 0) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return r;
     }
     timer_t_ *t = calloc(1, sizeof *t);

@@ -449,6 +449,12 @@ if [ -n "$ADDR" ]; then
     r cal seedA#echo '{"a":[1,2]}' '"x"'
     check "cal echo, JSON arguments" out_is '{"a":[1,2]},"x"'
 
+    # integers keep their exact value over the whole 64-bit ranges
+    r '["cal","seedA#echo",18446744073709551615,-9223372036854775808,9223372036854775808]'
+    check "cal echo, 64-bit integers: exit 0" rc_is 0
+    check "cal echo, 64-bit integers arrive intact" \
+        out_is '18446744073709551615,-9223372036854775808,9223372036854775808'
+
     r cal seedA time
     check "cal node port time: exit 0" rc_is 0
     check "cal node port time: a number" [ -n "$(printf '%s' "$out" | grep -E '^[0-9]+(\.[0-9]+)?$')" ]
@@ -496,6 +502,19 @@ if [ -n "$ADDR" ]; then
     rc=$wrc out=$(cat "$T/mon1.out") err=$(cat "$T/mon1.err")
     check "mon, abnormal death: exit 1" rc_is 1
     check "mon, abnormal death: reason" out_is "custom_error bye"
+
+    # snd: a 64-bit integer arrives intact (seen in the kill reason)
+    r snd seedA AnyEvent::MP::_spawn sink2 aemp::sink
+    "$AEMP" mon seedA#sink2 >"$T/mon3.out" 2>"$T/mon3.err" &
+    MON3=$!
+    PIDS="$PIDS $MON3"
+    sleep 1
+    r '["snd","seedA","kil1","sink2","big",18446744073709551615]'
+    check "snd of a 64-bit integer: exit 0" rc_is 0
+    wrc=999
+    wait_exit "$MON3" || true
+    rc=$wrc out=$(cat "$T/mon3.out") err=$(cat "$T/mon3.err")
+    check "snd of a 64-bit integer: it arrives intact" out_is "big 18446744073709551615"
 
     # mon: normal death
     "$AEMP" mon seedA#echo2 >"$T/mon2.out" 2>"$T/mon2.err" &

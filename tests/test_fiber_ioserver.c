@@ -39,9 +39,9 @@ static int group_setup(void **state)
                            "connect_interval", "3", NULL };
     if (!pu_start(&peer, env, args))
         return -1;
-    json_t *a = json_pack("[s]", peer.addr);
+    aemp_msg_t *a = aemp_msgf("s", peer.addr);
     aemp_add_node(peer.nodeid, a);
-    json_decref(a);
+    aemp_msg_unref(a);
     return 0;
 }
 
@@ -56,24 +56,24 @@ static int group_teardown(void **state)
 
 /* ------------------------------------------------------------ helpers */
 
-static json_t *written;     /* ["written", path, bytes] messages */
+#define MAXWRITTEN 16
+static aemp_msg_t *written[MAXWRITTEN];   /* ["written", path, bytes] messages */
 static int nwritten;
 
-static void on_written(json_t *msg, void *arg)
+static void on_written(aemp_msg_t *msg, void *arg)
 {
-    if (!written)
-        written = json_array();
-    json_array_append(written, msg);
+    if (nwritten < MAXWRITTEN)
+        written[nwritten] = aemp_msg_ref(msg);
     nwritten++;
 }
 
-static json_t *death;
+static aemp_msg_t *death;
 static int died;
 
-static void on_death(json_t *reason, void *arg)
+static void on_death(aemp_msg_t *reason, void *arg)
 {
-    json_decref(death);
-    death = json_incref(reason);
+    aemp_msg_unref(death);
+    death = aemp_msg_ref(reason);
     died++;
 }
 
@@ -88,9 +88,12 @@ static int wait_count(volatile int *count, int n, double seconds)
 
 static void reset(void)
 {
-    json_decref(written);
-    json_decref(death);
-    written = death = NULL;
+    for (int i = 0; i < nwritten && i < MAXWRITTEN; i++) {
+        aemp_msg_unref(written[i]);
+        written[i] = NULL;
+    }
+    aemp_msg_unref(death);
+    death = NULL;
     nwritten = died = 0;
 }
 
@@ -180,11 +183,17 @@ static void interleaved_local_and_remote_clients(void **state)
         char path[256], name[16];
         snprintf(name, sizeof name, "remote%d", i);
         path_of(path, sizeof path, name);
-        json_t *chunks = json_array();
+        /* [IOSERVER, PATH, DELAY, [CHUNK...], NOTIFY] */
+        aemp_build_t *b = aemp_build_new();
+        aemp_build_fmt(b, "ssf", server_id, path, 0.002 * (i + 1));
+        aemp_build_array(b);
         for (int k = 0; k < 4 && remote_chunks[i][k]; k++)
-            json_array_append_new(chunks, json_string(remote_chunks[i][k]));
-        char *id = aemp_spawn(peer.nodeid, "aemp::ioclient",
-                              json_pack("[ssfos]", server_id, path, 0.002 * (i + 1), chunks, notify));
+            aemp_build_str(b, remote_chunks[i][k]);
+        aemp_build_close(b);
+        aemp_build_str(b, notify);
+        aemp_msg_t *args = aemp_build_msg(b);
+        assert_non_null(args);
+        char *id = aemp_spawn(peer.nodeid, "aemp::ioclient", args);
         assert_non_null(id);
         free(id);
     }
@@ -196,13 +205,13 @@ static void interleaved_local_and_remote_clients(void **state)
     assert_file("remote0", "remote one\nend\n");
     assert_file("remote1", "R2:αβγ");
     /* the notifications carry the byte counts */
-    size_t i;
-    json_t *w;
-    json_array_foreach(written, i, w) {
-        const char *path = json_string_value(json_array_get(w, 1));
+    for (int i = 0; i < nwritten; i++) {
+        const char *path;
+        int64_t bytes;
+        assert_int_equal(aemp_msg_unpack(written[i], "*sI", &path, &bytes), 0);
         struct stat st;
         assert_int_equal(stat(path, &st), 0);
-        assert_int_equal(json_integer_value(json_array_get(w, 2)), st.st_size);
+        assert_int_equal(bytes, st.st_size);
     }
     /* the server is still alive and serves the next request */
     static struct client again = { .chunks = { "again\n" } };
@@ -215,7 +224,7 @@ static void interleaved_local_and_remote_clients(void **state)
     assert_file("again", "again\n");
     aemp_kil(server_id, NULL);
     assert_true(tu_run_until(&died, 5));
-    tu_assert_json(death, "[]");
+    tu_assert_msg(death, "[]");
 }
 
 static void data_timeout_kills_the_server(void **state)
@@ -236,7 +245,7 @@ static void data_timeout_kills_the_server(void **state)
     char expect[1024];
     snprintf(expect, sizeof expect, "[\"die\",\"timeout waiting for data from %s for %s\"]",
              client_id, stalled.path);
-    tu_assert_json(death, expect);
+    tu_assert_msg(death, expect);
     assert_int_equal(nwritten, 0);
     assert_file("stalled", "partial\n");
 }
@@ -245,7 +254,7 @@ static void spawned_by_name_and_junk_dropped(void **state)
 {
     reset();
     assert_int_equal(ioserver_register(), 0);
-    char *server = aemp_spawn(aemp_node(), "ioserver::start", json_pack("[f]", 2.0));
+    char *server = aemp_spawn(aemp_node(), "ioserver::start", aemp_msgf("f", 2.0));
     assert_non_null(server);
     aemp_mon(server, on_death, NULL, NULL);
     aemp_sndf(server, "s", "junk");                 /* logged and dropped */
@@ -261,8 +270,11 @@ static void spawned_by_name_and_junk_dropped(void **state)
     /* an unopenable path kills it with "die" */
     aemp_sndf(server, "sss", "write_file", "src", "/nonexistent-dir/file");
     assert_true(tu_run_until(&died, 5));
-    tu_assert_json(json_array_get(death, 0), "\"die\"");
-    assert_non_null(strstr(json_string_value(json_array_get(death, 1)), "open /nonexistent-dir/file: "));
+    assert_non_null(death);
+    tu_assert_val(aemp_msg_at(death, 0), "\"die\"");
+    const char *text = aemp_msg_str(death, 1, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "open /nonexistent-dir/file: "));
     free(server);
     reset();
 }

@@ -6,7 +6,7 @@
 static tu_box_t seen;
 static char seen_self[256];
 
-static void record_fn(json_t *args, void *arg)
+static void record_fn(aemp_msg_t *args, void *arg)
 {
     tu_box_put(args, &seen);
     snprintf(seen_self, sizeof seen_self, "%s", aemp_self() ? aemp_self() : "");
@@ -30,11 +30,11 @@ static int teardown(void **s)
 static void register_and_call_by_name(void **state)
 {
     assert_int_equal(aemp_func_register("t::record", record_fn, NULL), 0);
-    assert_int_equal(aemp_snd_to_func(aemp_node(), "t::record", json_pack("[si]", "a", 1)), 0);
+    assert_int_equal(aemp_snd_to_func(aemp_node(), "t::record", aemp_msgf("si", "a", 1)), 0);
     assert_int_equal(seen.count, 0);   /* from the loop, not inside the call */
     tu_drain();
     assert_int_equal(seen.count, 1);
-    tu_assert_json(seen.last, "[\"a\",1]");
+    tu_assert_msg(seen.last, "[\"a\",1]");
     assert_string_equal(seen_self, "");   /* not in port context */
     /* unregistered: nothing is called */
     assert_int_equal(aemp_func_unregister("t::record"), 0);
@@ -47,17 +47,17 @@ static void register_and_call_by_name(void **state)
     assert_int_equal(aemp_func_register("", record_fn, NULL), AEMP_EINVAL);
     assert_int_equal(aemp_func_register("x::y", NULL, NULL), AEMP_EINVAL);
     assert_int_equal(aemp_snd_to_func(aemp_node(), "", NULL), AEMP_EINVAL);
-    assert_int_equal(aemp_snd_to_func(aemp_node(), "x::y", json_string("no")), AEMP_EINVAL);
+    assert_int_equal(aemp_snd_to_func(aemp_node(), "x::y", aemp_valf("s", "no")), AEMP_EINVAL);
     assert_int_equal(aemp_snd_to_func("", "x::y", NULL), AEMP_EPORTID);
 }
 
 static tu_box_t inbox;
-static void spawned_rcv(json_t *m, void *arg)
+static void spawned_rcv(aemp_msg_t *m, void *arg)
 {
     tu_box_put(m, &inbox);
 }
 
-static void init_fn(json_t *args, void *arg)
+static void init_fn(aemp_msg_t *args, void *arg)
 {
     record_fn(args, arg);
     aemp_rcv(aemp_self(), spawned_rcv, NULL);
@@ -66,7 +66,7 @@ static void init_fn(json_t *args, void *arg)
 static void local_spawn_is_deferred_and_in_context(void **state)
 {
     aemp_func_register("t::init", init_fn, NULL);
-    char *id = aemp_spawn(aemp_node(), "t::init", json_pack("[s]", "arg"));
+    char *id = aemp_spawn(aemp_node(), "t::init", aemp_msgf("s", "arg"));
     assert_non_null(id);
     assert_true(aemp_port_is_local(id));
     assert_int_equal(seen.count, 0);   /* never inside aemp_spawn */
@@ -74,10 +74,10 @@ static void local_spawn_is_deferred_and_in_context(void **state)
     aemp_sndf(id, "s", "hello");
     tu_drain();
     assert_int_equal(seen.count, 1);
-    tu_assert_json(seen.last, "[\"arg\"]");
+    tu_assert_msg(seen.last, "[\"arg\"]");
     assert_string_equal(seen_self, id);
     assert_int_equal(inbox.count, 1);
-    tu_assert_json(inbox.last, "[\"hello\"]");
+    tu_assert_msg(inbox.last, "[\"hello\"]");
     /* spawning by a port ID of the node works too */
     const char *p = aemp_port(NULL, NULL);
     char *id2 = aemp_spawn(p, "t::init", NULL);
@@ -85,7 +85,7 @@ static void local_spawn_is_deferred_and_in_context(void **state)
     assert_int_equal(aemp_node_len(id2), strlen(aemp_node()));
     tu_drain();
     assert_int_equal(seen.count, 2);
-    tu_assert_json(seen.last, "[]");
+    tu_assert_msg(seen.last, "[]");
     free(id);
     free(id2);
     tu_box_clear(&inbox);
@@ -99,13 +99,13 @@ static void unknown_function_kills_the_port(void **state)
     aemp_mon(id, tu_box_put, &dead, NULL);
     tu_drain();
     assert_int_equal(dead.count, 1);
-    tu_assert_json(dead.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
+    tu_assert_msg(dead.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
     tu_box_clear(&dead);
     free(id);
     /* bad spawn arguments */
     assert_null(aemp_spawn(aemp_node(), "nocolons", NULL));
     assert_null(aemp_spawn(aemp_node(), NULL, NULL));
-    assert_null(aemp_spawn(aemp_node(), "a::b", json_string("not an array")));
+    assert_null(aemp_spawn(aemp_node(), "a::b", aemp_valf("s", "not an array")));
     assert_null(aemp_spawn("#bad", "a::b", NULL));
 }
 

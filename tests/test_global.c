@@ -3,7 +3,8 @@
  * process as a ninth node.  Every node finds every other through its
  * master, every registration reaches everyone, and after a seed and an
  * ordinary node are killed and restarted the database converges again with
- * nothing stale. */
+ * nothing stale.  Values keep their types across nodes (byte strings and
+ * uint64 values included). */
 #include "testutil.h"
 
 #include "procutil.h"
@@ -59,23 +60,36 @@ static int start_worker(int i)
 
 /* ------------------------------------------------------------ the mirror */
 
-static json_t *view;      /* latest contents of GROUP seen by db_mon */
+static aemp_msg_t *view;  /* latest contents of the family seen by db_mon (root: a map) */
 static int mon_calls;
-static void on_group(json_t *family, json_t *added, json_t *changed, json_t *deleted, void *arg)
+static void on_group(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted,
+                     void *arg)
 {
-    json_decref(view);
-    view = json_deep_copy(family);
+    aemp_msg_unref(view);
+    view = aemp_msg_ref(family);   /* messages are immutable: no copy needed */
     mon_calls++;
+}
+
+/* The value of key in the view, or NULL. */
+static const aemp_val_t *view_get(const char *key)
+{
+    return view ? aemp_val_get(aemp_msg_root(view), key) : NULL;
+}
+
+static void view_clear(void)
+{
+    aemp_msg_unref(view);
+    view = NULL;
 }
 
 /* Wait until the group holds exactly the wanted members (bounded). */
 static int converged;
 static int group_is(char **want, int n)
 {
-    if (json_object_size(view) != (size_t)n)
+    if (!view || aemp_val_len(aemp_msg_root(view)) != (size_t)n)
         return 0;
     for (int i = 0; i < n; i++)
-        if (!json_object_get(view, want[i]))
+        if (!view_get(want[i]))
             return 0;
     return 1;
 }
@@ -88,7 +102,7 @@ static int wait_group(char **want, int n, double seconds)
             return 1;
         tu_run_for(0.05);
     }
-    char *s = view ? json_dumps(view, JSON_COMPACT) : strdup("null");
+    char *s = view ? aemp_val_text(aemp_msg_root(view)) : strdup("null");
     fprintf(stderr, "group not converged: %s\n", s);
     free(s);
     return 0;
@@ -97,17 +111,26 @@ static int wait_group(char **want, int n, double seconds)
 static void register_worker(int i)
 {
     free(member[i]);
-    member[i] = aemp_spawn(work[i].nodeid, "aemp::grp_echo", json_pack("[s]", GROUP));
+    member[i] = aemp_spawn(work[i].nodeid, "aemp::grp_echo", aemp_msgf("s", GROUP));
     assert_non_null(member[i]);
 }
 
-static json_t *query_result;
+static aemp_msg_t *query_result;
 static int queried;
-static void on_query(json_t *r, void *arg)
+static void on_query(aemp_msg_t *r, void *arg)
 {
-    json_decref(query_result);
-    query_result = json_incref(r);
+    aemp_msg_unref(query_result);
+    query_result = aemp_msg_ref(r);
     queried = 1;
+}
+
+/* Run a query and wait for its answer (bounded); the root of query_result. */
+static const aemp_val_t *ask(int (*q)(const char *, aemp_db_query_fn, void *), const char *family)
+{
+    queried = 0;
+    assert_int_equal(q(family, on_query, NULL), 0);
+    assert_true(tu_run_until(&queried, 10));
+    return aemp_msg_root(query_result);
 }
 
 /* ------------------------------------------------------------- set-up */
@@ -151,7 +174,8 @@ static int group_teardown(void **state)
     }
     for (int i = 0; i < 2; i++)
         pu_stop(&seed[i], SIGTERM);
-    json_decref(view);
+    view_clear();
+    aemp_msg_unref(query_result);
     aemp_shutdown();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
@@ -173,31 +197,27 @@ static void every_registration_reaches_everyone(void **state)
 
 static void queries_agree(void **state)
 {
-    queried = 0;
-    assert_int_equal(aemp_db_keys(GROUP, on_query, NULL), 0);
-    assert_true(tu_run_until(&queried, 10));
-    assert_int_equal(json_array_size(query_result), NWORK);
-    queried = 0;
-    assert_int_equal(aemp_db_family("'g", on_query, NULL), 0);
-    assert_true(tu_run_until(&queried, 10));
-    assert_non_null(json_object_get(query_result, "seed1"));
-    assert_non_null(json_object_get(query_result, "seed2"));
-    assert_int_equal(json_object_size(query_result), 2);
-    queried = 0;
-    assert_int_equal(aemp_db_values("no_such_family", on_query, NULL), 0);
-    assert_true(tu_run_until(&queried, 10));
-    tu_assert_json(query_result, "[]");
-    json_decref(query_result);
+    const aemp_val_t *keys = ask(aemp_db_keys, GROUP);
+    assert_int_equal(aemp_val_type(keys), AEMP_T_ARRAY);
+    assert_int_equal(aemp_val_len(keys), NWORK);
+    const aemp_val_t *g = ask(aemp_db_family, "'g");
+    assert_int_equal(aemp_val_type(g), AEMP_T_MAP);
+    assert_non_null(aemp_val_get(g, "seed1"));
+    assert_non_null(aemp_val_get(g, "seed2"));
+    assert_int_equal(aemp_val_len(g), 2);
+    tu_assert_val(ask(aemp_db_values, "no_such_family"), "[]");
+    tu_assert_val(ask(aemp_db_family, "no_such_family"), "{}");
+    aemp_msg_unref(query_result);
     query_result = NULL;
 }
 
-static json_t *inbox[NWORK];
+static aemp_msg_t *inbox[NWORK];
 static int ngot;
-static void on_echo(json_t *m, void *arg)
+static void on_echo(aemp_msg_t *m, void *arg)
 {
-    int i = (int)json_integer_value(json_array_get(m, 1));
-    if (i >= 0 && i < NWORK && !inbox[i]) {
-        inbox[i] = json_incref(m);
+    int64_t i;
+    if (aemp_msg_int(m, 1, &i) == 0 && i >= 0 && i < NWORK && !inbox[i]) {
+        inbox[i] = aemp_msg_ref(m);
         ngot++;
     }
 }
@@ -211,14 +231,14 @@ static void every_node_finds_every_other(void **state)
     ngot = 0;
     for (int i = 0; i < NWORK; i++) {
         const char *next = member[(i + 1) % NWORK];
-        aemp_snd_on(work[i].nodeid, next, json_pack("[sis]", "ring", i, me));
+        aemp_snd_on(work[i].nodeid, next, aemp_msgf("sis", "ring", i, me));
     }
     double end = pu_now() + 20;
     while (ngot < NWORK && pu_now() < end)
         tu_run_for(0.05);
     assert_int_equal(ngot, NWORK);
     for (int i = 0; i < NWORK; i++) {
-        json_decref(inbox[i]);
+        aemp_msg_unref(inbox[i]);
         inbox[i] = NULL;
     }
     aemp_kil(me, NULL);
@@ -228,34 +248,113 @@ static void values_and_deletes_propagate(void **state)
 {
     /* a worker sets and deletes an entry of its own */
     aemp_handle_t h;
-    json_decref(view);
-    view = NULL;
+    view_clear();
     assert_int_equal(aemp_db_mon("config", on_group, NULL, &h), 0);
-    aemp_snd_to_func(work[2].nodeid, "aemp::db_set", json_pack("[ssi]", "config", "limit", 42));
+    aemp_snd_to_func(work[2].nodeid, "aemp::db_set", aemp_msgf("ssi", "config", "limit", 42));
     double end = pu_now() + 10;
-    while (!json_object_get(view, "limit") && pu_now() < end)
+    while (!view_get("limit") && pu_now() < end)
         tu_run_for(0.05);
-    tu_assert_json(json_object_get(view, "limit"), "42");
-    aemp_snd_to_func(work[2].nodeid, "aemp::db_del", json_pack("[ss]", "config", "limit"));
+    tu_assert_val(view_get("limit"), "42");
+    aemp_snd_to_func(work[2].nodeid, "aemp::db_del", aemp_msgf("ss", "config", "limit"));
     end = pu_now() + 10;
-    while (json_object_get(view, "limit") && pu_now() < end)
+    while (view_get("limit") && pu_now() < end)
         tu_run_for(0.05);
-    assert_null(json_object_get(view, "limit"));
+    assert_null(view_get("limit"));
     assert_int_equal(aemp_db_mon_cancel(h), 0);
     /* our own entries too */
-    assert_int_equal(aemp_db_set("config", "mine", json_string("x")), 0);
+    assert_int_equal(aemp_db_set("config", "mine", aemp_valf("s", "x")), 0);
     assert_int_equal(aemp_db_del("config", "mine"), 0);
     assert_int_equal(aemp_db_del("config", "mine"), AEMP_ENOENT);
-    json_decref(view);
-    view = NULL;
+    assert_int_equal(aemp_db_setf("config", "mine", "{s:[i,b]}", "x", 1, 1), 0);
+    assert_int_equal(aemp_db_del("config", "mine"), 0);
+    assert_int_equal(aemp_db_set("", "mine", aemp_valf("i", 1)), AEMP_EINVAL);
+    assert_int_equal(aemp_db_setf("config", "mine", "[i", 1), AEMP_EINVAL);
+    view_clear();
+}
+
+/* Wait (bounded) until the view holds every key of keys[0..n). */
+static int wait_keys(const char *const *keys, int n, double seconds)
+{
+    double end = pu_now() + seconds;
+    for (;;) {
+        int have = 0;
+        for (int i = 0; i < n; i++)
+            have += view_get(keys[i]) != NULL;
+        if (have == n)
+            return 1;
+        if (pu_now() >= end)
+            return 0;
+        tu_run_for(0.05);
+    }
+}
+
+static void assert_bytes(const aemp_val_t *v, const void *want, size_t len)
+{
+    assert_non_null(v);
+    assert_int_equal(aemp_val_type(v), AEMP_T_BYTES);
+    size_t got;
+    const char *s = aemp_val_str(v, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(s, want, len);
+}
+
+static void assert_uint(const aemp_val_t *v, uint64_t want)
+{
+    assert_non_null(v);
+    assert_int_equal(aemp_val_type(v), AEMP_T_UINT);
+    uint64_t got;
+    assert_int_equal(aemp_val_uint(v, &got), 0);
+    assert_true(got == want);
+}
+
+/* A byte string (not UTF-8, NULs inside) and a uint64 above INT64_MAX,
+ * set with aemp_db_set on a worker, reach this node's monitor through
+ * their master unchanged; set here, the master's answer to a query has
+ * them unchanged too. */
+static void bytes_and_uint64_survive(void **state)
+{
+    static const unsigned char blob[] = { 0x00, 0xff, 0x80, 'a', 0x00, 0xc3, 0x28 };
+    const uint64_t big = UINT64_MAX - 1;
+    const char *const keys[] = { "blob", "big" };
+    aemp_handle_t h;
+    view_clear();
+    assert_int_equal(aemp_db_mon("raw", on_group, NULL, &h), 0);
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_set", aemp_msgf("ssy", "raw", "blob", blob, sizeof blob));
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_set", aemp_msgf("ssu", "raw", "big", big));
+    assert_true(wait_keys(keys, 2, 10));
+    assert_bytes(view_get("blob"), blob, sizeof blob);
+    assert_uint(view_get("big"), big);
+    /* set here: through the master and back into our own monitor */
+    assert_int_equal(aemp_db_setf("raw", "mine", "[yu]", blob, sizeof blob, big), 0);
+    const char *const mine[] = { "mine" };
+    assert_true(wait_keys(mine, 1, 10));
+    const aemp_val_t *v = view_get("mine");
+    assert_int_equal(aemp_val_type(v), AEMP_T_ARRAY);
+    assert_int_equal(aemp_val_len(v), 2);
+    assert_bytes(aemp_val_at(v, 0), blob, sizeof blob);
+    assert_uint(aemp_val_at(v, 1), big);
+    const aemp_val_t *fam = ask(aemp_db_family, "raw");
+    assert_bytes(aemp_val_get(fam, "blob"), blob, sizeof blob);
+    assert_uint(aemp_val_get(fam, "big"), big);
+    v = aemp_val_get(fam, "mine");
+    assert_non_null(v);
+    assert_int_equal(aemp_val_len(v), 2);
+    assert_bytes(aemp_val_at(v, 0), blob, sizeof blob);
+    assert_uint(aemp_val_at(v, 1), big);
+    assert_int_equal(aemp_db_del("raw", "mine"), 0);
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_del", aemp_msgf("ss", "raw", "blob"));
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_del", aemp_msgf("ss", "raw", "big"));
+    assert_int_equal(aemp_db_mon_cancel(h), 0);
+    aemp_msg_unref(query_result);
+    query_result = NULL;
+    view_clear();
 }
 
 static void group_reg_from_this_node(void **state)
 {
     aemp_handle_t h;
     assert_int_equal(aemp_grp_mon(GROUP, NULL, NULL, &h), AEMP_EINVAL);
-    json_decref(view);
-    view = NULL;
+    view_clear();
     aemp_db_mon(GROUP, on_group, NULL, &h);
     tu_run_for(0.5);
     const char *mine = aemp_port(on_echo, NULL);
@@ -265,9 +364,10 @@ static void group_reg_from_this_node(void **state)
     all[NWORK] = strdup(mine);
     assert_int_equal(aemp_grp_reg(GROUP, mine, NULL), 0);
     assert_true(wait_group(all, NWORK + 1, 10));
-    json_t *members = aemp_grp_get(GROUP);
-    assert_int_equal(json_array_size(members), NWORK + 1);
-    json_decref(members);
+    aemp_msg_t *members = aemp_grp_get(GROUP);
+    assert_non_null(members);
+    assert_int_equal(aemp_msg_len(members), NWORK + 1);
+    aemp_msg_unref(members);
     aemp_kil(mine, NULL);   /* its registration goes with it */
     assert_true(wait_group(member, NWORK, 10));
     free(all[NWORK]);
@@ -277,8 +377,7 @@ static void group_reg_from_this_node(void **state)
 static void converges_after_seed_and_node_die(void **state)
 {
     aemp_handle_t h;
-    json_decref(view);
-    view = NULL;
+    view_clear();
     aemp_db_mon(GROUP, on_group, NULL, &h);
     assert_true(wait_group(member, NWORK, 10));
     /* kill seed1 and worker6 hard */
@@ -295,7 +394,7 @@ static void converges_after_seed_and_node_die(void **state)
     tu_run_for(1.0);
     register_worker(NWORK - 1);
     assert_true(wait_group(member, NWORK, 30));
-    assert_null(json_object_get(view, stale));
+    assert_null(view_get(stale));
     free(stale);
     /* the restarted seed has the whole database again: with the other seed
      * gone it alone serves the group, and nothing is lost or stale */
@@ -314,6 +413,7 @@ int main(void)
         cmocka_unit_test(queries_agree),
         cmocka_unit_test(every_node_finds_every_other),
         cmocka_unit_test(values_and_deletes_propagate),
+        cmocka_unit_test(bytes_and_uint64_survive),
         cmocka_unit_test(group_reg_from_this_node),
         cmocka_unit_test(converges_after_seed_and_node_die),
     };

@@ -80,16 +80,23 @@ static void mesh_finds_unnamed_node(void **state)
 
 static int member_count;
 static const char *watched;
+
+/* 1 if the array value a holds the string s. */
+static int holds(const aemp_val_t *a, const char *s)
+{
+    for (size_t i = 0, n = aemp_val_type(a) == AEMP_T_ARRAY ? aemp_val_len(a) : 0; i < n; i++) {
+        const char *e = aemp_val_str(aemp_val_at(a, i), NULL);
+        if (e && !strcmp(e, s))
+            return 1;
+    }
+    return 0;
+}
+
 static int has_member(void *port)
 {
-    json_t *m = aemp_grp_get("chat");
-    int found = 0;
-    size_t i;
-    json_t *p;
-    json_array_foreach(m, i, p)
-        if (!strcmp(json_string_value(p), port))
-            found = 1;
-    json_decref(m);
+    aemp_msg_t *m = aemp_grp_get("chat");
+    int found = m && holds(aemp_msg_root(m), port);
+    aemp_msg_unref(m);
     return found;
 }
 static int lacks_member(void *port)
@@ -97,9 +104,9 @@ static int lacks_member(void *port)
     return !has_member(port);
 }
 
-static void on_grp(json_t *ports, json_t *added, json_t *removed, void *arg)
+static void on_grp(aemp_msg_t *ports, aemp_msg_t *added, aemp_msg_t *removed, void *arg)
 {
-    member_count = (int)json_array_size(ports);
+    member_count = (int)aemp_msg_len(ports);
     (void)watched;
 }
 
@@ -110,7 +117,7 @@ static void their_registration_reaches_us(void **state)
     aemp_handle_t h;
     member_count = -1;
     assert_int_equal(aemp_grp_mon("chat", on_grp, NULL, &h), 0);
-    b_member = aemp_spawn("b130", "aemp::grp_echo", json_pack("[s]", "chat"));
+    b_member = aemp_spawn("b130", "aemp::grp_echo", aemp_msgf("s", "chat"));
     assert_true(wait_for(has_member, b_member, 15));
     double end = pu_now() + 5;
     while (member_count != 1 && pu_now() < end)
@@ -119,12 +126,12 @@ static void their_registration_reaches_us(void **state)
     aemp_db_mon_cancel(h);
 }
 
-static json_t *answer;
+static aemp_msg_t *answer;   /* the last reply [members] */
 static int answered;
-static void on_answer(json_t *m, void *arg)
+static void on_answer(aemp_msg_t *m, void *arg)
 {
-    json_decref(answer);
-    answer = json_incref(json_array_get(m, 0));
+    aemp_msg_unref(answer);
+    answer = aemp_msg_ref(m);
     answered = 1;
 }
 
@@ -132,15 +139,10 @@ static int b_sees(const char *port)
 {
     const char *me = aemp_port(on_answer, NULL);
     answered = 0;
-    aemp_snd_to_func("b130", "aemp::grp_get", json_pack("[ss]", "chat", me));
+    aemp_snd_to_func("b130", "aemp::grp_get", aemp_msgf("ss", "chat", me));
     tu_run_until(&answered, 5);
     aemp_kil(me, NULL);
-    size_t i;
-    json_t *p;
-    json_array_foreach(answer, i, p)
-        if (!strcmp(json_string_value(p), port))
-            return 1;
-    return 0;
+    return answer && holds(aemp_msg_at(answer, 0), port);
 }
 
 static void our_registration_reaches_them(void **state)
@@ -166,12 +168,12 @@ static void our_registration_reaches_them(void **state)
     assert_false(seen);
 }
 
-static json_t *keys;
+static aemp_msg_t *keys;   /* root: an array of keys */
 static int got_keys;
-static void on_keys(json_t *r, void *arg)
+static void on_keys(aemp_msg_t *r, void *arg)
 {
-    json_decref(keys);
-    keys = json_incref(r);
+    aemp_msg_unref(keys);
+    keys = aemp_msg_ref(r);
     got_keys = 1;
 }
 
@@ -184,11 +186,7 @@ static void bridge_into_the_database(void **state)
         got_keys = 0;
         aemp_db_keys("chat", on_keys, NULL);
         tu_run_until(&got_keys, 5);
-        size_t i;
-        json_t *k;
-        json_array_foreach(keys, i, k)
-            if (!strcmp(json_string_value(k), b_member))
-                found = 1;
+        found = keys && holds(aemp_msg_root(keys), b_member);
         if (!found)
             tu_run_for(0.2);
     }
@@ -196,8 +194,8 @@ static void bridge_into_the_database(void **state)
     /* the member dies on b130: it leaves the group everywhere */
     aemp_kil(b_member, NULL);
     assert_true(wait_for(lacks_member, b_member, 10));
-    json_decref(keys);
-    json_decref(answer);
+    aemp_msg_unref(keys);
+    aemp_msg_unref(answer);
     free(b_member);
 }
 

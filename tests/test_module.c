@@ -30,21 +30,21 @@ static void assert_logged(const char *text)
         fail_msg("missing log line '%s' in:\n%s", text, logbuf);
 }
 
-static json_t *inbox;
+static aemp_msg_t *inbox;
 static int received;
-static void on_msg(json_t *m, void *arg)
+static void on_msg(aemp_msg_t *m, void *arg)
 {
-    json_decref(inbox);
-    inbox = json_incref(m);
+    aemp_msg_unref(inbox);
+    inbox = aemp_msg_ref(m);
     received++;
 }
 
-static json_t *reason;
+static aemp_msg_t *reason;
 static int fired;
-static void on_mon(json_t *r, void *arg)
+static void on_mon(aemp_msg_t *r, void *arg)
 {
-    json_decref(reason);
-    reason = json_incref(r);
+    aemp_msg_unref(reason);
+    reason = aemp_msg_ref(r);
     fired++;
 }
 
@@ -58,12 +58,12 @@ static const char *spawn_and_wait_death(const char *func)
     assert_int_equal(aemp_mon(id, on_mon, NULL, NULL), 0);
     free(id);
     assert_true(tu_run_until(&fired, 5));
-    assert_string_equal(json_string_value(json_array_get(reason, 0)), "die");
-    return json_string_value(json_array_get(reason, 1));
+    assert_string_equal(aemp_msg_str(reason, 0, NULL), "die");
+    return aemp_msg_str(reason, 1, NULL);
 }
 
 /* Send msg and wait for one message to the port `me`. */
-static json_t *wait_msg(void)
+static aemp_msg_t *wait_msg(void)
 {
     assert_true(tu_run_until(&received, 5));
     received = 0;
@@ -89,8 +89,8 @@ static int group_teardown(void **state)
 {
     tu_drain();
     aemp_shutdown();
-    json_decref(inbox);
-    json_decref(reason);
+    aemp_msg_unref(inbox);
+    aemp_msg_unref(reason);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
@@ -101,12 +101,12 @@ static int group_teardown(void **state)
 static void configure_starts_services(void **state)
 {
     char err[512];
-    json_t *args = json_pack("{s:b, s:s, s:[], s:[s], s:[s, [s, i, s], s, s, s, s, [s, s]]}", "norc", 1,
-                             "nodeid", "svctest", "binds", "module_path", "/nonexistent:" AEMP_TEST_MODULE_DIR,
-                             "services", "tmod::svc::", "tmod::svc::start", 1, "x", "tmod::svc::noargs",
-                             "tmod::missing::fn", "tmod::initfail::", "nope::", "tmod::svc::start", "y");
+    aemp_msg_t *args = aemp_valf("{s:b, s:s, s:[], s:[s], s:[s, [s, i, s], s, s, s, s, [s, s]]}", "norc", 1,
+                                 "nodeid", "svctest", "binds", "module_path", "/nonexistent:" AEMP_TEST_MODULE_DIR,
+                                 "services", "tmod::svc::", "tmod::svc::start", 1, "x", "tmod::svc::noargs",
+                                 "tmod::missing::fn", "tmod::initfail::", "nope::", "tmod::svc::start", "y");
     int r = aemp_configure(args, err, sizeof err);
-    json_decref(args);
+    aemp_msg_unref(args);
     if (r != 0)
         fail_msg("configure: %s", err);
     assert_string_equal(aemp_node(), "svctest");
@@ -119,8 +119,8 @@ static void configure_starts_services(void **state)
     /* what the module saw, in order */
     const char *me = aemp_port(on_msg, NULL);
     received = 0;
-    assert_int_equal(aemp_snd_to_func(aemp_node(), "tmod::svc::report", json_pack("[s]", me)), 0);
-    tu_assert_json(wait_msg(),
+    assert_int_equal(aemp_snd_to_func(aemp_node(), "tmod::svc::report", aemp_msgf("s", me)), 0);
+    tu_assert_msg(wait_msg(),
                    "[[[\"init\",\"tmod::svc\"],[\"start\",1,\"x\"],[\"noargs\",0],[\"start\",\"y\"]]]");
     aemp_kil(me, NULL);
 }
@@ -134,15 +134,15 @@ static void spawn_loads_the_module(void **state)
     fired = 0;
     aemp_mon(id, on_mon, NULL, NULL);
     aemp_sndf(id, "sis", "hi", 42, me);
-    tu_assert_json(wait_msg(), "[\"hi\",42]");
+    tu_assert_msg(wait_msg(), "[\"hi\",42]");
     assert_int_equal(fired, 0);
 
     /* a second spawn does not load it again; init ran outside port context */
     char *id2 = aemp_spawn(aemp_node(), "tmod::good::echo", NULL);
     aemp_sndf(id2, "ss", "again", me);
-    tu_assert_json(wait_msg(), "[\"again\"]");
-    aemp_snd_to_func(aemp_node(), "tmod::good::inits", json_pack("[s]", me));
-    tu_assert_json(wait_msg(), "[1,true]");
+    tu_assert_msg(wait_msg(), "[\"again\"]");
+    aemp_snd_to_func(aemp_node(), "tmod::good::inits", aemp_msgf("s", me));
+    tu_assert_msg(wait_msg(), "[1,true]");
     assert_logged("loading module 'tmod::good' from " AEMP_TEST_MODULE_DIR "/tmod_good.so");
     aemp_kil(id, NULL);
     aemp_kil(id2, NULL);
@@ -156,9 +156,9 @@ static void package_chain(void **state)
 {
     const char *me = aemp_port(on_msg, NULL);
     received = 0;
-    char *id = aemp_spawn(aemp_node(), "tmod::chain::a::b::fn", json_pack("[s]", me));
+    char *id = aemp_spawn(aemp_node(), "tmod::chain::a::b::fn", aemp_msgf("s", me));
     assert_non_null(id);
-    tu_assert_json(wait_msg(), "[\"chain-ok\"]");
+    tu_assert_msg(wait_msg(), "[\"chain-ok\"]");
     /* longest package first, missing ones skipped */
     const char *b = strstr(logbuf, "module 'tmod::chain::a::b' not found");
     const char *a = strstr(logbuf, "module 'tmod::chain::a' not found");
@@ -219,16 +219,16 @@ static void node_port_requests_load_modules(void **state)
     received = 0;
     /* a request naming a function of a module that is not loaded yet */
     assert_false(strstr(logbuf, "loading module 'tmod::rpc'"));
-    aemp_snd_to_func(aemp_node(), "tmod::rpc::hello", json_pack("[s]", me));
-    tu_assert_json(wait_msg(), "[\"hello from rpc\"]");
+    aemp_snd_to_func(aemp_node(), "tmod::rpc::hello", aemp_msgf("s", me));
+    tu_assert_msg(wait_msg(), "[\"hello from rpc\"]");
     assert_logged("loading module 'tmod::rpc' from");
     /* "can" resolves the same way */
-    aemp_snd(aemp_node(), json_pack("[sss]", "can", "tmod::rpc::hello", me));
-    tu_assert_json(wait_msg(), "[\"1\"]");
-    aemp_snd(aemp_node(), json_pack("[sss]", "can", "tmod::nothere::x", me));
-    tu_assert_json(wait_msg(), "[\"\"]");
+    aemp_sndf(aemp_node(), "sss", "can", "tmod::rpc::hello", me);
+    tu_assert_msg(wait_msg(), "[\"1\"]");
+    aemp_sndf(aemp_node(), "sss", "can", "tmod::nothere::x", me);
+    tu_assert_msg(wait_msg(), "[\"\"]");
     /* an unresolvable request is logged, not answered */
-    aemp_snd_to_func(aemp_node(), "tmod::nothere::y", json_pack("[s]", me));
+    aemp_snd_to_func(aemp_node(), "tmod::nothere::y", aemp_msgf("s", me));
     tu_run_for(0.1);
     assert_int_equal(received, 0);
     assert_logged("unable to resolve function 'tmod::nothere::y'");

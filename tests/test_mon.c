@@ -2,13 +2,13 @@
  * guards, no_such_port, linking, and ordering against messages and kills. */
 #include "testutil.h"
 
-static json_t *reasons[8];
+static aemp_msg_t *reasons[8];
 static int nreasons;
 
-static void on_death(json_t *r, void *arg)
+static void on_death(aemp_msg_t *r, void *arg)
 {
     if (nreasons < 8)
-        reasons[nreasons++] = json_incref(r);
+        reasons[nreasons++] = aemp_msg_ref(r);
     if (arg)
         (*(int *)arg)++;
 }
@@ -22,12 +22,12 @@ static int setup(void **s)
 static int teardown(void **s)
 {
     for (int i = 0; i < nreasons; i++)
-        json_decref(reasons[i]);
+        aemp_msg_unref(reasons[i]);
     nreasons = 0;
     return tu_teardown(s);
 }
 
-static void ignore(json_t *m, void *a) {}
+static void ignore(aemp_msg_t *m, void *a) {}
 
 static void callback_form_fires_once(void **state)
 {
@@ -40,7 +40,7 @@ static void callback_form_fires_once(void **state)
     aemp_kilf(p, "s", "second");
     tu_drain();
     assert_int_equal(n, 1);
-    tu_assert_json(reasons[0], "[\"first\"]");
+    tu_assert_msg(reasons[0], "[\"first\"]");
     /* fired monitors cannot be cancelled */
     assert_int_equal(aemp_mon_cancel(h), AEMP_ENOENT);
 }
@@ -56,10 +56,10 @@ static void monitor_of_missing_port(void **state)
     assert_int_equal(n, 1);
     char expect[512];
     snprintf(expect, sizeof expect, "[\"no_such_port\",\"cannot monitor nonexistent port\",\"%s\"]", id);
-    tu_assert_json(reasons[0], expect);
+    tu_assert_msg(reasons[0], expect);
 }
 
-static void self_kill(json_t *m, void *a)
+static void self_kill(aemp_msg_t *m, void *a)
 {
     aemp_kilf(aemp_self(), "s", "suicide");
 }
@@ -78,11 +78,11 @@ static void monitor_race_send_then_monitor(void **state)
     aemp_mon(p, on_death, &n, NULL);
     tu_drain();
     assert_int_equal(n, 1);
-    tu_assert_json(reasons[0], "[\"suicide\"]");
+    tu_assert_msg(reasons[0], "[\"suicide\"]");
     aemp_mon(id, on_death, &n, NULL);
     tu_drain();
     assert_int_equal(n, 2);
-    assert_string_equal(json_string_value(json_array_get(reasons[1], 0)), "no_such_port");
+    assert_string_equal(aemp_msg_tag(reasons[1], NULL), "no_such_port");
 }
 
 static void cancel_before_and_after_attach(void **state)
@@ -103,7 +103,7 @@ static void cancel_before_and_after_attach(void **state)
 }
 
 static int linked_deaths;
-static void count_link(json_t *r, void *a)
+static void count_link(aemp_msg_t *r, void *a)
 {
     linked_deaths++;
     on_death(r, a);
@@ -124,13 +124,13 @@ static void kil_form_links_on_abnormal_death(void **state)
     aemp_kilf(c, "ss", "custom_error", "boom");
     tu_drain();
     assert_int_equal(linked_deaths, 1);
-    tu_assert_json(reasons[0], "[\"custom_error\",\"boom\"]");
+    tu_assert_msg(reasons[0], "[\"custom_error\",\"boom\"]");
     /* without rcvport outside port context */
     assert_int_equal(aemp_mon_kil(c, NULL, NULL), AEMP_ENOSELF);
 }
 
 static const char *mon_self_target;
-static void mon_self_cb(json_t *m, void *a)
+static void mon_self_cb(aemp_msg_t *m, void *a)
 {
     aemp_mon_kil(mon_self_target, NULL, NULL);   /* rcvport = SELF */
 }
@@ -147,14 +147,14 @@ static void kil_form_defaults_to_self(void **state)
     aemp_kilf(victim, "s", "bad");
     tu_drain();
     assert_int_equal(n, 1);
-    tu_assert_json(reasons[0], "[\"bad\"]");
+    tu_assert_msg(reasons[0], "[\"bad\"]");
 }
 
-static json_t *got_msg;
-static void keep_msg(json_t *m, void *a)
+static aemp_msg_t *got_msg;
+static void keep_msg(aemp_msg_t *m, void *a)
 {
-    json_decref(got_msg);
-    got_msg = json_incref(m);
+    aemp_msg_unref(got_msg);
+    got_msg = aemp_msg_ref(m);
     (*(int *)a)++;
 }
 
@@ -163,22 +163,22 @@ static void snd_form_appends_reason(void **state)
     int n = 0;
     const char *rcv = aemp_port(keep_msg, &n);
     const char *p = aemp_port(ignore, NULL);
-    assert_int_equal(aemp_mon_snd(p, rcv, json_pack("[ss]", "died", "p"), NULL), 0);
+    assert_int_equal(aemp_mon_snd(p, rcv, aemp_msgf("ss", "died", "p"), NULL), 0);
     aemp_kilf(p, "si", "why", 42);
     tu_drain();
     assert_int_equal(n, 1);
-    tu_assert_json(got_msg, "[\"died\",\"p\",\"why\",42]");
+    tu_assert_msg(got_msg, "[\"died\",\"p\",\"why\",42]");
     /* normal death: the message is sent with nothing appended */
     const char *q = aemp_port(ignore, NULL);
-    aemp_mon_snd(q, rcv, json_pack("[s]", "normal"), NULL);
+    aemp_mon_snd(q, rcv, aemp_msgf("s", "normal"), NULL);
     aemp_kil(q, NULL);
     tu_drain();
     assert_int_equal(n, 2);
-    tu_assert_json(got_msg, "[\"normal\"]");
-    json_decref(got_msg);
+    tu_assert_msg(got_msg, "[\"normal\"]");
+    aemp_msg_unref(got_msg);
     got_msg = NULL;
-    assert_int_equal(aemp_mon_snd(q, rcv, json_string("x"), NULL), AEMP_EINVAL);
-    assert_int_equal(aemp_mon_snd(q, NULL, json_array(), NULL), AEMP_EINVAL);
+    assert_int_equal(aemp_mon_snd(q, rcv, aemp_valf("s", "x"), NULL), AEMP_EINVAL);
+    assert_int_equal(aemp_mon_snd(q, NULL, aemp_msg_empty(), NULL), AEMP_EINVAL);
 }
 
 static int released;

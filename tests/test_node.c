@@ -15,6 +15,9 @@
  *      exactly one connection, and messages flow both ways.
  *   6. A listener-less node keeps its connection alive with keepalives
  *      (observed on the wire through a proxy).
+ *   7. A node relays a message that arrived over CBOR (bytes, uint64, a
+ *      NUL in a map key, nesting at the limit) to a 1.30 peer over JSON;
+ *      the JSON peer takes it and keeps its link.
  * Every peer's stderr goes to <tmpdir>/<nodeid>.log (AEMP_WARNLEVEL=7). */
 #include "testutil.h"
 
@@ -128,9 +131,9 @@ static void stop_all(void)
 /* Tell our node where the peer listens. */
 static void add_peer(const pu_node_t *n)
 {
-    json_t *a = json_pack("[s]", n->addr);
+    aemp_msg_t *a = aemp_msgf("s", n->addr);
     assert_int_equal(aemp_add_node(n->nodeid, a), 0);
-    json_decref(a);
+    aemp_msg_unref(a);
 }
 
 /* The peer's log so far (malloc'd). */
@@ -162,24 +165,24 @@ static int run_until_ge(volatile int *v, int target, double seconds)
     return 1;
 }
 
-static json_t *reply;
+static aemp_msg_t *reply;
 static int replied;
-static void on_reply(json_t *r, void *arg)
+static void on_reply(aemp_msg_t *r, void *arg)
 {
-    json_decref(reply);
-    reply = r ? json_incref(r) : NULL;
+    aemp_msg_unref(reply);
+    reply = aemp_msg_ref(r);
     replied = 1;
 }
 
 /* cal and wait (bounded); the reply (owned by the caller) or NULL */
-static json_t *call(const char *port, json_t *msg, double timeout)
+static aemp_msg_t *call(const char *port, aemp_msg_t *msg, double timeout)
 {
     replied = 0;
-    json_decref(reply);
+    aemp_msg_unref(reply);
     reply = NULL;
     assert_non_null(aemp_cal(port, msg, on_reply, NULL, timeout));
     assert_true(tu_run_until(&replied, timeout + 2));
-    json_t *r = reply;
+    aemp_msg_t *r = reply;
     reply = NULL;
     return r;
 }
@@ -188,26 +191,26 @@ static void echo_roundtrip(const pu_node_t *n)
 {
     char port[200];
     snprintf(port, sizeof port, "%s#echo", n->nodeid);
-    json_t *r = call(port, json_pack("[s]", "ping"), 5);
+    aemp_msg_t *r = call(port, aemp_msgf("s", "ping"), 5);
     assert_non_null(r);
-    tu_assert_json(r, "[\"ping\"]");
-    json_decref(r);
+    tu_assert_msg(r, "[\"ping\"]");
+    aemp_msg_unref(r);
 }
 
 /* Number of times `other` is in node's up_nodes (asked over the network),
  * or -1 without an answer. */
 static int up_count(const char *node, const char *other)
 {
-    json_t *r = call(node, json_pack("[s]", "up_nodes"), 3);
+    aemp_msg_t *r = call(node, aemp_msgf("s", "up_nodes"), 3);
     if (!r)
         return -1;
     int n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(r, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), other))
+    for (size_t i = 0; i < aemp_msg_len(r); i++) {
+        const char *s = aemp_msg_str(r, i, NULL);
+        if (s && !strcmp(s, other))
             n++;
-    json_decref(r);
+    }
+    aemp_msg_unref(r);
     return n;
 }
 
@@ -221,30 +224,45 @@ static int await_up_count(const char *node, const char *other, int want, double 
     return n == want;
 }
 
-static json_t *mon_reason;
+static aemp_msg_t *mon_reason;
 static int mon_fired;
 static double mon_time;
-static void on_mon(json_t *r, void *arg)
+static void on_mon(aemp_msg_t *r, void *arg)
 {
-    json_decref(mon_reason);
-    mon_reason = json_incref(r);
+    aemp_msg_unref(mon_reason);
+    mon_reason = aemp_msg_ref(r);
     mon_time = pu_now();
     mon_fired++;
 }
 
-static json_t *inbox;   /* every message to a list port, in order */
+/* every message to a list port, in order: the first INBOX_MAX are kept,
+ * `received` counts them all */
+#define INBOX_MAX 16384
+static aemp_msg_t *inbox[INBOX_MAX];
 static int received;
-static void on_list(json_t *m, void *arg)
+static void on_list(aemp_msg_t *m, void *arg)
 {
-    json_array_append(inbox, m);
+    if (received < INBOX_MAX)
+        inbox[received] = aemp_msg_ref(m);
     received++;
 }
 
 static void reset_inbox(void)
 {
-    json_decref(inbox);
-    inbox = json_array();
+    for (int i = 0; i < received && i < INBOX_MAX; i++) {
+        aemp_msg_unref(inbox[i]);
+        inbox[i] = NULL;
+    }
     received = 0;
+}
+
+/* Element 1 of inbox message i as an integer (-1 if it is none). */
+static int64_t inbox_int1(int i)
+{
+    int64_t v = -1;
+    if (i < received && i < INBOX_MAX)
+        aemp_msg_int(inbox[i], 1, &v);
+    return v;
 }
 
 /* ------------------------------------------- a TCP proxy in our own loop */
@@ -437,7 +455,6 @@ static int group_setup(void **state)
         fprintf(stderr, "configure: %s\n", err);
         return -1;
     }
-    inbox = json_array();
     return 0;
 }
 
@@ -445,9 +462,9 @@ static int group_teardown(void **state)
 {
     stop_all();
     aemp_shutdown();
-    json_decref(inbox);
-    json_decref(mon_reason);
-    json_decref(reply);
+    reset_inbox();
+    aemp_msg_unref(mon_reason);
+    aemp_msg_unref(reply);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
@@ -473,22 +490,22 @@ static int test_teardown(void **state)
 typedef struct nodeev {
     char node[64];
     int up;
-    json_t *reason;
+    aemp_msg_t *reason;
 } nodeev_t;
 static nodeev_t nodeev[64];
 static int nnodeev, ncounted;
 
-static void on_node(const char *node, int up, json_t *reason, void *arg)
+static void on_node(const char *node, int up, aemp_msg_t *reason, void *arg)
 {
     if (strncmp(node, "updown", 6) || nnodeev >= 64)
         return;
     snprintf(nodeev[nnodeev].node, sizeof nodeev[nnodeev].node, "%s", node);
     nodeev[nnodeev].up = up;
-    nodeev[nnodeev].reason = json_incref(reason);
+    nodeev[nnodeev].reason = aemp_msg_ref(reason);
     nnodeev++;
 }
 
-static void on_node_count(const char *node, int up, json_t *reason, void *arg)
+static void on_node_count(const char *node, int up, aemp_msg_t *reason, void *arg)
 {
     if (!strncmp(node, "updown", 6))
         ncounted++;
@@ -498,19 +515,20 @@ static void check_up_event(int i, const char *node)
 {
     assert_string_equal(nodeev[i].node, node);
     assert_int_equal(nodeev[i].up, 1);
-    tu_assert_json(nodeev[i].reason, "[]");
+    tu_assert_msg(nodeev[i].reason, "[]");
 }
 
 static void check_down_event(int i, const char *node)
 {
     assert_string_equal(nodeev[i].node, node);
     assert_int_equal(nodeev[i].up, 0);
-    json_t *r = nodeev[i].reason;
-    assert_int_equal(json_array_size(r), 3);
-    assert_string_equal(json_string_value(json_array_get(r, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(r, 1)), node);
-    assert_true(json_is_string(json_array_get(r, 2)));
-    assert_true(json_string_length(json_array_get(r, 2)) > 0);
+    aemp_msg_t *r = nodeev[i].reason;
+    assert_int_equal(aemp_msg_len(r), 3);
+    assert_string_equal(aemp_msg_str(r, 0, NULL), "transport_error");
+    assert_string_equal(aemp_msg_str(r, 1, NULL), node);
+    size_t whylen = 0;
+    assert_non_null(aemp_msg_str(r, 2, &whylen));
+    assert_true(whylen > 0);
 }
 
 static void mon_nodes_up_down_cancel(void **state)
@@ -542,7 +560,10 @@ static void mon_nodes_up_down_cancel(void **state)
 
     /* an incoming connection: a node that has us as its seed */
     char seeds[64];
-    snprintf(seeds, sizeof seeds, "%s", json_string_value(json_array_get(aemp_listeners(), 0)));
+    aemp_msg_t *listeners = aemp_listeners();
+    assert_non_null(aemp_msg_str(listeners, 0, NULL));
+    snprintf(seeds, sizeof seeds, "%s", aemp_msg_str(listeners, 0, NULL));
+    aemp_msg_unref(listeners);
     const char *in_args[] = { "seeds", seeds, NULL };
     assert_true(start_peer(&peer[1], "updown_in", in_args));
     assert_true(run_until_ge(&nnodeev, 7, 10));
@@ -568,19 +589,19 @@ static void mon_nodes_up_down_cancel(void **state)
     assert_int_equal(nnodeev, 8);
     assert_int_equal(aemp_mon_nodes_cancel(h2), 0);
     for (int i = 0; i < nnodeev; i++)
-        json_decref(nodeev[i].reason);
+        aemp_msg_unref(nodeev[i].reason);
     nnodeev = 0;
 }
 
 /* ------------------------------------------------- 2. snd_to_func */
 
-static json_t *local_args;
+static aemp_msg_t *local_args;
 static char local_src[128];
 static int local_called;
-static void local_func(json_t *args, void *arg)
+static void local_func(aemp_msg_t *args, void *arg)
 {
-    json_decref(local_args);
-    local_args = json_incref(args);
+    aemp_msg_unref(local_args);
+    local_args = aemp_msg_ref(args);
     snprintf(local_src, sizeof local_src, "%s", aemp_srcnode() ? aemp_srcnode() : "(null)");
     local_called++;
 }
@@ -594,17 +615,17 @@ static void snd_to_func_remote_and_local(void **state)
     const char *me = aemp_port(on_list, NULL);
 
     /* the peer runs aemp::reply ME "called" 42 {"k":[1,2]} */
-    assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", json_pack("[ssi{s[ii]}]", me, "called", 42, "k", 1, 2)),
+    assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", aemp_msgf("ssi{s[ii]}", me, "called", 42, "k", 1, 2)),
                      0);
     assert_true(run_until_ge(&received, 1, 5));
-    tu_assert_json(json_array_get(inbox, 0), "[\"called\",42,{\"k\":[1,2]}]");
+    tu_assert_msg(inbox[0], "[\"called\",42,{\"k\":[1,2]}]");
 
     /* a port ID names its node too; no arguments beyond the port */
     char echo[200];
     snprintf(echo, sizeof echo, "%s#echo", n->nodeid);
-    assert_int_equal(aemp_snd_to_func(echo, "aemp::reply", json_pack("[s]", me)), 0);
+    assert_int_equal(aemp_snd_to_func(echo, "aemp::reply", aemp_msgf("s", me)), 0);
     assert_true(run_until_ge(&received, 2, 5));
-    tu_assert_json(json_array_get(inbox, 1), "[]");
+    tu_assert_msg(inbox[1], "[]");
 
     /* function calls (node port) and messages to a port of one node,
      * interleaved: the peer handles both in arrival order (node-port
@@ -615,14 +636,14 @@ static void snd_to_func_remote_and_local(void **state)
         if (i % 2)
             assert_int_equal(aemp_sndf(echo, "sis", "seq", i, me), 0);
         else
-            assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", json_pack("[ssi]", me, "seq", i)), 0);
+            assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", aemp_msgf("ssi", me, "seq", i)), 0);
     }
     assert_true(run_until_ge(&received, 40, 5));
     for (int i = 0; i < 40; i++)
-        assert_int_equal(json_integer_value(json_array_get(json_array_get(inbox, i), 1)), i);
+        assert_int_equal(inbox_int1(i), i);
 
     /* an unknown function: the peer logs it, the connection stays */
-    assert_int_equal(aemp_snd_to_func("funcs", "nope::missing", json_pack("[i]", 1)), 0);
+    assert_int_equal(aemp_snd_to_func("funcs", "nope::missing", aemp_msgf("i", 1)), 0);
     echo_roundtrip(n);
     char *log = peer_log("funcs");
     if (!strstr(log, "unable to resolve function 'nope::missing'"))
@@ -631,22 +652,22 @@ static void snd_to_func_remote_and_local(void **state)
     assert_int_equal(aemp_node_is_up("funcs"), 1);
 
     /* argument errors; args are stolen also on failure */
-    assert_int_equal(aemp_snd_to_func("funcs", NULL, json_array()), AEMP_EINVAL);
+    assert_int_equal(aemp_snd_to_func("funcs", NULL, aemp_msg_empty()), AEMP_EINVAL);
     assert_int_equal(aemp_snd_to_func("funcs", "", NULL), AEMP_EINVAL);
-    assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", json_object()), AEMP_EINVAL);
-    assert_int_equal(aemp_snd_to_func(NULL, "aemp::reply", json_array()), AEMP_EPORTID);
+    assert_int_equal(aemp_snd_to_func("funcs", "aemp::reply", aemp_valf("{}")), AEMP_EINVAL);
+    assert_int_equal(aemp_snd_to_func(NULL, "aemp::reply", aemp_msg_empty()), AEMP_EPORTID);
     assert_int_equal(aemp_snd_to_func("", "aemp::reply", NULL), AEMP_EPORTID);
 
     /* our own node: called from the loop, never inside the call */
     assert_int_equal(aemp_func_register("test::local", local_func, NULL), 0);
     local_called = 0;
-    assert_int_equal(aemp_snd_to_func(aemp_node(), "test::local", json_pack("[is]", 7, "x")), 0);
+    assert_int_equal(aemp_snd_to_func(aemp_node(), "test::local", aemp_msgf("is", 7, "x")), 0);
     assert_int_equal(local_called, 0);
     assert_true(run_until_ge(&local_called, 1, 2));
-    tu_assert_json(local_args, "[7,\"x\"]");
+    tu_assert_msg(local_args, "[7,\"x\"]");
     assert_string_equal(local_src, "tester");
     assert_int_equal(aemp_func_unregister("test::local"), 0);
-    json_decref(local_args);
+    aemp_msg_unref(local_args);
     local_args = NULL;
 
     aemp_kil(me, NULL);
@@ -656,10 +677,11 @@ static void snd_to_func_remote_and_local(void **state)
 /* ------------------------------------------------- 3. no holes */
 
 static int seq_next, seq_gaps, seq_late, seq_mon;
-static json_t *seq_reason;
-static void on_seq(json_t *m, void *arg)
+static aemp_msg_t *seq_reason;
+static void on_seq(aemp_msg_t *m, void *arg)
 {
-    json_int_t i = json_integer_value(json_array_get(m, 1));
+    int64_t i = -1;
+    aemp_msg_int(m, 1, &i);
     if (seq_mon)
         seq_late++;
     if (i != seq_next)
@@ -667,10 +689,10 @@ static void on_seq(json_t *m, void *arg)
     seq_next = (int)i + 1;
 }
 
-static void on_seq_mon(json_t *r, void *arg)
+static void on_seq_mon(aemp_msg_t *r, void *arg)
 {
-    json_decref(seq_reason);
-    seq_reason = json_incref(r);
+    aemp_msg_unref(seq_reason);
+    seq_reason = aemp_msg_ref(r);
     seq_mon = 1;
 }
 
@@ -721,18 +743,18 @@ static void no_holes_when_the_peer_is_killed(void **state)
         tu_run_for(0.5);
         print_message("round %d: %s after %d echoes with %d sent; %d echoes before the monitor, "
                       "%d after it; reason %s\n", round, round < 3 ? "SIGKILL" : "SIGTERM", got_at_kill,
-                      sent_at_kill, got_at_mon, seq_late, json_string_value(json_array_get(seq_reason, 2)));
+                      sent_at_kill, got_at_mon, seq_late, aemp_msg_str(seq_reason, 2, NULL));
         assert_true(got_at_kill < sent_at_kill);   /* killed with messages in flight */
         assert_int_equal(seq_gaps, 0);             /* a contiguous prefix 0..k */
         assert_int_equal(seq_late, 0);             /* nothing after the monitor */
-        assert_string_equal(json_string_value(json_array_get(seq_reason, 0)), "transport_error");
-        assert_string_equal(json_string_value(json_array_get(seq_reason, 1)), id);
+        assert_string_equal(aemp_msg_str(seq_reason, 0, NULL), "transport_error");
+        assert_string_equal(aemp_msg_str(seq_reason, 1, NULL), id);
         assert_int_equal(aemp_node_is_up(id), 0);
         stop_peer(n, SIGKILL);
         aemp_kil(me, NULL);
         free(port);
     }
-    json_decref(seq_reason);
+    aemp_msg_unref(seq_reason);
     seq_reason = NULL;
 }
 
@@ -742,23 +764,23 @@ static void no_holes_when_the_peer_is_killed(void **state)
  * timeout, which monitors the destination and must report the reply, not
  * the death. */
 static char order[64];
-static void on_order_msg(json_t *m, void *arg)
+static void on_order_msg(aemp_msg_t *m, void *arg)
 {
     strcat(order, "M");
 }
 static char order_reason[256];
-static void on_order_mon(json_t *r, void *arg)
+static void on_order_mon(aemp_msg_t *r, void *arg)
 {
     strcat(order, "D");
-    char *t = json_dumps(r, JSON_COMPACT);
-    snprintf(order_reason, sizeof order_reason, "%s", t ? t : "?");
+    char *t = aemp_val_text(aemp_msg_root(r));
+    snprintf(order_reason, sizeof order_reason, "%s", t);
     free(t);
 }
 static int cal_done;
-static json_t *cal_reply;
-static void on_cal(json_t *r, void *arg)
+static aemp_msg_t *cal_reply;
+static void on_cal(aemp_msg_t *r, void *arg)
 {
-    cal_reply = r ? json_incref(r) : NULL;
+    cal_reply = aemp_msg_ref(r);
     cal_done = 1;
 }
 
@@ -790,11 +812,11 @@ static void death_notice_after_earlier_messages(void **state)
 
         port = aemp_spawn("replier", "aemp::echo", NULL);
         cal_done = 0;
-        assert_non_null(aemp_cal(port, json_pack("[s]", "answer"), on_cal, NULL, 0));
+        assert_non_null(aemp_cal(port, aemp_msgf("s", "answer"), on_cal, NULL, 0));
         aemp_kilf(port, "ss", "bye", "now");
         assert_true(tu_run_until(&cal_done, 5));
         cal_bad += cal_reply == NULL;
-        json_decref(cal_reply);
+        aemp_msg_unref(cal_reply);
         cal_reply = NULL;
         free(port);
     }
@@ -819,13 +841,13 @@ static void burst_to_a_peer_that_exited(void **state)
     assert_int_equal(aemp_mon("gone#echo", on_mon, NULL, NULL), 0);
     tu_run_for(0.1);
     stop_peer(n, SIGTERM);   /* exits; the loop has not seen the EOF yet */
-    json_t *big = json_pack("[s]", "0123456789012345678901234567890123456789012345678901234567890123456789");
+    aemp_msg_t *big = aemp_msgf("s", "0123456789012345678901234567890123456789012345678901234567890123456789");
     for (int i = 0; i < 200000; i++)
-        aemp_snd("gone#echo", json_incref(big));
-    json_decref(big);
+        aemp_snd("gone#echo", aemp_msg_ref(big));
+    aemp_msg_unref(big);
     assert_true(run_until_ge(&mon_fired, 1, 5));
-    print_message("burst after exit: %s\n", json_string_value(json_array_get(mon_reason, 2)));
-    assert_string_equal(json_string_value(json_array_get(mon_reason, 0)), "transport_error");
+    print_message("burst after exit: %s\n", aemp_msg_str(mon_reason, 2, NULL));
+    assert_string_equal(aemp_msg_str(mon_reason, 0, NULL), "transport_error");
     assert_int_equal(aemp_node_is_up("gone"), 0);
 }
 
@@ -846,7 +868,7 @@ static void queued_while_connecting_arrive_in_order(void **state)
     assert_int_equal(aemp_node_is_up("queued"), 0);   /* sending never connects inline */
     assert_true(run_until_ge(&received, N, 10));
     for (int i = 0; i < N; i++)
-        assert_int_equal(json_integer_value(json_array_get(json_array_get(inbox, i), 1)), i);
+        assert_int_equal(inbox_int1(i), i);
     assert_int_equal(aemp_node_is_up("queued"), 1);
     tu_run_for(0.1);
     assert_int_equal(received, N);
@@ -855,11 +877,11 @@ static void queued_while_connecting_arrive_in_order(void **state)
 }
 
 static int nodemon_fired;
-static json_t *nodemon_reason;
-static void on_nodemon(json_t *r, void *arg)
+static aemp_msg_t *nodemon_reason;
+static void on_nodemon(aemp_msg_t *r, void *arg)
 {
-    json_decref(nodemon_reason);
-    nodemon_reason = json_incref(r);
+    aemp_msg_unref(nodemon_reason);
+    nodemon_reason = aemp_msg_ref(r);
     nodemon_fired++;
 }
 
@@ -868,9 +890,9 @@ static void refused_address_fails_and_drops_the_queue(void **state)
     int port = free_port();   /* closed: connects are refused */
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    json_t *a = json_pack("[s]", addr);
+    aemp_msg_t *a = aemp_msgf("s", addr);
     assert_int_equal(aemp_add_node("ghost", a), 0);
-    json_decref(a);
+    aemp_msg_unref(a);
     reset_inbox();
     const char *me = aemp_port(on_list, NULL);
     mon_fired = nodemon_fired = 0;
@@ -881,14 +903,14 @@ static void refused_address_fails_and_drops_the_queue(void **state)
         assert_int_equal(aemp_sndf("ghost#echo", "sis", "lost", i, me), 0);
     assert_true(run_until_ge(&mon_fired, 1, CONNECT_INTERVAL + 3));
     double dt = mon_time - t0;
-    char *why = json_dumps(mon_reason, JSON_COMPACT);
+    char *why = aemp_val_text(aemp_msg_root(mon_reason));
     print_message("refused: the monitor fired after %.2f s: %s\n", dt, why);
     free(why);
     assert_true(dt >= CONNECT_INTERVAL * 0.9);
     assert_true(dt <= CONNECT_INTERVAL + 2);
-    tu_assert_json(mon_reason, "[\"transport_error\",\"ghost\",\"Connection refused\"]");
+    tu_assert_msg(mon_reason, "[\"transport_error\",\"ghost\",\"Connection refused\"]");
     assert_true(run_until_ge(&nodemon_fired, 1, 1));
-    tu_assert_json(nodemon_reason, "[\"transport_error\",\"ghost\",\"Connection refused\"]");
+    tu_assert_msg(nodemon_reason, "[\"transport_error\",\"ghost\",\"Connection refused\"]");
     assert_int_equal(aemp_node_is_up("ghost"), 0);
 
     /* the queue was dropped: a node that appears there now gets only what
@@ -900,10 +922,10 @@ static void refused_address_fails_and_drops_the_queue(void **state)
     assert_true(run_until_ge(&received, 1, 5));
     tu_run_for(0.3);
     assert_int_equal(received, 1);
-    tu_assert_json(json_array_get(inbox, 0), "[\"fresh\"]");
+    tu_assert_msg(inbox[0], "[\"fresh\"]");
     aemp_kil(me, NULL);
     stop_peer(n, SIGTERM);
-    json_decref(nodemon_reason);
+    aemp_msg_unref(nodemon_reason);
     nodemon_reason = NULL;
 }
 
@@ -986,7 +1008,7 @@ static int connections_between(pid_t a, pid_t b)
 }
 
 static int relayed;
-static void on_relayed(json_t *m, void *arg)
+static void on_relayed(aemp_msg_t *m, void *arg)
 {
     relayed++;
 }
@@ -1013,8 +1035,8 @@ static void check_one_connection(pu_node_t *a, pu_node_t *b, int (*count)(void *
     snprintf(pa, sizeof pa, "%s#echo", a->nodeid);
     snprintf(pb, sizeof pb, "%s#echo", b->nodeid);
     relayed = 0;
-    assert_int_equal(aemp_snd_on(a->nodeid, pb, json_pack("[ss]", "a-to-b", me)), 0);
-    assert_int_equal(aemp_snd_on(b->nodeid, pa, json_pack("[ss]", "b-to-a", me)), 0);
+    assert_int_equal(aemp_snd_on(a->nodeid, pb, aemp_msgf("ss", "a-to-b", me)), 0);
+    assert_int_equal(aemp_snd_on(b->nodeid, pa, aemp_msgf("ss", "b-to-a", me)), 0);
     assert_true(run_until_ge(&relayed, 2, 5));
     aemp_kil(me, NULL);
 }
@@ -1183,6 +1205,105 @@ static void listener_less_node_sends_keepalives(void **state)
     }
 }
 
+/* ------------------------------------------------- 7. relays to JSON peers */
+
+/* Append to b what a 2.02 peer may send and JSON text has no plain form
+ * for: the byte string c3 a4, UINT64_MAX, a map whose key holds a NUL
+ * byte, and `nest` arrays nested in each other with "bottom" inside.
+ * as_json_returns: the values as they come back from a peer that we talk
+ * JSON with - the byte string as the text of U+00C3 U+00A4, which is how
+ * Perl's JSON::XS writes those two bytes (see test_remote's wire_values);
+ * everything else unchanged. */
+static void put_relay_values(aemp_build_t *b, int as_json_returns, int nest)
+{
+    if (as_json_returns)
+        aemp_build_strn(b, "\xc3\x83\xc2\xa4", 4);
+    else
+        aemp_build_bytes(b, "\xc3\xa4", 2);
+    aemp_build_fmt(b, "u {s#: i}", (uint64_t)UINT64_MAX, "n\0l", (size_t)3, 1);
+    for (int d = 0; d < nest; d++)
+        aemp_build_array(b);
+    aemp_build_str(b, "bottom");
+    for (int d = 0; d < nest; d++)
+        aemp_build_close(b);
+}
+
+/* A node ("relay") gets over CBOR, from us, a snd request (its node port)
+ * whose message holds bytes, a uint64, a NUL in a map key and arrays
+ * nested to the limit, and relays it to a 1.30 peer ("jsonsink") over
+ * JSON.  The JSON peer takes the frame (its echo port sends the message
+ * back to us) and keeps its link to the relay: the frame is one that both
+ * framings carry, nobody drops the connection. */
+static void relay_from_cbor_to_json_keeps_the_link(void **state)
+{
+    logbuf[0] = 0;
+    pu_node_t *sink = &peer[0], *relay = &peer[1];
+    const char *sargs[] = { "dialect", "1.30", NULL };
+    assert_true(start_peer(sink, "jsonsink", sargs));
+    add_peer(sink);
+    echo_roundtrip(sink);   /* the sink's echoes come back to us on this link */
+    const char *rargs[] = { "seeds", sink->addr, NULL };
+    assert_true(start_peer(relay, "relay", rargs));
+    add_peer(relay);
+    echo_roundtrip(relay);
+    assert_true(await_up_count("jsonsink", "relay", 1, 10));
+    /* the framings of the two hops */
+    if (!strstr(logbuf, "node relay up (2.02 dialect, hmac_sha3_512/cbor)"))
+        fail_msg("we do not talk CBOR with the relay:\n%s", logbuf);
+    char *log = peer_log("jsonsink");
+    if (!strstr(log, "node relay up (1.30 dialect, hmac_md6_64_256/json)"))
+        fail_msg("the relay does not talk JSON with the sink:\n%s", log);
+    free(log);
+
+    /* the nesting is at the limit: one array more is no message */
+    const int nest = AEMP_MSG_MAX_DEPTH - 1;   /* plus the message's own array */
+    aemp_build_t *b = aemp_build_new();
+    put_relay_values(b, 0, nest + 1);
+    assert_null(aemp_build_msg(b));
+
+    reset_inbox();
+    const char *me = aemp_port(on_list, NULL);
+    b = aemp_build_new();
+    put_relay_values(b, 0, nest);
+    aemp_build_str(b, me);   /* the echo's reply port */
+    aemp_msg_t *m = aemp_build_msg(b);
+    assert_non_null(m);
+    assert_int_equal(aemp_snd_on("relay", "jsonsink#echo", m), 0);
+    assert_true(run_until_ge(&received, 1, 5));
+    b = aemp_build_new();
+    put_relay_values(b, 1, nest);
+    aemp_msg_t *want = aemp_build_msg(b);
+    assert_non_null(want);
+    /* the same values of the same types (text and bytes differ) */
+    if (!aemp_val_equal(aemp_msg_root(inbox[0]), aemp_msg_root(want)))
+        fail_msg("the echo of the relayed message differs: %s", aemp_val_text(aemp_msg_root(inbox[0])));
+    aemp_msg_unref(want);
+
+    /* the links stayed: still listed on both sides, never closed, nothing
+     * malformed; and the next relay takes the same way */
+    tu_run_for(0.3);
+    assert_int_equal(up_count("jsonsink", "relay"), 1);
+    assert_int_equal(up_count("relay", "jsonsink"), 1);
+    const char *const nodes[2] = { "jsonsink", "relay" };
+    for (int i = 0; i < 2; i++) {
+        log = peer_log(nodes[i]);
+        char closed[64];
+        snprintf(closed, sizeof closed, " to %s closed", nodes[1 - i]);
+        if (strstr(log, closed) || strstr(log, "malformed"))
+            fail_msg("%s dropped its link:\n%s", nodes[i], log);
+        free(log);
+    }
+    assert_int_equal(aemp_snd_on("relay", "jsonsink#echo", aemp_msgf("ss", "after", me)), 0);
+    assert_true(run_until_ge(&received, 2, 5));
+    tu_assert_msg(inbox[1], "[\"after\"]");
+    assert_int_equal(aemp_node_is_up("relay"), 1);
+    assert_int_equal(aemp_node_is_up("jsonsink"), 1);
+    aemp_kil(me, NULL);
+    reset_inbox();
+    stop_peer(relay, SIGTERM);
+    stop_peer(sink, SIGTERM);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL);   /* what a library user gets by default */
@@ -1196,6 +1317,7 @@ int main(void)
         cmocka_unit_test_teardown(refused_address_fails_and_drops_the_queue, test_teardown),
         cmocka_unit_test_teardown(simultaneous_connects_leave_one_connection, test_teardown),
         cmocka_unit_test_teardown(listener_less_node_sends_keepalives, test_teardown),
+        cmocka_unit_test_teardown(relay_from_cbor_to_json_keeps_the_link, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,26 +2,26 @@
  * port context (SELF, die, peval, psub), ordering and bad input. */
 #include "testutil.h"
 
-static json_t *last;       /* last message seen by `record` */
+static aemp_msg_t *last;   /* last message seen by `record` */
 static char last_self[256];
 static int count;
 
-static void record(json_t *msg, void *arg)
+static void record(aemp_msg_t *msg, void *arg)
 {
-    json_decref(last);
-    last = json_incref(msg);
+    aemp_msg_unref(last);
+    last = aemp_msg_ref(msg);
     snprintf(last_self, sizeof last_self, "%s", aemp_self() ? aemp_self() : "");
     count++;
     if (arg)
         (*(int *)arg)++;
 }
 
-static json_t *reason;
+static aemp_msg_t *reason;
 static int died;
-static void on_death(json_t *r, void *arg)
+static void on_death(aemp_msg_t *r, void *arg)
 {
-    json_decref(reason);
-    reason = json_incref(r);
+    aemp_msg_unref(reason);
+    reason = aemp_msg_ref(r);
     died++;
 }
 
@@ -36,8 +36,8 @@ static int setup(void **s)
 
 static int teardown(void **s)
 {
-    json_decref(last);
-    json_decref(reason);
+    aemp_msg_unref(last);
+    aemp_msg_unref(reason);
     last = reason = NULL;
     return tu_teardown(s);
 }
@@ -87,12 +87,12 @@ static void default_and_tag_callbacks(void **state)
     assert_int_equal(count, 0);
     tu_drain();
     assert_int_equal(tagged, 1);
-    tu_assert_json(last, "[1,\"x\"]");     /* tag removed */
+    tu_assert_msg(last, "[\"ping\",1,\"x\"]");   /* the whole message, tag included */
     assert_string_equal(last_self, p);
     aemp_sndf(p, "si", "other", 2);
     tu_drain();
     assert_int_equal(deflt, 1);
-    tu_assert_json(last, "[\"other\",2]"); /* default gets the whole message */
+    tu_assert_msg(last, "[\"other\",2]"); /* default gets the whole message */
     /* replace the tag callback, then unregister it */
     int tagged2 = 0;
     aemp_rcv_tag(p, "ping", record, &tagged2);
@@ -104,14 +104,14 @@ static void default_and_tag_callbacks(void **state)
     aemp_sndf(p, "s", "ping");
     tu_drain();
     assert_int_equal(deflt, 2);
-    tu_assert_json(last, "[\"ping\"]");
+    tu_assert_msg(last, "[\"ping\"]");
     /* replace the default callback */
     int deflt2 = 0;
     aemp_rcv(p, record, &deflt2);
     aemp_sndf(p, "");
     tu_drain();
     assert_int_equal(deflt2, 1);
-    tu_assert_json(last, "[]");
+    tu_assert_msg(last, "[]");
 }
 
 static void shared_message_is_not_modified(void **state)
@@ -119,13 +119,14 @@ static void shared_message_is_not_modified(void **state)
     int tagged = 0;
     const char *p = aemp_port(NULL, NULL);
     aemp_rcv_tag(p, "t", record, &tagged);
-    json_t *msg = json_pack("[si]", "t", 5);
-    aemp_snd(p, json_incref(msg));   /* the sender keeps a reference */
+    aemp_msg_t *msg = aemp_msgf("si", "t", 5);
+    aemp_snd(p, aemp_msg_ref(msg));   /* the sender keeps a reference */
     tu_drain();
     assert_int_equal(tagged, 1);
-    tu_assert_json(last, "[5]");
-    tu_assert_json(msg, "[\"t\",5]");
-    json_decref(msg);
+    tu_assert_msg(last, "[\"t\",5]");
+    assert_ptr_equal(last, msg);      /* delivered without a copy */
+    tu_assert_msg(msg, "[\"t\",5]");
+    aemp_msg_unref(msg);
 }
 
 static void port_without_callback_dies_unhandled(void **state)
@@ -137,7 +138,7 @@ static void port_without_callback_dies_unhandled(void **state)
     aemp_sndf(p, "si", "hello\x01world-and-a-very-long-tag-beyond-thirty", 1);
     tu_drain();
     assert_int_equal(died, 1);
-    tu_assert_json(reason, "[\"unhandled_message\",\"no callback found for message 'hello.world-and-a-very-long-ta'\"]");
+    tu_assert_msg(reason, "[\"unhandled_message\",\"no callback found for message 'hello.world-and-a-very-long-ta'\"]");
     /* the port is gone: rcv creates a new one with the same ID only on request */
     assert_int_equal(aemp_sndf(id, "s", "x"), 0);
     tu_drain();
@@ -152,7 +153,7 @@ static void rcv_creates_port(void **state)
     assert_int_equal(aemp_rcv(id, record, NULL), 0);
     tu_drain();
     assert_int_equal(count, 1);
-    tu_assert_json(last, "[\"early\"]");
+    tu_assert_msg(last, "[\"early\"]");
     assert_string_equal(last_self, id);
 }
 
@@ -163,13 +164,13 @@ static void kil_normal_and_with_reason(void **state)
     assert_int_equal(aemp_kil(a, NULL), 0);
     tu_drain();
     assert_int_equal(died, 1);
-    tu_assert_json(reason, "[]");
+    tu_assert_msg(reason, "[]");
     const char *b = aemp_port(record, NULL);
     aemp_mon(b, on_death, NULL, NULL);
     assert_int_equal(aemp_kilf(b, "ss", "custom_error", "bye"), 0);
     tu_drain();
     assert_int_equal(died, 2);
-    tu_assert_json(reason, "[\"custom_error\",\"bye\"]");
+    tu_assert_msg(reason, "[\"custom_error\",\"bye\"]");
     /* killing a dead or unknown port is a silent no-op */
     char id[256];
     snprintf(id, sizeof id, "%s#doesnotexist", aemp_node());
@@ -187,13 +188,15 @@ static void kill_after_earlier_messages(void **state)
     aemp_sndf(p, "i", 3);   /* after the kill: dropped */
     tu_drain();
     assert_int_equal(count, 2);
-    tu_assert_json(last, "[2]");
+    tu_assert_msg(last, "[2]");
     assert_int_equal(died, 1);
 }
 
-static void die_in_callback(json_t *msg, void *arg)
+static void die_in_callback(aemp_msg_t *msg, void *arg)
 {
-    aemp_die("oops: %d\n\n", (int)json_integer_value(json_array_get(msg, 0)));
+    int64_t n = -1;
+    aemp_msg_int(msg, 0, &n);
+    aemp_die("oops: %d\n\n", (int)n);
 }
 
 static void die_kills_port(void **state)
@@ -203,7 +206,7 @@ static void die_kills_port(void **state)
     aemp_sndf(p, "i", 7);
     tu_drain();
     assert_int_equal(died, 1);
-    tu_assert_json(reason, "[\"die\",\"oops: 7\"]");
+    tu_assert_msg(reason, "[\"die\",\"oops: 7\"]");
     /* outside port context aemp_die only logs */
     aemp_die("nothing to kill");
     assert_null(aemp_self());
@@ -229,19 +232,19 @@ static void peval_runs_in_context(void **state)
     assert_int_equal(aemp_peval(p, peval_body, (void *)1), 0);
     tu_drain();
     assert_int_equal(died, 1);
-    tu_assert_json(reason, "[\"die\",\"peval failed\"]");
+    tu_assert_msg(reason, "[\"die\",\"peval failed\"]");
     assert_int_equal(aemp_peval(NULL, peval_body, NULL), AEMP_EINVAL);
 }
 
 static aemp_psub_t *saved_psub;
-static void make_psub_cb(json_t *msg, void *arg);
+static void make_psub_cb(aemp_msg_t *msg, void *arg);
 static void psub_body(void *arg, void *data)
 {
     snprintf(peval_seen, sizeof peval_seen, "%s", aemp_self() ? aemp_self() : "");
     if (data)
         aemp_die("psub died");
 }
-static void make_psub_cb(json_t *msg, void *arg)
+static void make_psub_cb(aemp_msg_t *msg, void *arg)
 {
     saved_psub = aemp_psub(psub_body, NULL);
 }
@@ -262,7 +265,7 @@ static void psub_carries_context(void **state)
     aemp_psub_call(saved_psub, (void *)1);
     tu_drain();
     assert_int_equal(died, 1);
-    tu_assert_json(reason, "[\"die\",\"psub died\"]");
+    tu_assert_msg(reason, "[\"die\",\"psub died\"]");
     aemp_psub_free(saved_psub);
 }
 
@@ -270,10 +273,10 @@ static void bad_input(void **state)
 {
     const char *p = aemp_port(record, NULL);
     assert_int_equal(aemp_snd(p, NULL), AEMP_EINVAL);
-    assert_int_equal(aemp_snd(p, json_string("not an array")), AEMP_EINVAL);
-    assert_int_equal(aemp_snd(NULL, json_array()), AEMP_EPORTID);
-    assert_int_equal(aemp_snd("", json_array()), AEMP_EPORTID);
-    assert_int_equal(aemp_snd("#name", json_array()), AEMP_EPORTID);
+    assert_int_equal(aemp_snd(p, aemp_valf("s", "not an array")), AEMP_EINVAL);
+    assert_int_equal(aemp_snd(NULL, aemp_msg_empty()), AEMP_EPORTID);
+    assert_int_equal(aemp_snd("", aemp_msg_empty()), AEMP_EPORTID);
+    assert_int_equal(aemp_snd("#name", aemp_msg_empty()), AEMP_EPORTID);
     assert_int_equal(aemp_sndf(p, "[", 1), AEMP_EINVAL);
     assert_int_equal(aemp_rcv("othernode#x", record, NULL), AEMP_ENOTLOCAL);
     assert_int_equal(aemp_rcv(aemp_node(), record, NULL), AEMP_ENODEPORT);
@@ -282,7 +285,7 @@ static void bad_input(void **state)
     char nodeport[128];
     snprintf(nodeport, sizeof nodeport, "%s#", aemp_node());
     assert_int_equal(aemp_kil(nodeport, NULL), AEMP_ENODEPORT);
-    assert_int_equal(aemp_kil(p, json_string("x")), AEMP_EINVAL);
+    assert_int_equal(aemp_kil(p, aemp_valf("s", "x")), AEMP_EINVAL);
     assert_int_equal(aemp_kil(NULL, NULL), AEMP_EPORTID);
     tu_drain();
     assert_int_equal(count, 0);   /* nothing was delivered or killed */
@@ -306,18 +309,18 @@ static void track_stack(void)
     if (!stack_high || p > stack_high)
         stack_high = p;
 }
-static void on_ping(json_t *msg, void *arg)
+static void on_ping(aemp_msg_t *msg, void *arg)
 {
     track_stack();
     if (++rounds < 1000000)
-        aemp_snd(pong_port, json_incref(msg));
+        aemp_snd(pong_port, aemp_msg_ref(msg));
     else
         *(int *)arg = 1;
 }
-static void on_pong(json_t *msg, void *arg)
+static void on_pong(aemp_msg_t *msg, void *arg)
 {
     track_stack();
-    aemp_snd(ping_port, json_incref(msg));
+    aemp_snd(ping_port, aemp_msg_ref(msg));
 }
 
 static void million_round_ping_pong(void **state)

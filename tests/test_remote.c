@@ -1,8 +1,9 @@
 /* Multi-process tests of the transport and node protocol: this test process
  * is one node; real `aemp run` processes are its peers, one per dialect
  * setting (2.02 only, 1.30 only, both).  Covers remote snd/cal, spawn,
- * monitors and kills in both directions, node-port requests, relays, a
- * wrong secret, malformed peers, and a peer killed with SIGKILL. */
+ * monitors and kills in both directions, node-port requests, relays,
+ * values beyond JSON (bytes, uint64, NUL bytes) in both framings, a wrong
+ * secret, malformed peers, and a peer killed with SIGKILL. */
 #include "testutil.h"
 
 #include "procutil.h"
@@ -37,9 +38,9 @@ static int start_peer(pu_node_t *p, const char *nodeid, const char *dialect, con
                            "dialect", dialect, "connect_interval", "3", NULL };
     if (!pu_start(p, env, args))
         return 0;
-    json_t *a = json_pack("[s]", p->addr);
+    aemp_msg_t *a = aemp_msgf("s", p->addr);
     aemp_add_node(p->nodeid, a);
-    json_decref(a);
+    aemp_msg_unref(a);
     return 1;
 }
 
@@ -93,12 +94,12 @@ static void cal_echo_in_each_dialect(void **state)
     for (int i = 0; i < NPEERS; i++) {
         char port[256];
         snprintf(port, sizeof port, "%s#echo", peers[i].nodeid);
-        json_t *r = tu_call(port, json_pack("[sis]", "hello", i, "grüße ✓"), 5);
+        aemp_msg_t *r = tu_call(port, aemp_msgf("sis", "hello", i, "grüße ✓"), 5);
         assert_non_null(r);
         char expect[64];
         snprintf(expect, sizeof expect, "[\"hello\",%d,\"grüße ✓\"]", i);
-        tu_assert_json(r, expect);
-        json_decref(r);
+        tu_assert_msg(r, expect);
+        aemp_msg_unref(r);
         assert_int_equal(aemp_node_is_up(peers[i].nodeid), 1);
         char line[256];
         snprintf(line, sizeof line, "node %s up (%s dialect, %s)", peers[i].nodeid, expect_dialect[i],
@@ -106,9 +107,9 @@ static void cal_echo_in_each_dialect(void **state)
         if (!strstr(logbuf, line))
             fail_msg("missing log line '%s' in:\n%s", line, logbuf);
     }
-    json_t *up = aemp_up_nodes();
-    assert_int_equal(json_array_size(up), NPEERS);
-    json_decref(up);
+    aemp_msg_t *up = aemp_up_nodes();
+    assert_int_equal(aemp_msg_len(up), NPEERS);
+    aemp_msg_unref(up);
 }
 
 static void remote_spawn_snd_mon_kil(void **state)
@@ -124,20 +125,20 @@ static void remote_spawn_snd_mon_kil(void **state)
         assert_true(tu_run_until(&box.count, 5));
         char expect[64];
         snprintf(expect, sizeof expect, "[\"ping\",%d]", i);
-        tu_assert_json(box.last, expect);
+        tu_assert_msg(box.last, expect);
         /* monitor it, kill it remotely with a reason (kil / kil1 by dialect) */
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         aemp_kilf(id, "ss", "custom_error", "bye");
         assert_true(tu_run_until(&mon.count, 5));
-        tu_assert_json(mon.last, "[\"custom_error\",\"bye\"]");
+        tu_assert_msg(mon.last, "[\"custom_error\",\"bye\"]");
         /* a monitor of the now dead port: no_such_port with the full ID */
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         assert_true(tu_run_until(&mon.count, 5));
         char nsp[512];
         snprintf(nsp, sizeof nsp, "[\"no_such_port\",\"cannot monitor nonexistent port\",\"%s\"]", id);
-        tu_assert_json(mon.last, nsp);
+        tu_assert_msg(mon.last, nsp);
         free(id);
     }
     aemp_kil(me, NULL);
@@ -150,13 +151,13 @@ static void spawn_failures_reach_the_monitor(void **state)
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         assert_true(tu_run_until(&mon.count, 5));
-        tu_assert_json(mon.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
+        tu_assert_msg(mon.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
         free(id);
         id = aemp_spawn(peers[i].nodeid, "aemp::die", NULL);
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         assert_true(tu_run_until(&mon.count, 5));
-        tu_assert_json(mon.last, "[\"die\",\"requested\"]");
+        tu_assert_msg(mon.last, "[\"die\",\"requested\"]");
         free(id);
     }
     assert_null(aemp_spawn(peers[0].nodeid, "nocolons", NULL));
@@ -166,31 +167,34 @@ static void node_port_requests(void **state)
 {
     for (int i = 0; i < NPEERS; i++) {
         const char *n = peers[i].nodeid;
-        json_t *r = tu_call(n, json_pack("[s]", "time"), 5);
+        aemp_msg_t *r = tu_call(n, aemp_msgf("s", "time"), 5);
         assert_non_null(r);
-        assert_true(json_is_real(json_array_get(r, 0)));
-        double dt = json_real_value(json_array_get(r, 0)) - ev_time();
+        assert_int_equal(aemp_val_type(aemp_msg_at(r, 0)), AEMP_T_DOUBLE);
+        double t = 0;
+        assert_int_equal(aemp_msg_double(r, 0, &t), 0);
+        double dt = t - ev_time();
         assert_true(dt > -60 && dt < 60);
-        json_decref(r);
-        r = tu_call(n, json_pack("[s]", "info"), 5);
+        aemp_msg_unref(r);
+        r = tu_call(n, aemp_msgf("s", "info"), 5);
         char expect[300];
         snprintf(expect, sizeof expect, "[\"%s\"]", n);
-        tu_assert_json(r, expect);
-        json_decref(r);
-        r = tu_call(n, json_pack("[ss]", "can", "mon1"), 5);
-        tu_assert_json(r, "[\"1\"]");
-        json_decref(r);
-        r = tu_call(n, json_pack("[ss]", "can", "no_such_request"), 5);
-        tu_assert_json(r, "[\"\"]");
-        json_decref(r);
-        r = tu_call(n, json_pack("[s]", "up_nodes"), 5);
-        assert_true(json_array_size(r) >= 1);
-        json_decref(r);
+        tu_assert_msg(r, expect);
+        aemp_msg_unref(r);
+        r = tu_call(n, aemp_msgf("ss", "can", "mon1"), 5);
+        tu_assert_msg(r, "[\"1\"]");
+        aemp_msg_unref(r);
+        r = tu_call(n, aemp_msgf("ss", "can", "no_such_request"), 5);
+        tu_assert_msg(r, "[\"\"]");
+        aemp_msg_unref(r);
+        r = tu_call(n, aemp_msgf("s", "up_nodes"), 5);
+        assert_true(aemp_msg_len(r) >= 1);
+        aemp_msg_unref(r);
         /* a Perl-only request gets an error reply, never a crash */
-        r = tu_call(n, json_pack("[ss]", "eval", "1+1"), 5);
-        assert_true(json_is_string(json_array_get(r, 0)));
-        assert_non_null(strstr(json_string_value(json_array_get(r, 0)), "not supported"));
-        json_decref(r);
+        r = tu_call(n, aemp_msgf("ss", "eval", "1+1"), 5);
+        const char *why = aemp_msg_str(r, 0, NULL);
+        assert_non_null(why);
+        assert_non_null(strstr(why, "not supported"));
+        aemp_msg_unref(r);
     }
 }
 
@@ -199,13 +203,82 @@ static void relay_with_snd_on(void **state)
     const char *me = aemp_port(tu_box_put, &box);
     for (int i = 0; i < NPEERS; i++) {
         box.count = 0;
-        assert_int_equal(aemp_snd_on(peers[i].nodeid, me, json_pack("[si]", "relayed", i)), 0);
+        assert_int_equal(aemp_snd_on(peers[i].nodeid, me, aemp_msgf("si", "relayed", i)), 0);
         assert_true(tu_run_until(&box.count, 5));
         char expect[64];
         snprintf(expect, sizeof expect, "[\"relayed\",%d]", i);
-        tu_assert_json(box.last, expect);
+        tu_assert_msg(box.last, expect);
     }
     aemp_kil(me, NULL);
+}
+
+/* Fail unless got is the message want: the same values of the same types
+ * (text and byte strings differ, so do INT and UINT). */
+static void assert_same_msg(const aemp_msg_t *got, const aemp_msg_t *want)
+{
+    assert_non_null(want);
+    if (got && aemp_val_equal(aemp_msg_root(got), aemp_msg_root(want)))
+        return;
+    char *g = got ? aemp_val_text(aemp_msg_root(got)) : strdup("NULL");
+    char *w = aemp_val_text(aemp_msg_root(want));
+    fail_msg("expected %s, got %s", w, g);
+}
+
+/* The values that only the message type (not JSON text or jansson) holds:
+ * the byte string c3 a4, UINT64_MAX, INT64_MIN, 1e300, a map whose key and
+ * value hold a NUL byte, and a string with a NUL byte.  as_json_returns:
+ * the same values as they come back from a peer that we talk JSON with.
+ * JSON has no byte strings; they are written as Perl's JSON::XS writes a
+ * byte string, each byte as the character of that code point, so the two
+ * bytes come back as the TEXT string of U+00C3 U+00A4 ("Ã¤", UTF-8
+ * c3 83 c2 a4): to Perl the same string as the two bytes it was (length 2,
+ * ord 0xc3 and 0xa4), now without the byte-string marking.  Every other
+ * value comes back unchanged in both framings. */
+static aemp_msg_t *wire_values(int as_json_returns)
+{
+    const char *fmt = as_json_returns ? "s# u I f {s#: s#} s#" : "y u I f {s#: s#} s#";
+    const char *s = as_json_returns ? "\xc3\x83\xc2\xa4" : "\xc3\xa4";
+    size_t len = as_json_returns ? 4 : 2;
+    return aemp_msgf(fmt, s, len, (uint64_t)UINT64_MAX, (int64_t)INT64_MIN, 1e300, "k\0y", (size_t)3, "v\0w",
+                     (size_t)3, "nul\0inside", (size_t)10);
+}
+
+/* wire_values go to each peer and come back through its echo port (cal)
+ * and through its node port (snd_on, relayed back to us): over CBOR (the
+ * 2.02 peers) every value is kept, byte strings stay BYTES; over JSON (the
+ * 1.30 peer) the byte string comes back as the text Perl would see (see
+ * wire_values).  The connections stay up. */
+static void values_cross_both_framings(void **state)
+{
+    aemp_msg_t *sent = wire_values(0);
+    aemp_msg_t *over_json = wire_values(1);
+    assert_non_null(sent);
+    assert_non_null(over_json);
+    const aemp_val_t *b = aemp_msg_at(sent, 0);
+    assert_int_equal(aemp_val_type(b), AEMP_T_BYTES);
+    assert_int_equal(aemp_val_len(b), 2);
+    const char *me = aemp_port(tu_box_put, &box);
+    for (int i = 0; i < NPEERS; i++) {
+        int json = i == P130;
+        const aemp_msg_t *want = json ? over_json : sent;
+        char port[256];
+        snprintf(port, sizeof port, "%s#echo", peers[i].nodeid);
+        aemp_msg_t *r = tu_call(port, aemp_msg_ref(sent), 5);
+        assert_same_msg(r, want);
+        const aemp_val_t *first = aemp_msg_at(r, 0);
+        assert_string_equal(aemp_type_name(aemp_val_type(first)), json ? "str" : "bytes");
+        assert_int_equal(aemp_val_len(first), json ? 4 : 2);
+        aemp_msg_unref(r);
+
+        box.count = 0;
+        assert_int_equal(aemp_snd_on(peers[i].nodeid, me, aemp_msg_ref(sent)), 0);
+        assert_true(tu_run_until(&box.count, 5));
+        assert_same_msg(box.last, want);
+        assert_int_equal(aemp_node_is_up(peers[i].nodeid), 1);
+    }
+    aemp_kil(me, NULL);
+    aemp_msg_unref(sent);
+    aemp_msg_unref(over_json);
 }
 
 /* The peer monitors one of our ports through aemp::link: when our port
@@ -214,13 +287,13 @@ static void remote_monitors_of_our_ports(void **state)
 {
     for (int i = 0; i < NPEERS; i++) {
         const char *mine = aemp_port(tu_box_put, &box);
-        char *id = aemp_spawn(peers[i].nodeid, "aemp::link", json_pack("[s]", mine));
+        char *id = aemp_spawn(peers[i].nodeid, "aemp::link", aemp_msgf("s", mine));
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         tu_run_for(0.2);   /* let the peer's mon1 arrive */
         aemp_kilf(mine, "ss", "linked", "death");
         assert_true(tu_run_until(&mon.count, 5));
-        tu_assert_json(mon.last, "[\"linked\",\"death\"]");
+        tu_assert_msg(mon.last, "[\"linked\",\"death\"]");
         free(id);
     }
 }
@@ -235,27 +308,28 @@ static void wrong_secret_is_rejected(void **state)
     aemp_mon(port, tu_box_put, &mon, NULL);
     aemp_sndf(port, "s", "hello");
     assert_true(tu_run_until(&mon.count, 10));
-    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon.last, 2)),
-                        "authentication failure/shared secret mismatch");
+    assert_string_equal(aemp_msg_str(mon.last, 0, NULL), "transport_error");
+    assert_string_equal(aemp_msg_str(mon.last, 2, NULL), "authentication failure/shared secret mismatch");
     assert_int_equal(aemp_node_is_up(bad.nodeid), 0);
     /* the peer is still running and so are our other connections */
     assert_int_equal(kill(bad.pid, 0), 0);
     char echo[256];
     snprintf(echo, sizeof echo, "%s#echo", peers[P202].nodeid);
-    json_t *r = tu_call(echo, json_pack("[s]", "still"), 5);
-    tu_assert_json(r, "[\"still\"]");
-    json_decref(r);
+    aemp_msg_t *r = tu_call(echo, aemp_msgf("s", "still"), 5);
+    tu_assert_msg(r, "[\"still\"]");
+    aemp_msg_unref(r);
     pu_stop(&bad, SIGTERM);
 }
 
 /* A raw TCP client to our own listener. */
 static int raw_connect(void)
 {
-    const json_t *l = aemp_listeners();
-    const char *addr = json_string_value(json_array_get(l, 0));
+    aemp_msg_t *l = aemp_listeners();
+    const char *addr = aemp_msg_str(l, 0, NULL);
+    assert_non_null(addr);
     const char *colon = strrchr(addr, ':');
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(atoi(colon + 1)) };
+    aemp_msg_unref(l);
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
@@ -281,9 +355,9 @@ static void still_works(void)
 {
     char echo[256];
     snprintf(echo, sizeof echo, "%s#echo", peers[P130].nodeid);
-    json_t *r = tu_call(echo, json_pack("[s]", "alive"), 5);
-    tu_assert_json(r, "[\"alive\"]");
-    json_decref(r);
+    aemp_msg_t *r = tu_call(echo, aemp_msgf("s", "alive"), 5);
+    tu_assert_msg(r, "[\"alive\"]");
+    aemp_msg_unref(r);
 }
 
 static void garbage_greeting_is_dropped(void **state)
@@ -336,13 +410,13 @@ static int raw_authenticated(aemp_proto_t **pp)
         ssize_t r = read(fd, buf, sizeof buf);
         if (r > 0)
             aemp__buf_append(aemp__proto_in(p), buf, (size_t)r);
-        json_t *frame;
+        aemp_frame_t frame;
         aemp_proto_event_t ev;
         while ((ev = aemp__proto_next(p, &frame)) != AEMP_PROTO_NEED_MORE && ev != AEMP_PROTO_ERROR) {
             if (ev == AEMP_PROTO_AUTHED)
                 authed = 1;
             if (ev == AEMP_PROTO_FRAME)
-                json_decref(frame);
+                aemp_msg_unref(frame.msg);
         }
         assert_true(ev != AEMP_PROTO_ERROR);
     }
@@ -409,8 +483,8 @@ static void killed_peer_fires_transport_error(void **state)
     pu_stop(&victim, SIGKILL);
     assert_true(tu_run_until(&mon.count, 10));
     (void)node_mon_fired;
-    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon.last, 1)), "victim");
+    assert_string_equal(aemp_msg_str(mon.last, 0, NULL), "transport_error");
+    assert_string_equal(aemp_msg_str(mon.last, 1, NULL), "victim");
     assert_int_equal(aemp_node_is_up("victim"), 0);
     free(id);
     still_works();
@@ -425,30 +499,30 @@ static void secure_node_refuses_remote_execution(void **state)
     const char *env[] = { rcenv, "AEMP_WARNLEVEL=1", NULL };
     const char *args[] = { "nodeid", "securepeer", "binds", "127.0.0.1:0", "secret", SECRET, "secure", "1", NULL };
     assert_true(pu_start(&sec, env, args));
-    json_t *a = json_pack("[s]", sec.addr);
+    aemp_msg_t *a = aemp_msgf("s", sec.addr);
     aemp_add_node(sec.nodeid, a);
-    json_decref(a);
+    aemp_msg_unref(a);
     char *id = aemp_spawn(sec.nodeid, "aemp::echo", NULL);
     mon.count = 0;
     aemp_mon(id, tu_box_put, &mon, NULL);
     assert_true(tu_run_until(&mon.count, 5));
-    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "no_such_port");
+    assert_string_equal(aemp_msg_str(mon.last, 0, NULL), "no_such_port");
     free(id);
     /* a named function is not called: its reply never comes */
     const char *me = aemp_port(tu_box_put, &box);
     box.count = 0;
-    aemp_snd_to_func(sec.nodeid, "aemp::grp_get", json_pack("[ss]", "g", me));
+    aemp_snd_to_func(sec.nodeid, "aemp::grp_get", aemp_msgf("ss", "g", me));
     tu_run_for(0.5);
     assert_int_equal(box.count, 0);
     /* ordinary messages and node-port requests still work */
     char echo[256];
     snprintf(echo, sizeof echo, "%s#echo", sec.nodeid);
-    json_t *r = tu_call(echo, json_pack("[s]", "still"), 5);
-    tu_assert_json(r, "[\"still\"]");
-    json_decref(r);
-    r = tu_call(sec.nodeid, json_pack("[s]", "info"), 5);
-    tu_assert_json(r, "[\"securepeer\"]");
-    json_decref(r);
+    aemp_msg_t *r = tu_call(echo, aemp_msgf("s", "still"), 5);
+    tu_assert_msg(r, "[\"still\"]");
+    aemp_msg_unref(r);
+    r = tu_call(sec.nodeid, aemp_msgf("s", "info"), 5);
+    tu_assert_msg(r, "[\"securepeer\"]");
+    aemp_msg_unref(r);
     aemp_kil(me, NULL);
     pu_stop(&sec, SIGTERM);
 }
@@ -461,6 +535,7 @@ int main(void)
         cmocka_unit_test(spawn_failures_reach_the_monitor),
         cmocka_unit_test(node_port_requests),
         cmocka_unit_test(relay_with_snd_on),
+        cmocka_unit_test(values_cross_both_framings),
         cmocka_unit_test(remote_monitors_of_our_ports),
         cmocka_unit_test(wrong_secret_is_rejected),
         cmocka_unit_test(garbage_greeting_is_dropped),

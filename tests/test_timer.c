@@ -1,12 +1,12 @@
 /* Tests for aemp_after: timers that send or call, and cancelling them. */
 #include "testutil.h"
 
-static json_t *got;
+static aemp_msg_t *got;
 static int ngot;
-static void keep(json_t *m, void *a)
+static void keep(aemp_msg_t *m, void *a)
 {
-    json_decref(got);
-    got = json_incref(m);
+    aemp_msg_unref(got);
+    got = aemp_msg_ref(m);
     ngot++;
 }
 
@@ -19,7 +19,7 @@ static int setup(void **s)
 
 static int teardown(void **s)
 {
-    json_decref(got);
+    aemp_msg_unref(got);
     got = NULL;
     return tu_teardown(s);
 }
@@ -28,13 +28,13 @@ static void after_sends_message(void **state)
 {
     const char *p = aemp_port(keep, NULL);
     ev_tstamp t0 = ev_time();
-    assert_int_equal(aemp_after(0.05, p, json_pack("[s]", "tick"), NULL), 0);
+    assert_int_equal(aemp_after(0.05, p, aemp_msgf("s", "tick"), NULL), 0);
     tu_drain();
     assert_int_equal(ngot, 0);
     int *flag = &ngot;
     assert_true(tu_run_until((volatile int *)flag, 5));
     assert_true(ev_time() - t0 >= 0.04);
-    tu_assert_json(got, "[\"tick\"]");
+    tu_assert_msg(got, "[\"tick\"]");
 }
 
 static int called;
@@ -53,8 +53,8 @@ static void after_cb_and_cancel(void **state)
     assert_int_equal(aemp_after_cancel(h), AEMP_ENOENT);
     tu_run_for(0.1);
     assert_int_equal(called, 1);
-    assert_int_equal(aemp_after(1, NULL, json_array(), NULL), AEMP_EINVAL);
-    assert_int_equal(aemp_after(1, "#x", json_array(), NULL), AEMP_EPORTID);
+    assert_int_equal(aemp_after(1, NULL, aemp_msg_empty(), NULL), AEMP_EINVAL);
+    assert_int_equal(aemp_after(1, "#x", aemp_msg_empty(), NULL), AEMP_EPORTID);
     assert_int_equal(aemp_after_cb(1, NULL, NULL, NULL), AEMP_EINVAL);
 }
 

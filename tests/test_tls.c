@@ -110,9 +110,9 @@ static int start_node(pu_node_t *n, const char *tag, const char *const *args)
         started[nstarted++] = n->pid;
     if (!pu_await(n))
         return 0;
-    json_t *a = json_pack("[s]", n->addr);
+    aemp_msg_t *a = aemp_msgf("s", n->addr);
     aemp_add_node(n->nodeid, a);
-    json_decref(a);
+    aemp_msg_unref(a);
     return 1;
 }
 
@@ -237,11 +237,11 @@ static void echo_ok(const char *node, const char *word)
 {
     char port[256];
     snprintf(port, sizeof port, "%s#echo", node);
-    json_t *r = tu_call(port, json_pack("[s]", word), 5);
+    aemp_msg_t *r = tu_call(port, aemp_msgf("s", word), 5);
     char expect[128];
     snprintf(expect, sizeof expect, "[\"%s\"]", word);
-    tu_assert_json(r, expect);
-    json_decref(r);
+    tu_assert_msg(r, expect);
+    aemp_msg_unref(r);
 }
 
 static void still_works(void)
@@ -259,10 +259,10 @@ static const char *expect_transport_error(const char *node)
     aemp_mon(port, tu_box_put, &mon, NULL);
     aemp_sndf(port, "s", "hello");
     assert_true(tu_run_until(&mon.count, 10));
-    assert_string_equal(json_string_value(json_array_get(mon.last, 0)), "transport_error");
-    assert_string_equal(json_string_value(json_array_get(mon.last, 1)), node);
+    assert_string_equal(aemp_msg_str(mon.last, 0, NULL), "transport_error");
+    assert_string_equal(aemp_msg_str(mon.last, 1, NULL), node);
     assert_int_equal(aemp_node_is_up(node), 0);
-    return json_string_value(json_array_get(mon.last, 2));
+    return aemp_msg_str(mon.last, 2, NULL);
 }
 
 /* ------------------------------------------------------------- tests */
@@ -346,11 +346,11 @@ static void tls_between_c_nodes(void **state)
         const char *node = tlspeer[i].nodeid;
         char port[256];
         snprintf(port, sizeof port, "%s#echo", node);
-        json_t *r = tu_call(port, json_pack("[sis]", "hello", i, "über TLS ✓"), 5);
+        aemp_msg_t *r = tu_call(port, aemp_msgf("sis", "hello", i, "über TLS ✓"), 5);
         char ex[64];
         snprintf(ex, sizeof ex, "[\"hello\",%d,\"über TLS ✓\"]", i);
-        tu_assert_json(r, ex);
-        json_decref(r);
+        tu_assert_msg(r, ex);
+        aemp_msg_unref(r);
         char line[256];
         snprintf(line, sizeof line, "node %s up (%s)", node, expect[i]);
         assert_log(line);
@@ -366,12 +366,12 @@ static void tls_between_c_nodes(void **state)
         aemp_sndf(id, "sis", "ping", i, me);
         assert_true(tu_run_until(&box.count, 5));
         snprintf(ex, sizeof ex, "[\"ping\",%d]", i);
-        tu_assert_json(box.last, ex);
+        tu_assert_msg(box.last, ex);
         mon.count = 0;
         aemp_mon(id, tu_box_put, &mon, NULL);
         aemp_kilf(id, "ss", "tls_kill", "bye");
         assert_true(tu_run_until(&mon.count, 5));
-        tu_assert_json(mon.last, "[\"tls_kill\",\"bye\"]");
+        tu_assert_msg(mon.last, "[\"tls_kill\",\"bye\"]");
         free(id);
 
         /* a large message: many TLS records each way */
@@ -380,9 +380,9 @@ static void tls_between_c_nodes(void **state)
         for (size_t j = 0; j < big; j++)
             s[j] = (char)('a' + j % 26);
         s[big] = 0;
-        r = tu_call(port, json_pack("[s]", s), 10);
-        assert_string_equal(json_string_value(json_array_get(r, 0)), s);
-        json_decref(r);
+        r = tu_call(port, aemp_msgf("s", s), 10);
+        assert_string_equal(aemp_msg_str(r, 0, NULL), s);
+        aemp_msg_unref(r);
         free(s);
     }
     aemp_kil(me, NULL);
@@ -459,10 +459,12 @@ static void tls_node_against_plain_nodes(void **state)
 /* A raw TCP client to our own listener (non-blocking). */
 static int raw_connect(void)
 {
-    const json_t *l = aemp_listeners();
-    const char *addr = json_string_value(json_array_get(l, 0));
+    aemp_msg_t *l = aemp_listeners();
+    const char *addr = aemp_msg_str(l, 0, NULL);
+    assert_non_null(addr);
     const char *colon = strrchr(addr, ':');
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(atoi(colon + 1)) };
+    aemp_msg_unref(l);
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
@@ -665,9 +667,9 @@ static void client_without_certificate_is_refused(void **state)
 }
 
 /* The port tester#rawecho: sends message element 0 to element 1. */
-static void rawecho_cb(json_t *msg, void *arg)
+static void rawecho_cb(aemp_msg_t *msg, void *arg)
 {
-    aemp_snd(json_string_value(json_array_get(msg, 1)), json_pack("[O]", json_array_get(msg, 0)));
+    aemp_snd(aemp_msg_str(msg, 1, NULL), aemp_msgf("v", aemp_msg_at(msg, 0)));
 }
 
 /* A complete TLS session from this process with tls.c against our own
@@ -698,25 +700,24 @@ static void raw_tls_client_roundtrip(void **state)
             ready = 1;
             aemp__proto_tls_ready(p);
         }
-        json_t *frame;
+        aemp_frame_t frame;
         aemp_proto_event_t ev;
         while ((ev = aemp__proto_next(p, &frame)) != AEMP_PROTO_NEED_MORE) {
             assert_int_not_equal(ev, AEMP_PROTO_ERROR);
             if (ev == AEMP_PROTO_AUTHED)
                 authed = 1;
             if (ev == AEMP_PROTO_FRAME) {
-                char *txt = json_dumps(frame, JSON_COMPACT);
-                if (strstr(txt, "\"rawreply\",\"via tls\""))
+                const char *text = aemp_msg_str(frame.msg, 0, NULL);
+                if (frame.dest && strcmp(frame.dest, "rawreply") == 0 && text && strcmp(text, "via tls") == 0)
                     got = 1;
-                free(txt);
-                json_decref(frame);
+                aemp_msg_unref(frame.msg);
             }
         }
         if (authed && !sent) {
             sent = 1;
-            json_t *m = json_pack("[ss]", "via tls", "rawsession#rawreply");
+            aemp_msg_t *m = aemp_msgf("ss", "via tls", "rawsession#rawreply");
             aemp__proto_send(p, "rawecho", 7, m);
-            json_decref(m);
+            aemp_msg_unref(m);
         }
         assert_int_equal(aemp__tls_output(t, aemp__proto_out(p), 1 << 20, &wire), AEMP_TLS_OK);
         if (aemp__buf_used(&wire)) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "aemp.h"
+#include "aemp_json.h"
 
 static inline void tu_timeout_cb(EV_P_ ev_timer *w, int revents)
 {
@@ -49,51 +50,60 @@ static inline void tu_drain(void)
         ev_run(aemp_loop(), EVRUN_NOWAIT);
 }
 
-/* Compare a JSON value with the JSON text `expect`. */
-static inline void tu_assert_json(const json_t *v, const char *expect)
+/* Compare a value with the JSON text `expect` (parsed by jansson and
+ * converted with aemp_msg_from_json: strings compare as text strings). */
+static inline void tu_assert_val(const aemp_val_t *v, const char *expect)
 {
     json_error_t err;
     json_t *e = json_loads(expect, JSON_DECODE_ANY, &err);
     if (!e)
         fail_msg("bad expected JSON %s: %s", expect, err.text);
-    if (!json_equal((json_t *)v, e)) {
-        char *got = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("NULL");
-        json_decref(e);
+    aemp_msg_t *em = aemp_msg_from_json(e);
+    json_decref(e);
+    if (!v || !aemp_val_equal(v, aemp_msg_root(em))) {
+        char *got = v ? aemp_val_text(v) : strdup("NULL");
+        aemp_msg_unref(em);
         fail_msg("expected %s, got %s", expect, got);
     }
-    json_decref(e);
+    aemp_msg_unref(em);
+}
+
+/* The same for a message's root (m NULL fails). */
+static inline void tu_assert_msg(const aemp_msg_t *m, const char *expect)
+{
+    tu_assert_val(m ? aemp_msg_root(m) : NULL, expect);
 }
 
 /* A box records the last message (or kill reason) a callback saw and how
  * many it saw: tu_box_put fits both aemp_rcv_fn and aemp_mon_fn. */
 typedef struct tu_box {
-    json_t *last;
+    aemp_msg_t *last;
     int count;
 } tu_box_t;
 
-static inline void tu_box_put(json_t *v, void *box)
+static inline void tu_box_put(aemp_msg_t *m, void *box)
 {
     tu_box_t *b = box;
-    json_decref(b->last);
-    b->last = v ? json_incref(v) : NULL;
+    aemp_msg_unref(b->last);
+    b->last = aemp_msg_ref(m);
     b->count++;
 }
 
 static inline void tu_box_clear(tu_box_t *b)
 {
-    json_decref(b->last);
+    aemp_msg_unref(b->last);
     b->last = NULL;
     b->count = 0;
 }
 
-static inline void tu_cal_done(json_t *r, void *box)
+static inline void tu_cal_done(aemp_msg_t *r, void *box)
 {
     tu_box_put(r, box);
 }
 
 /* aemp_cal and wait (bounded): the reply (owned by the caller) or NULL on
  * timeout / death of the destination. */
-static inline json_t *tu_call(const char *port, json_t *msg, double timeout)
+static inline aemp_msg_t *tu_call(const char *port, aemp_msg_t *msg, double timeout)
 {
     tu_box_t b = { NULL, 0 };
     assert_non_null(aemp_cal(port, msg, tu_cal_done, &b, timeout));

@@ -10,6 +10,9 @@
  */
 #include "aemp_cli.h"
 
+#include "frame.h"
+#include "msg.h"
+
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,42 +36,54 @@ void cli_err(const cli_t *c, const char *fmt, ...)
 /* Number of arguments not consumed yet. */
 size_t cli_left(const cli_t *c)
 {
-    size_t n = json_array_size(c->args);
+    size_t n = aemp_msg_len(c->args);
     return c->pos < n ? n - c->pos : 0;
 }
 
 /* Consume and return the next argument, or complain that it is missing. */
-json_t *cli_arg(cli_t *c, const char *what)
+const aemp_val_t *cli_arg(cli_t *c, const char *what)
 {
     if (!cli_left(c)) {
         cli_err(c, "missing argument %s", what);
         return NULL;
     }
-    return json_array_get(c->args, c->pos++);
+    return aemp_msg_at(c->args, c->pos++);
 }
 
-/* Consume the next argument, which must be a string. */
+/* Consume the next argument, which must be a string usable as a C string. */
 const char *cli_str_arg(cli_t *c, const char *what)
 {
-    json_t *v = cli_arg(c, what);
+    const aemp_val_t *v = cli_arg(c, what);
     if (!v)
         return NULL;
-    if (!json_is_string(v)) {
+    size_t len;
+    const char *s = aemp_val_str(v, &len);
+    if (!s) {
         char *t = cli_text(v);
-        cli_err(c, "%s must be a string, got %s", what, t ? t : "?");
+        cli_err(c, "%s must be a string, got %s", what, t);
         free(t);
         return NULL;
     }
-    return json_string_value(v);
+    if (strlen(s) != len) {
+        cli_err(c, "%s must not contain a NUL character", what);
+        return NULL;
+    }
+    return s;
 }
 
-/* Consume every argument left; returns them as a new array. */
-json_t *cli_rest(cli_t *c)
+/* Consume the next argument and convert it for the rc-file code. */
+json_t *cli_json_arg(cli_t *c, const char *what)
 {
-    json_t *a = json_array();
-    while (cli_left(c))
-        json_array_append(a, json_array_get(c->args, c->pos++));
-    return a;
+    const aemp_val_t *v = cli_arg(c, what);
+    return v ? aemp_val_to_json(v) : NULL;
+}
+
+/* Consume every argument left; returns them as a new message. */
+aemp_msg_t *cli_rest(cli_t *c)
+{
+    size_t from = c->pos;
+    c->pos = aemp_msg_len(c->args);
+    return aemp__msg_slice(c->args, from);
 }
 
 /* Keys whose value is a list: a plain string argument is a comma list. */
@@ -108,13 +123,16 @@ static json_t *split_commas(const char *s)
     return a;
 }
 
-/* The value to store for key from a command line argument (new reference):
+/* The value to store for key from a command line argument (arg stolen):
  * a string for a list key becomes its comma-separated parts. */
 json_t *cli_value_for(const char *key, json_t *arg)
 {
-    if (is_list_key(key) && json_is_string(arg))
-        return split_commas(json_string_value(arg));
-    return json_incref(arg);
+    if (is_list_key(key) && json_is_string(arg)) {
+        json_t *list = split_commas(json_string_value(arg));
+        json_decref(arg);
+        return list;
+    }
+    return arg;
 }
 
 /* Build a configure-style object from key/value arguments (all that are
@@ -132,17 +150,33 @@ json_t *cli_pairs(cli_t *c)
             json_decref(o);
             return NULL;
         }
-        json_object_set_new(o, k, cli_value_for(k, json_array_get(c->args, c->pos++)));
+        json_object_set_new(o, k, cli_value_for(k, cli_json_arg(c, "VALUE")));
     }
     return o;
 }
 
-/* Strings as they are, other values as compact JSON; malloc'd. */
-char *cli_text(const json_t *v)
+/* Strings as they are, other values as aemp_val_text prints them. */
+char *cli_text(const aemp_val_t *v)
 {
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *s = aemp_val_str(v, NULL);
+    char *t = s ? strdup(s) : aemp_val_text(v);
+    if (!t)
+        abort();   /* no memory: as the message code does */
+    return t;
+}
+
+/* Strings byte for byte, other values as aemp_val_text prints them. */
+void cli_print_val(FILE *f, const aemp_val_t *v)
+{
+    size_t len;
+    const char *s = aemp_val_str(v, &len);
+    if (s) {
+        fwrite(s, 1, len, f);
+        return;
+    }
+    char *t = aemp_val_text(v);
+    fputs(t, f);
+    free(t);
 }
 
 /* Pretty JSON as Perl's JSON::XS->pretty prints it (3 spaces), keys sorted
@@ -193,72 +227,114 @@ int cli_save(cli_t *c)
     return 0;
 }
 
+/* True if the n bytes at p are JSON whitespace only. */
+static bool only_space(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return false;
+    return true;
+}
+
+/* Decode one JSON text (a command line argument) into a new message whose
+ * root is its value, with the library's own JSON decoder: it reads numbers
+ * as Perl's JSON::XS does (integers exact over the whole int64 and uint64
+ * range, larger ones as doubles), which jansson cannot.  The decoder reads
+ * frames, so the text is decoded as the frame ["", TEXT] and must be
+ * exactly one value.  NULL with the reason in err. */
+static aemp_msg_t *decode_json(const char *text, char *err, size_t errlen)
+{
+    static const char head[] = "[\"\",";
+    aemp_buf_t in = AEMP_BUF_INIT;
+    aemp__buf_append(&in, head, sizeof head - 1);
+    aemp__buf_puts(&in, text);
+    aemp__buf_putc(&in, ']');
+    aemp_frame_reader_t r;
+    aemp__frame_reader_init(&r, AEMP_FRAMING_JSON, aemp__buf_used(&in));
+    aemp_frame_t f = { 0 };
+    aemp_msg_t *v = NULL;
+    int rc = aemp__frame_next(&r, &in, &f);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", r.error);
+    } else if (rc == 0) {
+        snprintf(err, errlen, "unexpected end of text");
+    } else if (aemp_msg_len(f.msg) != 1 || !only_space(aemp__buf_head(&in), aemp__buf_used(&in))) {
+        snprintf(err, errlen, "not exactly one JSON value");
+    } else {
+        v = aemp_msg_copy_val(aemp_msg_at(f.msg, 0));
+    }
+    aemp_msg_unref(f.msg);
+    aemp__frame_reader_free(&r);
+    aemp__buf_free(&in);
+    return v;
+}
+
 /* Decode the command line as Perl's aemp does: a single argument starting
  * with '[' is a JSON array that replaces the argument list; otherwise each
- * argument starting with '[', '{' or '"' is one JSON value.  NULL after an
- * error message. */
-static json_t *decode_args(int argc, char **argv)
+ * argument starting with '[', '{' or '"' is one JSON value, every other
+ * one a string.  NULL after an error message. */
+static aemp_msg_t *decode_args(int argc, char **argv)
 {
-    json_error_t je;
+    char err[256];
     if (argc == 1 && argv[0][0] == '[') {
-        json_t *a = json_loads(argv[0], JSON_DECODE_ANY, &je);
+        aemp_msg_t *a = decode_json(argv[0], err, sizeof err);
         if (!a) {
-            fprintf(stderr, "aemp: the argument '%s' is not valid JSON: %s (column %d)\n", argv[0],
-                    je.text, je.column);
+            fprintf(stderr, "aemp: the argument '%s' is not valid JSON: %s\n", argv[0], err);
             return NULL;
         }
-        if (!json_is_array(a)) {
-            fprintf(stderr, "aemp: the argument '%s' is not a JSON array\n", argv[0]);
-            json_decref(a);
-            return NULL;
-        }
-        return a;
+        return a;   /* an array: the text starts with '[' */
     }
-    json_t *args = json_array();
+    aemp_build_t *b = aemp_build_new();
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
-        json_t *v;
         if (s[0] == '[' || s[0] == '{' || s[0] == '"') {
-            v = json_loads(s, JSON_DECODE_ANY, &je);
+            aemp_msg_t *v = decode_json(s, err, sizeof err);
             if (!v) {
-                fprintf(stderr, "aemp: argument %d '%s' is not valid JSON: %s (column %d)\n", i + 1,
-                        s, je.text, je.column);
-                json_decref(args);
+                fprintf(stderr, "aemp: argument %d '%s' is not valid JSON: %s\n", i + 1, s, err);
+                aemp_build_abort(b);
                 return NULL;
             }
-        } else if (!(v = json_string(s))) {
+            aemp_build_val(b, aemp_msg_root(v));
+            aemp_msg_unref(v);
+        } else if (aemp__utf8_valid((const uint8_t *)s, strlen(s))) {
+            aemp_build_str(b, s);
+        } else {
             fprintf(stderr, "aemp: argument %d is not valid UTF-8\n", i + 1);
-            json_decref(args);
+            aemp_build_abort(b);
             return NULL;
         }
-        json_array_append_new(args, v);
     }
+    aemp_msg_t *args = aemp_build_msg(b);
+    if (!args)
+        fprintf(stderr, "aemp: the arguments are beyond the message limits\n");
     return args;
 }
 
 /* True if v is the string "--help". */
-static bool is_help_flag(const json_t *v)
+static bool is_help_flag(const aemp_val_t *v)
 {
-    return json_is_string(v) && strcmp(json_string_value(v), "--help") == 0;
+    const char *s = aemp_val_str(v, NULL);
+    return s && strcmp(s, "--help") == 0;
 }
 
 /* Run the commands left to right; returns the exit code. */
 static int run_commands(cli_t *c)
 {
     while (cli_left(c)) {
-        json_t *name = json_array_get(c->args, c->pos++);
-        const cli_cmd_t *cmd = json_is_string(name) ? cli_find(json_string_value(name)) : NULL;
+        const aemp_val_t *name = aemp_msg_at(c->args, c->pos++);
+        const char *s = aemp_val_str(name, NULL);
+        const cli_cmd_t *cmd = s ? cli_find(s) : NULL;
         c->cmd = NULL;
         if (!cmd) {
             char *t = cli_text(name);
-            cli_err(c, "no such aemp command '%s' (try 'aemp help')", t ? t : "?");
+            cli_err(c, "no such aemp command '%s' (try 'aemp help')", t);
             free(t);
             return CLI_USAGE;
         }
         c->cmd = cmd->name;
-        if (cli_left(c) && is_help_flag(json_array_get(c->args, c->pos))) {
+        if (cli_left(c) && is_help_flag(aemp_msg_at(c->args, c->pos))) {
             cli_help_command(cmd);
-            c->pos = json_array_size(c->args);
+            c->pos = aemp_msg_len(c->args);
             break;
         }
         int rc = cmd->fn(c, cmd);
@@ -279,9 +355,9 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         cli_t h = { 0 };
-        h.args = json_array();
+        h.args = aemp_msg_empty();
         int rc = cli_cmd_help(&h, cli_find("help"));
-        json_decref(h.args);
+        aemp_msg_unref(h.args);
         return rc;
     }
     cli_t c = { 0 };
@@ -289,7 +365,7 @@ int main(int argc, char **argv)
     if (!c.args)
         return CLI_USAGE;
     int rc;
-    if (!json_array_size(c.args)) {
+    if (!aemp_msg_len(c.args)) {
         cli_usage(stderr);
         rc = CLI_USAGE;
     } else {
@@ -297,6 +373,6 @@ int main(int argc, char **argv)
     }
     fflush(stdout);
     aemp__config_free(c.cfg);
-    json_decref(c.args);
+    aemp_msg_unref(c.args);
     return rc;
 }

@@ -6,6 +6,7 @@
 #define AEMP_CLI_H
 
 #include "aemp.h"
+#include "aemp_json.h"
 #include "config.h"
 
 #include <stdbool.h>
@@ -22,7 +23,7 @@ enum {
 
 /* The state of one aemp invocation. */
 typedef struct cli {
-    json_t *args;          /* the decoded argument list (JSON values) */
+    aemp_msg_t *args;      /* the decoded argument list (root array) */
     size_t pos;            /* index of the next unconsumed argument */
     const char *cmd;       /* the running command's name (for messages) */
     aemp_config_t *cfg;    /* the rc file, loaded on first use */
@@ -53,31 +54,42 @@ void cli_err(const cli_t *c, const char *fmt, ...) __attribute__((format(printf,
 /* Number of arguments left. */
 size_t cli_left(const cli_t *c);
 
-/* The next argument (borrowed), consumed; NULL (after printing "missing
- * argument <what>") if there is none. */
-json_t *cli_arg(cli_t *c, const char *what);
+/* The next argument (borrowed from c->args), consumed; NULL (after
+ * printing "missing argument <what>") if there is none. */
+const aemp_val_t *cli_arg(cli_t *c, const char *what);
 
-/* The next argument, which must be a string; NULL after an error message if
- * it is missing or not a string. */
+/* The next argument, which must be a string without NUL bytes; NULL after
+ * an error message if it is missing or is not such a string. */
 const char *cli_str_arg(cli_t *c, const char *what);
 
-/* Every argument left, as a new array; they are consumed. */
-json_t *cli_rest(cli_t *c);
+/* The next argument as a new jansson value, for the rc-file code (see
+ * aemp_val_to_json); NULL after an error message if it is missing. */
+json_t *cli_json_arg(cli_t *c, const char *what);
 
-/* The value to store for key from an argument (new reference): a string
- * for a list key (seeds, binds, services, framing_format, auth_offer,
- * auth_accept) becomes the list of its comma-separated parts. */
+/* Every argument left, as a new message (root array); they are consumed. */
+aemp_msg_t *cli_rest(cli_t *c);
+
+/* The value to store for key from an argument (arg STOLEN; returns a new
+ * reference): a string for a list key (seeds, binds, services,
+ * framing_format, auth_offer, auth_accept) becomes the list of its
+ * comma-separated parts. */
 json_t *cli_value_for(const char *key, json_t *arg);
 
-/* Every argument left, as KEY VALUE pairs in a new object; NULL after an
+/* Every argument left, as KEY VALUE pairs in a new jansson object (the
+ * form of configure arguments that the rc-file code takes); NULL after an
  * error message (odd count, a key that is not a string). */
 json_t *cli_pairs(cli_t *c);
 
-/* A value as text: strings as they are, anything else as compact JSON
- * (malloc'd). */
-char *cli_text(const json_t *v);
+/* A value as text for messages to people: strings as they are (cut at a
+ * NUL byte), anything else as aemp_val_text prints it (malloc'd, never
+ * NULL). */
+char *cli_text(const aemp_val_t *v);
 
-/* Pretty-print a JSON value (3-space indent, sorted keys) to stdout. */
+/* Print a value to f: strings as they are (every byte), anything else as
+ * aemp_val_text prints it. */
+void cli_print_val(FILE *f, const aemp_val_t *v);
+
+/* Pretty-print a jansson value (3-space indent, sorted keys) to stdout. */
 void cli_print_pretty(const json_t *v);
 
 /* The rc file, loaded on first use; NULL after an error message (the
@@ -113,7 +125,7 @@ int cli_cmd_resolve(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_seeds(cli_t *c, const cli_cmd_t *cmd);
 
 /* The configure arguments of the throw-away client node of the protocol
- * commands (new object). */
+ * commands (new jansson object, the rc-file code's form). */
 json_t *cli_client_args(void);
 
 /* The resolved seed addresses ("ip:port" strings, new array) that the

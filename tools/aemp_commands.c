@@ -328,11 +328,12 @@ static void help_all(void)
 int cli_cmd_help(cli_t *c, const cli_cmd_t *cmd)
 {
     if (cli_left(c)) {
-        json_t *v = json_array_get(c->args, c->pos);
-        const cli_cmd_t *which = json_is_string(v) ? cli_find(json_string_value(v)) : NULL;
+        const aemp_val_t *v = aemp_msg_at(c->args, c->pos);
+        const char *name = aemp_val_str(v, NULL);
+        const cli_cmd_t *which = name ? cli_find(name) : NULL;
         if (!which) {
             char *t = cli_text(v);
-            cli_err(c, "no such aemp command '%s' (try 'aemp help')", t ? t : "?");
+            cli_err(c, "no such aemp command '%s' (try 'aemp help')", t);
             free(t);
             return CLI_USAGE;
         }
@@ -340,6 +341,6 @@ int cli_cmd_help(cli_t *c, const cli_cmd_t *cmd)
     } else {
         help_all();
     }
-    c->pos = json_array_size(c->args);
+    c->pos = aemp_msg_len(c->args);
     return CLI_OK;
 }

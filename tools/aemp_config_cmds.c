@@ -50,11 +50,13 @@ static int del_value(cli_t *c, const char *key)
 /* setX VALUE (and its alias X): set the command's key. */
 int cli_cmd_set_key(cli_t *c, const cli_cmd_t *cmd)
 {
-    json_t *arg = cli_arg(c, cmd->args);
+    json_t *arg = cli_json_arg(c, cmd->args);
     if (!arg)
         return CLI_USAGE;
-    if (!cli_config(c))
+    if (!cli_config(c)) {
+        json_decref(arg);
         return CLI_FAIL;
+    }
     return set_value(c, cmd->key, cli_value_for(cmd->key, arg));
 }
 
@@ -69,14 +71,16 @@ int cli_cmd_del_key(cli_t *c, const cli_cmd_t *cmd)
 /* addseed / addbind (unique) and addservice (duplicates allowed). */
 int cli_cmd_add_item(cli_t *c, const cli_cmd_t *cmd)
 {
-    json_t *arg = cli_arg(c, cmd->args);
+    json_t *arg = cli_json_arg(c, cmd->args);
     if (!arg)
         return CLI_USAGE;
-    if (!cli_config(c))
+    if (!cli_config(c)) {
+        json_decref(arg);
         return CLI_FAIL;
+    }
     char err[512];
     bool unique = strcmp(cmd->key, "services") != 0;
-    if (aemp__config_add_item(c->cfg, cmd->key, json_incref(arg), unique, err, sizeof err) < 0) {
+    if (aemp__config_add_item(c->cfg, cmd->key, arg, unique, err, sizeof err) < 0) {
         cli_err(c, "%s", err);
         return CLI_FAIL;
     }
@@ -86,18 +90,20 @@ int cli_cmd_add_item(cli_t *c, const cli_cmd_t *cmd)
 /* delseed / delbind (every equal entry) and delservice (the first). */
 int cli_cmd_del_item(cli_t *c, const cli_cmd_t *cmd)
 {
-    json_t *arg = cli_arg(c, cmd->args);
+    json_t *arg = cli_json_arg(c, cmd->args);
     if (!arg)
         return CLI_USAGE;
-    if (!cli_config(c))
-        return CLI_FAIL;
+    int rc = CLI_OK;
     char err[512];
     bool all = strcmp(cmd->key, "services") != 0;
-    if (aemp__config_del_item(c->cfg, cmd->key, arg, all, err, sizeof err) < 0) {
+    if (!cli_config(c)) {
+        rc = CLI_FAIL;
+    } else if (aemp__config_del_item(c->cfg, cmd->key, arg, all, err, sizeof err) < 0) {
         cli_err(c, "%s", err);
-        return CLI_FAIL;
+        rc = CLI_FAIL;
     }
-    return CLI_OK;
+    json_decref(arg);
+    return rc;
 }
 
 /* set KEY VALUE: any key; unknown keys are stored with a warning. */
@@ -106,11 +112,13 @@ int cli_cmd_set(cli_t *c, const cli_cmd_t *cmd)
     const char *key = cli_str_arg(c, "KEY");
     if (!key)
         return CLI_USAGE;
-    json_t *arg = cli_arg(c, "VALUE");
+    json_t *arg = cli_json_arg(c, "VALUE");
     if (!arg)
         return CLI_USAGE;
-    if (!cli_config(c))
+    if (!cli_config(c)) {
+        json_decref(arg);
         return CLI_FAIL;
+    }
     if (!aemp__config_known_key(key))
         cli_err(c, "warning: '%s' is not a configuration key libaemp knows; storing it anyway", key);
     return set_value(c, key, cli_value_for(key, arg));
@@ -307,28 +315,28 @@ int cli_cmd_showconfig(cli_t *c, const cli_cmd_t *cmd)
     return CLI_OK;
 }
 
-/* Print each string of a JSON array on its own line. */
+/* Print each string of a jansson array (the endpoint code's result) on
+ * its own line. */
 static void print_lines(const json_t *a)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v) {
-        char *t = cli_text(v);
-        if (t)
-            puts(t);
-        free(t);
-    }
+    json_array_foreach(a, i, v)
+        if (json_is_string(v))
+            puts(json_string_value(v));
 }
 
 /* _resolve ENDPOINTS: print the resolved endpoints, one per line. */
 int cli_cmd_resolve(cli_t *c, const cli_cmd_t *cmd)
 {
-    json_t *arg = cli_arg(c, "ENDPOINTS");
+    json_t *arg = cli_json_arg(c, "ENDPOINTS");
     if (!arg)
         return CLI_USAGE;
     json_t *out = NULL;
     char err[512];
-    if (aemp__endpoint_resolve(arg, 0, &out, err, sizeof err) < 0) {
+    int r = aemp__endpoint_resolve(arg, 0, &out, err, sizeof err);
+    json_decref(arg);
+    if (r < 0) {
         cli_err(c, "%s", err);
         return CLI_FAIL;
     }

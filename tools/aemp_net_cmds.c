@@ -5,6 +5,8 @@
  */
 #include "aemp_cli.h"
 
+#include "table.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,16 +44,17 @@ static void on_timeout(void *arg)
     finish(CLI_FAIL);
 }
 
-/* Print the elements of a message or reason separated by spaces. */
-static void print_joined(const json_t *a, size_t from)
+/* Print the elements of a message or reason separated by spaces, from
+ * element `from` on, and a newline (see cli_print_val). */
+static void print_joined(FILE *f, const aemp_msg_t *m, size_t from)
 {
-    for (size_t i = from; i < json_array_size(a); i++) {
-        char *t = cli_text(json_array_get(a, i));
-        printf("%s%s", i > from ? " " : "", t ? t : "");
-        free(t);
+    for (size_t i = from; i < aemp_msg_len(m); i++) {
+        if (i > from)
+            fputc(' ', f);
+        cli_print_val(f, aemp_msg_at(m, i));
     }
-    putchar('\n');
-    fflush(stdout);
+    fputc('\n', f);
+    fflush(f);
 }
 
 /* If neither AEMP_WARNLEVEL nor PERL_ANYEVENT_MP_WARNLEVEL is set, log
@@ -64,13 +67,21 @@ static void quiet_by_default(void)
 }
 
 /* Save pending rc changes (so that the node sees them), then configure
- * the node with args (borrowed).  Returns an exit code. */
+ * the node with args (a jansson object as the rc-file code builds it,
+ * borrowed).  Returns an exit code. */
 static int configure_node(cli_t *c, const json_t *args)
 {
     if (cli_save(c) < 0)
         return CLI_FAIL;
+    aemp_msg_t *m = aemp_msg_from_json(args);
+    if (!m) {
+        cli_err(c, "the configure arguments are nested too deeply");
+        return CLI_FAIL;
+    }
     char err[1024];
-    if (aemp_configure(args, err, sizeof err) < 0) {
+    int r = aemp_configure(m, err, sizeof err);
+    aemp_msg_unref(m);
+    if (r < 0) {
         cli_err(c, "%s", err);
         return CLI_FAIL;
     }
@@ -142,9 +153,12 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
         cli_err(c, "warning: cannot create the port %s#echo", aemp_node());
 
     printf("%s listening on ", aemp_node());
-    const json_t *l = aemp_listeners();
-    for (size_t i = 0; i < json_array_size(l); i++)
-        printf("%s%s", i ? "," : "", json_string_value(json_array_get(l, i)));
+    aemp_msg_t *l = aemp_listeners();
+    for (size_t i = 0; i < aemp_msg_len(l); i++) {
+        const char *addr = aemp_msg_str(l, i, NULL);
+        printf("%s%s", i ? "," : "", addr ? addr : "?");
+    }
+    aemp_msg_unref(l);
     putchar('\n');
     fflush(stdout);
 
@@ -163,19 +177,19 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
 /* ------------------------------------------------------------------ snd */
 
 /* The relayed confirmation (or anything else) reached the reply port. */
-static void snd_reply(json_t *msg, void *arg)
+static void snd_reply(aemp_msg_t *msg, void *arg)
 {
-    print_joined(msg, 0);
+    print_joined(stdout, msg, 0);
     finish(CLI_OK);
 }
 
 /* The destination died: an abnormal reason means failure; after a normal
  * death the message was delivered, so wait for the confirmation. */
-static void snd_died(json_t *reason, void *arg)
+static void snd_died(aemp_msg_t *reason, void *arg)
 {
-    if (!json_array_size(reason) || st.done)
+    if (!aemp_msg_len(reason) || st.done)
         return;
-    print_joined(reason, 0);
+    print_joined(stdout, reason, 0);
     finish(CLI_FAIL);
 }
 
@@ -187,10 +201,10 @@ int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd)
     const char *port = port_arg(c, "PORT");
     if (!port)
         return CLI_USAGE;
-    json_t *msg = cli_rest(c);
+    aemp_msg_t *msg = cli_rest(c);
     int rc = client(c);
     if (rc != CLI_OK) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return rc;
     }
     int r = aemp_snd(port, msg);
@@ -201,7 +215,7 @@ int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd)
     }
     aemp_mon(port, snd_died, NULL, NULL);
     const char *reply = aemp_port(snd_reply, NULL);
-    aemp_snd_on(port, reply, json_pack("[s]", "message sent successfully"));
+    aemp_snd_on(port, reply, aemp_msgf("s", "message sent successfully"));
     aemp_after_cb(timeout, on_timeout, (void *)&timeout, NULL);
     return wait_done();
 }
@@ -209,7 +223,7 @@ int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd)
 /* ------------------------------------------------------------------ cal */
 
 /* The reply (or NULL: timeout). */
-static void cal_reply(json_t *reply, void *arg)
+static void cal_reply(aemp_msg_t *reply, void *arg)
 {
     if (st.done)
         return;
@@ -218,8 +232,8 @@ static void cal_reply(json_t *reply, void *arg)
         finish(CLI_FAIL);
         return;
     }
-    char *s = json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY);
-    size_t n = s ? strlen(s) : 0;
+    char *s = aemp_val_text(aemp_msg_root(reply));
+    size_t n = strlen(s);
     if (n >= 2)
         printf("%.*s\n", (int)(n - 2), s + 1);   /* the array without its brackets */
     free(s);
@@ -228,13 +242,13 @@ static void cal_reply(json_t *reply, void *arg)
 }
 
 /* The destination died before it replied. */
-static void cal_died(json_t *reason, void *arg)
+static void cal_died(aemp_msg_t *reason, void *arg)
 {
     if (st.done)
         return;
-    char *t = json_dumps(reason, JSON_COMPACT);
+    char *t = aemp_val_text(aemp_msg_root(reason));
     fprintf(stderr, "aemp: cal: %s died before replying: %s\n", (const char *)arg,
-            json_array_size(reason) ? t : "normal death");
+            aemp_msg_len(reason) ? t : "normal death");
     free(t);
     finish(CLI_FAIL);
 }
@@ -245,10 +259,10 @@ int cli_cmd_cal(cli_t *c, const cli_cmd_t *cmd)
     const char *port = port_arg(c, "PORT");
     if (!port)
         return CLI_USAGE;
-    json_t *msg = cli_rest(c);
+    aemp_msg_t *msg = cli_rest(c);
     int rc = client(c);
     if (rc != CLI_OK) {
-        json_decref(msg);
+        aemp_msg_unref(msg);
         return rc;
     }
     aemp_mon(port, cal_died, (void *)port, NULL);
@@ -263,10 +277,10 @@ int cli_cmd_cal(cli_t *c, const cli_cmd_t *cmd)
 /* ------------------------------------------------------------------ mon */
 
 /* The monitored port died: print the reason. */
-static void mon_fired(json_t *reason, void *arg)
+static void mon_fired(aemp_msg_t *reason, void *arg)
 {
-    print_joined(reason, 0);
-    finish(json_array_size(reason) ? CLI_FAIL : CLI_OK);
+    print_joined(stdout, reason, 0);
+    finish(aemp_msg_len(reason) ? CLI_FAIL : CLI_OK);
 }
 
 /* mon PORT: wait for PORT to die. */
@@ -288,28 +302,67 @@ int cli_cmd_mon(cli_t *c, const cli_cmd_t *cmd)
 
 enum { ASKED = 0, ANSWERED = 1, FAILED = 2 };
 
+/* A node that trace has asked (the key of its table entry is its id). */
+typedef struct trace_node {
+    int state;          /* ASKED / ANSWERED / FAILED */
+    char id[];          /* NUL-terminated */
+} trace_node_t;
+
 static struct {
-    json_t *state;      /* node ID -> ASKED / ANSWERED / FAILED */
+    aemp_table_t nodes; /* node ID -> trace_node_t (owned) */
     const char *reply;  /* our reply port */
     int pending;
     int failed;
 } tr;
 
-/* Ask node for its connected nodes; its connection failing also ends the
- * wait for it. */
-static void trace_ask(const char *node)
+/* Element i of msg if it is a string usable as a node ID (no NUL byte),
+ * else NULL. */
+static const char *node_at(const aemp_msg_t *msg, size_t i)
 {
-    json_object_set_new(tr.state, node, json_integer(ASKED));
-    tr.pending++;
-    aemp_sndf(node, "sss", "up_nodes", tr.reply, node);
-    aemp_mon_snd(node, tr.reply, json_pack("[ss]", DOWN_TAG, node), NULL);
+    size_t len;
+    const char *s = aemp_msg_str(msg, i, &len);
+    return s && strlen(s) == len ? s : NULL;
+}
+
+/* The entry of node, or NULL if it was not asked. */
+static trace_node_t *trace_find(const char *node)
+{
+    return aemp__table_get(&tr.nodes, node, strlen(node));
 }
 
 /* The state of node, or -1 if not seen yet. */
 static int trace_state(const char *node)
 {
-    json_t *v = json_object_get(tr.state, node);
-    return v ? (int)json_integer_value(v) : -1;
+    trace_node_t *t = trace_find(node);
+    return t ? t->state : -1;
+}
+
+/* Ask node (not seen yet) for its connected nodes; its connection failing
+ * also ends the wait for it. */
+static void trace_ask(const char *node)
+{
+    size_t len = strlen(node);
+    trace_node_t *t = malloc(sizeof *t + len + 1);
+    if (!t)
+        abort();   /* no memory: as the message code does */
+    t->state = ASKED;
+    memcpy(t->id, node, len + 1);
+    aemp__table_put(&tr.nodes, t->id, len, t);
+    tr.pending++;
+    aemp_sndf(node, "sss", "up_nodes", tr.reply, node);
+    aemp_mon_snd(node, tr.reply, aemp_msgf("ss", DOWN_TAG, node), NULL);
+}
+
+/* Forget every node. */
+static void trace_clear(void)
+{
+    size_t pos = 0, len;
+    const char *key;
+    void *t;
+    while (aemp__table_next(&tr.nodes, &pos, &key, &len, &t))
+        free(t);
+    aemp__table_free(&tr.nodes);
+    tr.nodes = (aemp_table_t)AEMP_TABLE_INIT;
 }
 
 /* One less answer to wait for. */
@@ -320,44 +373,42 @@ static void trace_settle(void)
 }
 
 /* An answer [node, neighbours...]: print it and ask the new nodes. */
-static void trace_answer(json_t *msg, void *arg)
+static void trace_answer(aemp_msg_t *msg, void *arg)
 {
-    json_t *nv = json_array_get(msg, 0);
-    if (!json_is_string(nv) || trace_state(json_string_value(nv)) != ASKED)
+    const char *node = node_at(msg, 0);
+    trace_node_t *t = node ? trace_find(node) : NULL;
+    if (!t || t->state != ASKED)
         return;
-    const char *node = json_string_value(nv);
-    json_object_set_new(tr.state, node, json_integer(ANSWERED));
+    t->state = ANSWERED;
     printf("%s", node);
-    for (size_t i = 1; i < json_array_size(msg); i++) {
-        const char *n = json_string_value(json_array_get(msg, i));
-        if (n && strcmp(n, aemp_node()))
-            printf(" %s", n);
+    size_t n = aemp_msg_len(msg);
+    for (size_t i = 1; i < n; i++) {
+        const char *nb = node_at(msg, i);
+        if (nb && strcmp(nb, aemp_node()))
+            printf(" %s", nb);
     }
     putchar('\n');
     fflush(stdout);
-    for (size_t i = 1; i < json_array_size(msg); i++) {
-        const char *n = json_string_value(json_array_get(msg, i));
-        if (n && *n && strcmp(n, aemp_node()) && trace_state(n) < 0)
-            trace_ask(n);
+    for (size_t i = 1; i < n; i++) {
+        const char *nb = node_at(msg, i);
+        if (nb && *nb && strcmp(nb, aemp_node()) && trace_state(nb) < 0)
+            trace_ask(nb);
     }
     trace_settle();
 }
 
-/* A node we asked went down (or could not be reached): [node, reason...]. */
-static void trace_down(json_t *msg, void *arg)
+/* A node we asked went down (or could not be reached): the monitor's
+ * message [DOWN_TAG, node, reason...]. */
+static void trace_down(aemp_msg_t *msg, void *arg)
 {
-    const char *node = json_string_value(json_array_get(msg, 0));
-    if (!node || trace_state(node) != ASKED)
+    const char *node = node_at(msg, 1);
+    trace_node_t *t = node ? trace_find(node) : NULL;
+    if (!t || t->state != ASKED)
         return;
-    json_object_set_new(tr.state, node, json_integer(FAILED));
+    t->state = FAILED;
     tr.failed++;
-    fprintf(stderr, "aemp: trace: cannot reach %s:", node);
-    for (size_t i = 1; i < json_array_size(msg); i++) {
-        char *t = cli_text(json_array_get(msg, i));
-        fprintf(stderr, " %s", t ? t : "");
-        free(t);
-    }
-    fputc('\n', stderr);
+    fprintf(stderr, "aemp: trace: cannot reach %s:%s", node, aemp_msg_len(msg) > 2 ? " " : "");
+    print_joined(stderr, msg, 2);
     trace_settle();
 }
 
@@ -367,11 +418,12 @@ static void trace_timeout(void *arg)
     if (st.done)
         return;
     fprintf(stderr, "aemp: trace: timeout after %g s; no answer from:", TRACE_TIMEOUT);
-    const char *k;
-    json_t *v;
-    json_object_foreach(tr.state, k, v)
-        if (json_integer_value(v) == ASKED)
-            fprintf(stderr, " %s", k);
+    size_t pos = 0, len;
+    const char *key;
+    void *t;
+    while (aemp__table_next(&tr.nodes, &pos, &key, &len, &t))
+        if (((trace_node_t *)t)->state == ASKED)
+            fprintf(stderr, " %s", key);
     fputc('\n', stderr);
     finish(CLI_FAIL);
 }
@@ -388,7 +440,6 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
         free(node);
         return rc;
     }
-    tr.state = json_object();
     tr.pending = tr.failed = 0;
     tr.reply = aemp_port(trace_answer, NULL);
     aemp_rcv_tag(tr.reply, DOWN_TAG, trace_down, NULL);
@@ -398,9 +449,44 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
     trace_ask(node);
     free(node);
     rc = wait_done();
-    json_decref(tr.state);
-    tr.state = NULL;
+    trace_clear();
     return rc;
+}
+
+/* ------------------------------------------------------------- sorting */
+
+/* A string's bytes. */
+typedef struct str_ref {
+    const char *s;
+    size_t len;
+} str_ref_t;
+
+/* Order strings bytewise, as Perl's sort does. */
+static int cmp_str(const void *a, const void *b)
+{
+    const str_ref_t *x = a, *y = b;
+    int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Print the string elements of the array value a, sorted, one per line
+ * (every byte of them). */
+static void print_sorted(const aemp_val_t *a)
+{
+    size_t n = aemp_val_type(a) == AEMP_T_ARRAY ? aemp_val_len(a) : 0, k = 0;
+    str_ref_t *names = calloc(n ? n : 1, sizeof *names);
+    if (!names)
+        abort();   /* no memory: as the message code does */
+    for (size_t i = 0; i < n; i++)
+        if ((names[k].s = aemp_val_str(aemp_val_at(a, i), &names[k].len)))
+            k++;
+    qsort(names, k, sizeof *names, cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        fwrite(names[i].s, 1, names[i].len, stdout);
+        putchar('\n');
+    }
+    free(names);
+    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- nodes */
@@ -408,24 +494,18 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
 static size_t nodes_wanted;
 
 /* Stop waiting once as many nodes are up as there are seeds. */
-static void nodes_updown(const char *node, int up, json_t *reason, void *arg)
+static void nodes_updown(const char *node, int up, aemp_msg_t *reason, void *arg)
 {
-    json_t *up_nodes = aemp_up_nodes();
-    if (json_array_size(up_nodes) >= nodes_wanted)
+    aemp_msg_t *up_nodes = aemp_up_nodes();
+    if (aemp_msg_len(up_nodes) >= nodes_wanted)
         finish(CLI_OK);
-    json_decref(up_nodes);
+    aemp_msg_unref(up_nodes);
 }
 
 /* Wait time is over: report what is up. */
 static void nodes_waited(void *arg)
 {
     finish(CLI_OK);
-}
-
-/* Order strings for qsort. */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* nodes: connect to the seeds and print the connected nodes. */
@@ -448,19 +528,10 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
     aemp_after_cb(NODES_WAIT, nodes_waited, NULL, NULL);
     aemp_run();
 
-    json_t *up = aemp_up_nodes();
-    size_t n = json_array_size(up);
-    const char **names = calloc(n ? n : 1, sizeof *names);
-    for (size_t i = 0; names && i < n; i++)
-        names[i] = json_string_value(json_array_get(up, i));
-    if (names) {
-        qsort(names, n, sizeof *names, cmp_str);
-        for (size_t i = 0; i < n; i++)
-            puts(names[i]);
-    }
-    free(names);
-    fflush(stdout);
-    json_decref(up);
+    aemp_msg_t *up = aemp_up_nodes();
+    size_t n = aemp_msg_len(up);
+    print_sorted(aemp_msg_root(up));
+    aemp_msg_unref(up);
     aemp_shutdown();
     if (!n) {
         cli_err(c, "no seed could be reached within %g s", NODES_WAIT);
@@ -471,26 +542,12 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 
 /* ------------------------------------------------------------------- db */
 
-/* The master's answer: the keys of the family (an array). */
-static void db_keys_reply(json_t *keys, void *arg)
+/* The master's answer: the keys of the family (the root array). */
+static void db_keys_reply(aemp_msg_t *keys, void *arg)
 {
     if (st.done)
         return;
-    size_t n = json_array_size(keys);
-    const char **names = calloc(n ? n : 1, sizeof *names);
-    if (!names) {
-        finish(CLI_FAIL);
-        return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (json_is_string(json_array_get(keys, i)))
-            names[k++] = json_string_value(json_array_get(keys, i));
-    qsort(names, k, sizeof *names, cmp_str);
-    for (size_t i = 0; i < k; i++)
-        puts(names[i]);
-    free(names);
-    fflush(stdout);
+    print_sorted(aemp_msg_root(keys));
     finish(CLI_OK);
 }
 
@@ -535,7 +592,7 @@ int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
 /* eval, shell, restart: they evaluate Perl code on a node. */
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd)
 {
-    c->pos = json_array_size(c->args);
+    c->pos = aemp_msg_len(c->args);
     fprintf(stderr, "aemp: %s is not supported by this implementation (it needs a Perl interpreter)\n",
             cmd->name);
     return CLI_UNSUPPORTED;

@@ -6,53 +6,70 @@
  */
 #include "aemp_cli.h"
 #include "aemp_fiber.h"
+#include "msg.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Element i of msg if it is a string usable as a port ID (no NUL byte),
+ * else NULL. */
+static const char *port_at(const aemp_msg_t *msg, size_t i)
+{
+    size_t len;
+    const char *s = aemp_msg_str(msg, i, &len);
+    return s && strlen(s) == len ? s : NULL;
+}
+
+/* A new message of the elements [from, to) of msg. */
+static aemp_msg_t *elements(const aemp_msg_t *msg, size_t from, size_t to)
+{
+    aemp_build_t *b = aemp_build_new();
+    for (size_t i = from; i < to; i++)
+        aemp_build_val(b, aemp_msg_at(msg, i));
+    return aemp_build_msg(b);
+}
+
 /* Echo: send the message minus its last element to the port ID that is its
  * last element (the reply convention of cal). */
-static void echo_msg(json_t *msg, void *arg)
+static void echo_msg(aemp_msg_t *msg, void *arg)
 {
-    size_t n = json_array_size(msg);
-    json_t *to = n ? json_array_get(msg, n - 1) : NULL;
-    if (!json_is_string(to)) {
+    size_t n = aemp_msg_len(msg);
+    const char *to = n ? port_at(msg, n - 1) : NULL;
+    if (!to) {
         aemp_log(AEMP_LOG_WARN, "%s: message without a reply port ignored", aemp_self());
         return;
     }
-    json_t *reply = json_array();
-    for (size_t i = 0; i + 1 < n; i++)
-        json_array_append(reply, json_array_get(msg, i));
-    if (aemp_snd(json_string_value(to), reply) < 0)
-        aemp_log(AEMP_LOG_WARN, "%s: bad reply port '%s'", aemp_self(), json_string_value(to));
+    if (aemp_snd(to, elements(msg, 0, n - 1)) < 0)
+        aemp_log(AEMP_LOG_WARN, "%s: bad reply port '%s'", aemp_self(), to);
 }
 
 /* aemp::echo init function: SELF echoes every message. */
-static void echo_init(json_t *args, void *arg)
+static void echo_init(aemp_msg_t *args, void *arg)
 {
     aemp_rcv(aemp_self(), echo_msg, NULL);
 }
 
 /* Sink: count every message. */
-static void sink_msg(json_t *msg, void *arg)
+static void sink_msg(aemp_msg_t *msg, void *arg)
 {
-    ++*(json_int_t *)arg;
+    ++*(int64_t *)arg;
 }
 
-/* Sink, tag "count": reply [count] to the last element. */
-static void sink_count(json_t *msg, void *arg)
+/* Sink, tag "count" (["count", REPLYPORT]): reply [count] to the last
+ * element. */
+static void sink_count(aemp_msg_t *msg, void *arg)
 {
-    size_t n = json_array_size(msg);
-    json_t *to = n ? json_array_get(msg, n - 1) : NULL;
-    if (json_is_string(to))
-        aemp_sndf(json_string_value(to), "I", *(json_int_t *)arg);
+    size_t n = aemp_msg_len(msg);
+    const char *to = n >= 2 ? port_at(msg, n - 1) : NULL;
+    if (to)
+        aemp_sndf(to, "I", *(int64_t *)arg);
 }
 
 /* aemp::sink init function: SELF counts messages; "count" asks for the
  * number. */
-static void sink_init(json_t *args, void *arg)
+static void sink_init(aemp_msg_t *args, void *arg)
 {
-    json_int_t *count = calloc(1, sizeof *count);
+    int64_t *count = calloc(1, sizeof *count);
     if (!count) {
         aemp_die("out of memory");
         return;
@@ -64,15 +81,15 @@ static void sink_init(json_t *args, void *arg)
 }
 
 /* A linked port ignores messages. */
-static void link_msg(json_t *msg, void *arg)
+static void link_msg(aemp_msg_t *msg, void *arg)
 {
 }
 
 /* aemp::link init function, args [PORT]: SELF ignores messages and dies
  * with PORT's reason when PORT dies abnormally (a link, Perl's mon PORT). */
-static void link_init(json_t *args, void *arg)
+static void link_init(aemp_msg_t *args, void *arg)
 {
-    const char *port = json_string_value(json_array_get(args, 0));
+    const char *port = port_at(args, 0);
     if (!port) {
         aemp_die("aemp::link needs a port ID argument");
         return;
@@ -84,52 +101,48 @@ static void link_init(json_t *args, void *arg)
 }
 
 /* aemp::die init function: the new port dies at once. */
-static void die_init(json_t *args, void *arg)
+static void die_init(aemp_msg_t *args, void *arg)
 {
     aemp_die("requested");
 }
 
-/* Register the named functions (see the help of `run`). */
 /* "aemp::db_set" family key value: set an entry of this node in the
  * network-wide database (for operators and tests). */
-static void db_set_fn(json_t *args, void *arg)
+static void db_set_fn(aemp_msg_t *args, void *arg)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    const char *key = json_string_value(json_array_get(args, 1));
-    json_t *value = json_array_get(args, 2);
+    const char *family = aemp_msg_str(args, 0, NULL);
+    const char *key = aemp_msg_str(args, 1, NULL);
+    const aemp_val_t *value = aemp_msg_at(args, 2);
     if (family && key)
-        aemp_db_set(family, key, value ? json_incref(value) : NULL);
+        aemp_db_set(family, key, value ? aemp_msg_copy_val(value) : NULL);
 }
 
 /* "aemp::db_del" family key: delete one of this node's entries. */
-static void db_del_fn(json_t *args, void *arg)
+static void db_del_fn(aemp_msg_t *args, void *arg)
 {
-    const char *family = json_string_value(json_array_get(args, 0));
-    const char *key = json_string_value(json_array_get(args, 1));
+    const char *family = aemp_msg_str(args, 0, NULL);
+    const char *key = aemp_msg_str(args, 1, NULL);
     if (family && key)
         aemp_db_del(family, key);
 }
 
 /* "aemp::reply" port args...: send [args...] to port - makes the effect of
  * a snd_to_func call from another node visible (tests). */
-static void reply_fn(json_t *args, void *arg)
+static void reply_fn(aemp_msg_t *args, void *arg)
 {
-    const char *port = json_string_value(json_array_get(args, 0));
+    const char *port = port_at(args, 0);
     if (!port) {
         aemp_log(AEMP_LOG_WARN, "aemp::reply needs a port ID as its first argument");
         return;
     }
-    json_t *msg = json_array();
-    for (size_t i = 1; i < json_array_size(args); i++)
-        json_array_append(msg, json_array_get(args, i));
-    aemp_snd(port, msg);
+    aemp_snd(port, aemp__msg_slice(args, 1));
 }
 
 /* "aemp::grp_echo" group: spawn init function: an echo port registered in
  * group (it leaves the group when it dies). */
-static void grp_echo_init(json_t *args, void *arg)
+static void grp_echo_init(aemp_msg_t *args, void *arg)
 {
-    const char *group = json_string_value(json_array_get(args, 0));
+    const char *group = aemp_msg_str(args, 0, NULL);
     aemp_rcv(aemp_self(), echo_msg, NULL);
     if (group)
         aemp_grp_reg(group, aemp_self(), NULL);
@@ -139,56 +152,60 @@ static void grp_echo_init(json_t *args, void *arg)
  * [CHUNK...], NOTIFY or null]: a client of the fiber ioserver
  * (examples/ioserver.c).  SELF, served by a fiber, sends ["write_file",
  * SELF, PATH(, NOTIFY)], then ["data", SELF, CHUNK] for each chunk with
- * DELAY seconds before each, then ["data", SELF, ""], and ends. */
+ * DELAY seconds before each, then ["data", SELF, ""], and ends.  arg is
+ * the init arguments (a reference the body releases). */
 static void ioclient_body(void *arg)
 {
-    json_t *args = arg;
-    const char *server = json_string_value(json_array_get(args, 0));
-    const char *path = json_string_value(json_array_get(args, 1));
-    double delay = json_number_value(json_array_get(args, 2));
-    json_t *chunks = json_array_get(args, 3);
-    const char *notify = json_string_value(json_array_get(args, 4));
+    aemp_msg_t *args = arg;
+    const char *server = port_at(args, 0);
+    const char *path = aemp_msg_str(args, 1, NULL);
+    double delay;
+    if (aemp_msg_double(args, 2, &delay) < 0)
+        delay = 0;   /* no number: no delay */
+    const aemp_val_t *chunks = aemp_msg_at(args, 3);
+    size_t nchunks = aemp_val_type(chunks) == AEMP_T_ARRAY ? aemp_val_len(chunks) : 0;
+    const char *notify = aemp_msg_str(args, 4, NULL);
     const char *self = aemp_self();
     if (notify)
         aemp_sndf(server, "ssss", "write_file", self, path, notify);
     else
         aemp_sndf(server, "sss", "write_file", self, path);
-    size_t i;
-    json_t *chunk;
-    json_array_foreach(chunks, i, chunk) {
+    for (size_t i = 0; i < nchunks; i++) {
         if (delay > 0 && aemp_fiber_sleep(delay) != 0)
             break;   /* cancelled */
-        aemp_snd(server, json_pack("[ssO]", "data", self, chunk));
+        aemp_snd(server, aemp_msgf("ssv", "data", self, aemp_val_at(chunks, i)));
     }
     aemp_sndf(server, "sss", "data", self, "");
-    json_decref(args);
+    aemp_msg_unref(args);
 }
 
-static void ioclient_init(json_t *args, void *arg)
+static void ioclient_init(aemp_msg_t *args, void *arg)
 {
-    if (!json_is_string(json_array_get(args, 0)) || !json_is_string(json_array_get(args, 1))) {
+    if (!port_at(args, 0) || !aemp_msg_str(args, 1, NULL)) {
         aemp_die("aemp::ioclient needs IOSERVER and PATH arguments");
         return;
     }
-    int r = aemp_rcv_async(aemp_self(), ioclient_body, json_incref(args));
+    int r = aemp_rcv_async(aemp_self(), ioclient_body, aemp_msg_ref(args));
     if (r) {
-        json_decref(args);
+        aemp_msg_unref(args);
         aemp_die("aemp::ioclient: %s", aemp_strerror(r));
     }
 }
 
 /* "aemp::grp_get" group replyport: reply the group's members as seen by
  * this node (an array, possibly empty). */
-static void grp_get_fn(json_t *args, void *arg)
+static void grp_get_fn(aemp_msg_t *args, void *arg)
 {
-    const char *group = json_string_value(json_array_get(args, 0));
-    const char *reply = json_string_value(json_array_get(args, 1));
+    const char *group = aemp_msg_str(args, 0, NULL);
+    const char *reply = port_at(args, 1);
     if (!group || !reply)
         return;
-    json_t *members = aemp_grp_get(group);
-    aemp_snd(reply, json_pack("[o]", members ? members : json_array()));
+    aemp_msg_t *members = aemp_grp_get(group);
+    aemp_snd(reply, members ? aemp_msgf("v", aemp_msg_root(members)) : aemp_msgf("[]"));
+    aemp_msg_unref(members);
 }
 
+/* Register the named functions (see the help of `run`). */
 void cli_services_register(void)
 {
     aemp_func_register("aemp::grp_get", grp_get_fn, NULL);

@@ -22,26 +22,28 @@
 
 static int inits, self_null;
 
-static void echo_msg(json_t *msg, void *arg)
+static void echo_msg(aemp_msg_t *msg, void *arg)
 {
-    size_t n = json_array_size(msg);
-    json_t *to = n ? json_array_get(msg, n - 1) : NULL;
-    if (!json_is_string(to))
+    size_t n = aemp_msg_len(msg);
+    const char *to = n ? aemp_msg_str(msg, n - 1, NULL) : NULL;
+    if (!to)
         return;
-    json_t *reply = json_array();
+    aemp_build_t *b = aemp_build_new();
     for (size_t i = 0; i + 1 < n; i++)
-        json_array_append(reply, json_array_get(msg, i));
-    aemp_snd(json_string_value(to), reply);
+        aemp_build_val(b, aemp_msg_at(msg, i));
+    aemp_msg_t *reply = aemp_build_msg(b);
+    if (reply)
+        aemp_snd(to, reply);
 }
 
-static void echo_init(json_t *args, void *arg)
+static void echo_init(aemp_msg_t *args, void *arg)
 {
     aemp_rcv(aemp_self(), echo_msg, NULL);
 }
 
-static void report_inits(json_t *args, void *arg)
+static void report_inits(aemp_msg_t *args, void *arg)
 {
-    const char *to = json_string_value(json_array_get(args, 0));
+    const char *to = aemp_msg_str(args, 0, NULL);
     if (to)
         aemp_sndf(to, "ib", inits, self_null);
 }
@@ -57,9 +59,9 @@ int aemp_module_init(const char *name)
 
 #elif defined TMOD_CHAIN
 
-static void chain_fn(json_t *args, void *arg)
+static void chain_fn(aemp_msg_t *args, void *arg)
 {
-    const char *to = json_string_value(json_array_get(args, 0));
+    const char *to = aemp_msg_str(args, 0, NULL);
     if (to)
         aemp_sndf(to, "s", "chain-ok");
 }
@@ -71,9 +73,9 @@ int aemp_module_init(const char *name)
 
 #elif defined TMOD_RPC
 
-static void hello(json_t *args, void *arg)
+static void hello(aemp_msg_t *args, void *arg)
 {
-    const char *to = json_string_value(json_array_get(args, 0));
+    const char *to = aemp_msg_str(args, 0, NULL);
     if (to)
         aemp_sndf(to, "s", "hello from rpc");
 }
@@ -85,30 +87,45 @@ int aemp_module_init(const char *name)
 
 #elif defined TMOD_SVC
 
-static json_t *record;
+static aemp_msg_t *record;   /* [entry, ...]; messages are immutable, so
+                                each addition makes a new one */
 
-static void start(json_t *args, void *arg)
+/* Append entry (stolen) to the record. */
+static void record_add(aemp_msg_t *entry)
 {
-    json_t *e = json_pack("[s]", "start");
-    json_array_extend(e, args);
-    json_array_append_new(record, e);
+    if (!entry)
+        return;
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_fmt(b, "m", record);
+    aemp_build_val(b, aemp_msg_root(entry));
+    aemp_msg_t *next = aemp_build_msg(b);
+    aemp_msg_unref(entry);
+    if (next) {
+        aemp_msg_unref(record);
+        record = next;
+    }
 }
 
-static void noargs(json_t *args, void *arg)
+static void start(aemp_msg_t *args, void *arg)
 {
-    json_array_append_new(record, json_pack("[si]", "noargs", (int)json_array_size(args)));
+    record_add(aemp_msgf("sm", "start", args));
 }
 
-static void report(json_t *args, void *arg)
+static void noargs(aemp_msg_t *args, void *arg)
 {
-    const char *to = json_string_value(json_array_get(args, 0));
+    record_add(aemp_msgf("si", "noargs", (int)aemp_msg_len(args)));
+}
+
+static void report(aemp_msg_t *args, void *arg)
+{
+    const char *to = aemp_msg_str(args, 0, NULL);
     if (to)
-        aemp_snd(to, json_pack("[O]", record));
+        aemp_sndf(to, "v", aemp_msg_root(record));
 }
 
 int aemp_module_init(const char *name)
 {
-    record = json_pack("[[ss]]", "init", name);
+    record = aemp_msgf("[ss]", "init", name);
     aemp_func_register("tmod::svc::start", start, NULL);
     aemp_func_register("tmod::svc::noargs", noargs, NULL);
     aemp_func_register("tmod::svc::report", report, NULL);
@@ -117,7 +134,7 @@ int aemp_module_init(const char *name)
 
 #elif defined TMOD_INITFAIL
 
-static void partial(json_t *args, void *arg)
+static void partial(aemp_msg_t *args, void *arg)
 {
 }
 

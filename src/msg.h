@@ -1,0 +1,124 @@
+/* msg.h - the message value type's representation, for the library's own
+ * codecs (frame.c) and runtime.  The public view is aemp_msg.h.
+ *
+ * A finished message is one allocation:
+ *
+ *   struct aemp_msg | cells[ncells] | string heap
+ *
+ * cells[0] is the root.  The children of every array (and the key/value
+ * cells of every map: key, value, key, value, ...) are contiguous cells, so
+ * element i is found in O(1).  Every offset is relative to the cell that
+ * holds it and points forward, so a const aemp_val_t * alone is a complete
+ * view of its value (no pointer back to the message is needed).
+ *
+ * A builder holds the cells in pre-order (each container followed by its
+ * subtree, with the subtree's size in `span`) plus the heap; finishing lays
+ * the cells out breadth-first into the final allocation in one pass.
+ */
+#ifndef AEMP_MSG_INTERNAL_H
+#define AEMP_MSG_INTERNAL_H
+
+#include "aemp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct aemp_val {
+    uint8_t type;        /* aemp_type_t */
+    uint8_t pad[3];
+    uint32_t n;          /* STR/BYTES: length; ARRAY: elements; MAP: pairs */
+    union {
+        int64_t i;       /* BOOL (0/1), INT */
+        uint64_t u;      /* UINT */
+        double d;        /* DOUBLE */
+        uint64_t off;    /* STR/BYTES: byte offset from this cell to the data;
+                            ARRAY/MAP: cell offset to the first child
+                            (builder: number of cells in the subtree) */
+    } v;
+};
+
+struct aemp_msg {
+    uint32_t refs;
+    uint32_t ncells;
+    uint32_t heaplen;    /* bytes of string heap after the cells */
+    uint32_t flags;
+    struct aemp_val cells[];
+};
+
+/* Longest string a message may hold (the n field). */
+#define AEMP_MSG_MAX_STR UINT32_MAX
+
+struct aemp_build {
+    struct aemp_val *cells;     /* pre-order */
+    uint32_t ncells, capcells;
+    char *heap;
+    size_t heaplen, capheap;
+    uint32_t open[AEMP_MSG_MAX_DEPTH];  /* cell index of each open container */
+    int depth;                  /* open containers (the implicit top array not counted) */
+    int maxdepth;               /* depth allowed for containers (message array counted) */
+    uint32_t ntop;              /* values at the top level */
+    bool expect_key;            /* innermost open container is a map awaiting a key */
+    int err;                    /* first error (AEMP_E*), sticky */
+    char errtext[96];
+    struct aemp_build *next_free;
+};
+
+/* Reset b for a new message (keeping its storage).  The maximum depth is
+ * AEMP_MSG_MAX_DEPTH for a message (aemp_build_msg) built from b. */
+void aemp__build_reset(aemp_build_t *b);
+
+/* Reserve a string of len bytes (type AEMP_T_STR or AEMP_T_BYTES) and
+ * return where its bytes go (len + 1 writable, the NUL is set by the
+ * builder); NULL after an error.  For decoders that unescape in place. */
+char *aemp__build_str_space(aemp_build_t *b, aemp_type_t type, size_t len);
+
+/* Shrink the string added last to len bytes (len <= what was reserved). */
+void aemp__build_str_shrink(aemp_build_t *b, size_t len);
+
+/* Record an error (first one wins) with a text for aemp__build_error. */
+void aemp__build_fail(aemp_build_t *b, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The text of the builder's error ("" if none). */
+const char *aemp__build_error(const aemp_build_t *b);
+
+/* Finish like aemp_build_msg but keep b for reuse (the caller resets it or
+ * returns it with aemp_build_abort).  NULL after an error. */
+aemp_msg_t *aemp__build_take_msg(aemp_build_t *b);
+
+/* String bytes of a STR/BYTES cell. */
+static inline const char *aemp__val_strp(const struct aemp_val *v)
+{
+    return (const char *)v + v->v.off;
+}
+
+/* First child of an ARRAY/MAP cell of a finished message. */
+static inline const struct aemp_val *aemp__val_child(const struct aemp_val *v)
+{
+    return v + v->v.off;
+}
+
+/* A new message whose root array holds a string s[0..len) followed by the
+ * elements of m (borrowed): used to prepend a tag or port.  O(size of m). */
+aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m);
+
+/* A new message: the elements of m (borrowed) from element `from` on. */
+aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from);
+
+/* A new message: the elements of m followed by the string s[0..len). */
+aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len);
+
+/* 1 if s[0..n) is valid UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF). */
+int aemp__utf8_valid(const uint8_t *s, size_t n);
+
+/* The shortest of %.15g/%.16g/%.17g that reads back as v, always with a
+ * '.' or an exponent ("1.0"); "nan", "inf", "-inf" for non-finite values.
+ * out needs 32 bytes.  Returns the length. */
+size_t aemp__fmt_double(char *out, double v);
+
+/* Bytes the message occupies (header, cells, heap). */
+size_t aemp__msg_size(const aemp_msg_t *m);
+
+#endif
