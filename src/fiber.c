@@ -491,8 +491,8 @@ static void fiber_free(fiber_t *f)
     aemp_msg_unref(f->exit_reason);
     free(f->ctx.die);
     if (f->port) {
-        if (f->port->fiber == f)
-            f->port->fiber = NULL;
+        if (aemp__port_fiber(f->port) == f)
+            f->port->x->fiber = NULL;
         aemp__port_unref(f->port);
     }
     stack_free(f);
@@ -550,15 +550,15 @@ static void attach(fiber_t *f, aemp_lport_t *p)
     aemp__port_ref(p);
     f->port = p;
     f->linked = true;
-    p->fiber = f;
+    aemp__port_ext(p)->fiber = f;
     p->fn = fiber_rcv;
     p->arg = f;
 }
 
 void aemp__fiber_port_died(aemp_lport_t *p)
 {
-    fiber_t *f = p->fiber;
-    p->fiber = NULL;
+    fiber_t *f = aemp__port_fiber(p);
+    p->x->fiber = NULL;
     f->cancelled = true;
     queue_clear(f);
     if (f->state == F_WAITING)
@@ -608,7 +608,7 @@ int aemp_rcv_async(const char *port, aemp_fiber_fn fn, void *arg)
     if (r)
         return r;
     aemp_lport_t *p = aemp__port_find(name, len);
-    if (p && p->fiber)
+    if (p && aemp__port_fiber(p))
         return AEMP_EAGAIN;
     fiber_t *f = fiber_new(port, fn, arg);   /* port is the full local ID */
     if (!f)

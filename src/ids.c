@@ -60,34 +60,26 @@ void aemp__ids_init(void)
     strcpy(aemp__g.counter, "a");
 }
 
-char *aemp__new_port_name(int spawned)
+size_t aemp__next_port_name(int spawned, char *buf)
 {
     increment(aemp__g.counter);
     const char *prefix = spawned ? aemp__g.runiq : aemp__g.uniq;
     size_t pl = strlen(prefix), cl = strlen(aemp__g.counter);
-    char *name = malloc(pl + cl + 1);
-    if (!name)
-        abort();
-    memcpy(name, prefix, pl);
-    memcpy(name + pl, aemp__g.counter, cl + 1);
-    return name;
+    _Static_assert(sizeof aemp__g.uniq + sizeof aemp__g.counter <= AEMP_PORT_NAME_MAX, "port name buffer");
+    memcpy(buf, prefix, pl);
+    memcpy(buf + pl, aemp__g.counter, cl + 1);
+    return pl + cl;
 }
 
-char *aemp__new_port_id(int spawned, size_t *name_off)
+char *aemp__new_port_name(int spawned)
 {
-    increment(aemp__g.counter);
-    const char *prefix = spawned ? aemp__g.runiq : aemp__g.uniq;
-    size_t pl = strlen(prefix), cl = strlen(aemp__g.counter);
-    size_t nl = aemp__g.nodeid_len;
-    char *id = malloc(nl + 1 + pl + cl + 1);
-    if (!id)
+    char buf[AEMP_PORT_NAME_MAX];
+    size_t n = aemp__next_port_name(spawned, buf);
+    char *name = malloc(n + 1);
+    if (!name)
         abort();
-    memcpy(id, aemp__g.nodeid, nl);
-    id[nl] = '#';
-    memcpy(id + nl + 1, prefix, pl);
-    memcpy(id + nl + 1 + pl, aemp__g.counter, cl + 1);
-    *name_off = nl + 1;
-    return id;
+    memcpy(name, buf, n + 1);
+    return name;
 }
 
 int aemp__split_local(const char *id, const char **name, size_t *namelen)

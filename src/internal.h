@@ -44,7 +44,10 @@ struct aemp_global {
     char uniq[16];          /* per-process prefix of port names */
     char runiq[16];         /* per-process prefix of spawned port names */
     char counter[32];       /* shared counter, Perl-style string increment */
-    aemp_table_t ports;     /* port name -> aemp_lport_t */
+    struct aemp_porttab {   /* port name -> aemp_lport_t (port.c) */
+        aemp_lport_t **slots; /* NULL empty, AEMP__PORT_GONE deleted */
+        size_t cap, used, dead;
+    } ports;
     aemp_table_t monitors;  /* handle -> aemp_monitor_t */
     aemp_table_t timers;    /* handle -> timer */
     uint64_t next_handle;
@@ -61,9 +64,10 @@ aemp_handle_t aemp__new_handle(void);
 
 /* ---- identifiers (ids.c) */
 
-/* A new port name (UNIQ or RUNIQ prefix + counter) in a malloc'd full port
- * ID "<nodeid>#<name>"; *name_off receives the offset of the name. */
-char *aemp__new_port_id(int spawned, size_t *name_off);
+/* Write a new port name (UNIQ or RUNIQ prefix + counter) NUL-terminated
+ * into buf (AEMP_PORT_NAME_MAX bytes); returns its length. */
+#define AEMP_PORT_NAME_MAX 48
+size_t aemp__next_port_name(int spawned, char *buf);
 
 /* The name of a port of this node other than the node port: 0, or
  * AEMP_EPORTID, AEMP_ENOTLOCAL, AEMP_ENODEPORT. */
@@ -114,21 +118,44 @@ struct aemp_tagcb {
     void *arg;
 };
 
-struct aemp_lport {
-    char *id;                 /* "<nodeid>#<name>" */
-    const char *name;         /* points into id */
-    size_t namelen;
-    unsigned refs;            /* table + queued jobs */
-    bool dead;
-    aemp_rcv_fn fn;           /* default callback */
-    void *arg;
+/* What only some ports need (tag callbacks, monitors, remote monitors, a
+ * fiber): allocated on first use, so an idle port is just struct
+ * aemp_lport and its ID. */
+struct aemp_lport_ext {
     struct aemp_tagcb *tags;
-    size_t ntags, captags;
+    uint32_t ntags, captags;
     aemp_monlist_t mons;      /* local monitors of this port */
     aemp_rnode_t **rmon;      /* remote nodes that monitor this port */
-    size_t nrmon, caprmon;
+    uint32_t nrmon, caprmon;
     struct aemp_fiber *fiber; /* the fiber serving this port, or NULL (fiber.c) */
 };
+
+struct aemp_lport {
+    aemp_rcv_fn fn;           /* default callback */
+    void *arg;
+    struct aemp_lport_ext *x; /* NULL until needed (aemp__port_ext) */
+    const char *name;         /* points into id */
+    uint32_t namelen;
+    uint32_t hash;            /* of the name, for the port table */
+    unsigned refs : 31;       /* table + queued jobs */
+    unsigned dead : 1;
+    char id[];                /* "<nodeid>#<name>" */
+};
+
+/* The port's extension, allocated if it has none yet. */
+struct aemp_lport_ext *aemp__port_ext(aemp_lport_t *p);
+
+/* The port's fiber, or NULL. */
+static inline struct aemp_fiber *aemp__port_fiber(const aemp_lport_t *p)
+{
+    return p->x ? p->x->fiber : NULL;
+}
+
+/* Number of local monitors of the port. */
+static inline size_t aemp__port_nmons(const aemp_lport_t *p)
+{
+    return p->x ? p->x->mons.count : 0;
+}
 
 /* Find a live local port by name. */
 aemp_lport_t *aemp__port_find(const char *name, size_t len);
@@ -145,8 +172,9 @@ void aemp__port_deliver(aemp_lport_t *p, aemp_msg_t *msg);
 /* Kill a port now (called by the queue; reason stolen). */
 void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason);
 
-/* Free every port without firing monitors (shutdown). */
+/* Free every port without firing monitors (shutdown), then the table. */
 void aemp__ports_clear(void);
+void aemp__ports_free_table(void);
 
 /* Message for a node-port request (port name "") that arrived locally or
  * from srcnode; msg stolen.  Implemented by the kernel. */

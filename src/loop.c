@@ -260,7 +260,7 @@ void aemp_shutdown(void)
     ev_check_stop(loop, &drain_watcher);
     ev_idle_stop(loop, &wake_watcher);
     free(aemp__g.nodeid);
-    aemp__table_free(&aemp__g.ports);
+    aemp__ports_free_table();
     aemp__table_free(&aemp__g.monitors);
     aemp__table_free(&aemp__g.timers);
     memset(&aemp__g, 0, sizeof aemp__g);

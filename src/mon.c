@@ -140,7 +140,7 @@ static void attach_local(void *v)
     const char *name = strchr(m->target, '#') + 1;
     aemp_lport_t *p = aemp__port_find(name, strlen(name));
     if (p && !p->dead) {
-        aemp__monlist_add(&p->mons, m);
+        aemp__monlist_add(&aemp__port_ext(p)->mons, m);
     } else {
         aemp_msg_t *reason = aemp__reason_no_such_port(m->target);
         fire(m, reason);

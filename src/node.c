@@ -97,6 +97,8 @@ void aemp__node_add_addrs(aemp_rnode_t *n, const aemp_val_t *addrs)
     n->addrs = aemp_build_msg(b);
 }
 
+static void rmon_forget(aemp_lport_t *p, aemp_rnode_t *n);
+
 /* ---------------------------------------------------------------- queue */
 
 static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg_t *msg)
@@ -316,12 +318,7 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     void *v;
     while (aemp__table_next(&n->rmon, &pos, NULL, NULL, &v)) {
         aemp_lport_t *p = v;
-        for (size_t i = 0; i < p->nrmon; i++) {
-            if (p->rmon[i] == n) {
-                p->rmon[i] = p->rmon[--p->nrmon];
-                break;
-            }
-        }
+        rmon_forget(p, n);
         aemp__port_unref(p);
     }
     aemp__table_free(&n->rmon);
@@ -538,15 +535,28 @@ void aemp__node_rmon_add(aemp_rnode_t *n, aemp_lport_t *p)
         return;   /* one registration per (node, port) */
     aemp__port_ref(p);
     aemp__table_put(&n->rmon, p->name, p->namelen, p);
-    if (p->nrmon == p->caprmon) {
-        size_t cap = p->caprmon ? p->caprmon * 2 : 2;
-        aemp_rnode_t **a = realloc(p->rmon, cap * sizeof *a);
+    struct aemp_lport_ext *x = aemp__port_ext(p);
+    if (x->nrmon == x->caprmon) {
+        size_t cap = x->caprmon ? x->caprmon * 2 : 2;
+        aemp_rnode_t **a = realloc(x->rmon, cap * sizeof *a);
         if (!a)
             abort();
-        p->rmon = a;
-        p->caprmon = cap;
+        x->rmon = a;
+        x->caprmon = (uint32_t)cap;
     }
-    p->rmon[p->nrmon++] = n;
+    x->rmon[x->nrmon++] = n;
+}
+
+/* Forget that node n monitors port p (the port's side of the record). */
+static void rmon_forget(aemp_lport_t *p, aemp_rnode_t *n)
+{
+    struct aemp_lport_ext *x = p->x;
+    for (size_t i = 0; x && i < x->nrmon; i++) {
+        if (x->rmon[i] == n) {
+            x->rmon[i] = x->rmon[--x->nrmon];
+            break;
+        }
+    }
 }
 
 void aemp__node_rmon_del(aemp_rnode_t *n, const char *name, size_t len)
@@ -554,33 +564,31 @@ void aemp__node_rmon_del(aemp_rnode_t *n, const char *name, size_t len)
     aemp_lport_t *p = aemp__table_del(&n->rmon, name, len);
     if (!p)
         return;
-    for (size_t i = 0; i < p->nrmon; i++) {
-        if (p->rmon[i] == n) {
-            p->rmon[i] = p->rmon[--p->nrmon];
-            break;
-        }
-    }
+    rmon_forget(p, n);
     aemp__port_unref(p);
 }
 
 int aemp__remote_monitored(aemp_lport_t *p)
 {
-    return p->nrmon > 0;
+    return p->x && p->x->nrmon > 0;
 }
 
 void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason)
 {
-    while (p->nrmon) {
-        aemp_rnode_t *n = p->rmon[--p->nrmon];
+    struct aemp_lport_ext *x = p->x;
+    if (!x)
+        return;
+    while (x->nrmon) {
+        aemp_rnode_t *n = x->rmon[--x->nrmon];
         aemp_lport_t *q = aemp__table_del(&n->rmon, p->name, p->namelen);
         if (n->conn)
-            aemp__node_request(n, "kil0", aemp_msgf("s#m", p->name, p->namelen, reason));
+            aemp__node_request(n, "kil0", aemp_msgf("s#m", p->name, (size_t)p->namelen, reason));
         if (q)
             aemp__port_unref(q);
     }
-    free(p->rmon);
-    p->rmon = NULL;
-    p->caprmon = 0;
+    free(x->rmon);
+    x->rmon = NULL;
+    x->caprmon = 0;
 }
 
 /* ------------------------------------------------------- snd/kil routing */
@@ -725,9 +733,11 @@ void aemp__node_shutdown(void)
         void *w;
         while (aemp__table_next(&n->rmon, &p2, NULL, NULL, &w)) {
             aemp_lport_t *p = w;
-            free(p->rmon);
-            p->rmon = NULL;
-            p->nrmon = p->caprmon = 0;
+            if (p->x) {
+                free(p->x->rmon);
+                p->x->rmon = NULL;
+                p->x->nrmon = p->x->caprmon = 0;
+            }
             aemp__port_unref(p);
         }
         aemp__table_free(&n->rmon);

@@ -19,35 +19,125 @@ static struct aemp_ctx *ctx_top;
 
 /* ------------------------------------------------------------ port table */
 
-static aemp_lport_t *port_alloc(char *id, size_t name_off)
+/* The port table is open addressing over port pointers (8 bytes a slot;
+ * the name's hash lives in the port), kept between 3/8 and 3/4 full. */
+#define AEMP__PORT_GONE ((aemp_lport_t *)1)
+
+static int tab_match(const aemp_lport_t *p, uint32_t h, const char *name, size_t len)
 {
-    aemp_lport_t *p = calloc(1, sizeof *p);
+    return p->hash == h && p->namelen == len && memcmp(p->name, name, len) == 0;
+}
+
+static void tab_resize(size_t cap)
+{
+    struct aemp_porttab *t = &aemp__g.ports;
+    aemp_lport_t **old = t->slots;
+    size_t oldcap = t->cap;
+    t->slots = calloc(cap, sizeof *t->slots);
+    if (!t->slots)
+        abort();
+    t->cap = cap;
+    t->dead = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        aemp_lport_t *p = old[i];
+        if (!p || p == AEMP__PORT_GONE)
+            continue;
+        size_t j = p->hash & (cap - 1);
+        while (t->slots[j])
+            j = (j + 1) & (cap - 1);
+        t->slots[j] = p;
+    }
+    free(old);
+}
+
+static void tab_put(aemp_lport_t *p)
+{
+    struct aemp_porttab *t = &aemp__g.ports;
+    if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
+        tab_resize(t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : 64);
+    size_t j = p->hash & (t->cap - 1);
+    while (t->slots[j] && t->slots[j] != AEMP__PORT_GONE)
+        j = (j + 1) & (t->cap - 1);
+    if (t->slots[j] == AEMP__PORT_GONE)
+        t->dead--;
+    t->slots[j] = p;
+    t->used++;
+}
+
+/* The slot holding the live port `name`, or NULL. */
+static aemp_lport_t **tab_slot(const char *name, size_t len)
+{
+    struct aemp_porttab *t = &aemp__g.ports;
+    if (!t->used)
+        return NULL;
+    uint32_t h = (uint32_t)aemp__hash(name, len);
+    for (size_t j = h & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
+        aemp_lport_t *p = t->slots[j];
+        if (!p)
+            return NULL;
+        if (p != AEMP__PORT_GONE && tab_match(p, h, name, len))
+            return &t->slots[j];
+    }
+}
+
+static void tab_del(aemp_lport_t *p)
+{
+    aemp_lport_t **slot = tab_slot(p->name, p->namelen);
+    if (slot && *slot == p) {
+        *slot = AEMP__PORT_GONE;
+        aemp__g.ports.used--;
+        aemp__g.ports.dead++;
+    }
+}
+
+void aemp__ports_free_table(void)
+{
+    free(aemp__g.ports.slots);
+    memset(&aemp__g.ports, 0, sizeof aemp__g.ports);
+}
+
+/* A new live port `name` with its ID built in place. */
+static aemp_lport_t *port_alloc(const char *name, size_t len)
+{
+    size_t nl = aemp__g.nodeid_len;
+    aemp_lport_t *p = malloc(offsetof(aemp_lport_t, id) + nl + 1 + len + 1);
     if (!p)
         abort();
-    p->id = id;
-    p->name = id + name_off;
-    p->namelen = strlen(p->name);
+    p->fn = NULL;
+    p->arg = NULL;
+    p->x = NULL;
+    memcpy(p->id, aemp__g.nodeid, nl);
+    p->id[nl] = '#';
+    memcpy(p->id + nl + 1, name, len);
+    p->id[nl + 1 + len] = 0;
+    p->name = p->id + nl + 1;
+    p->namelen = (uint32_t)len;
+    p->hash = (uint32_t)aemp__hash(name, len);
     p->refs = 1;   /* the table's reference */
-    aemp__table_put(&aemp__g.ports, p->name, p->namelen, p);
+    p->dead = 0;
+    tab_put(p);
     return p;
 }
 
 aemp_lport_t *aemp__port_find(const char *name, size_t len)
 {
-    return aemp__table_get(&aemp__g.ports, name, len);
+    aemp_lport_t **slot = tab_slot(name, len);
+    return slot ? *slot : NULL;
 }
 
 aemp_lport_t *aemp__port_create_named(const char *name, size_t len)
 {
-    size_t nl = aemp__g.nodeid_len;
-    char *id = malloc(nl + 1 + len + 1);
-    if (!id)
-        abort();
-    memcpy(id, aemp__g.nodeid, nl);
-    id[nl] = '#';
-    memcpy(id + nl + 1, name, len);
-    id[nl + 1 + len] = 0;
-    return port_alloc(id, nl + 1);
+    return port_alloc(name, len);
+}
+
+struct aemp_lport_ext *aemp__port_ext(aemp_lport_t *p)
+{
+    if (!p->x) {
+        p->x = calloc(1, sizeof *p->x);
+        if (!p->x)
+            abort();
+    }
+    return p->x;
 }
 
 void aemp__port_ref(aemp_lport_t *p)
@@ -57,11 +147,14 @@ void aemp__port_ref(aemp_lport_t *p)
 
 static void free_tags(aemp_lport_t *p)
 {
-    for (size_t i = 0; i < p->ntags; i++)
-        free(p->tags[i].tag);
-    free(p->tags);
-    p->tags = NULL;
-    p->ntags = p->captags = 0;
+    struct aemp_lport_ext *x = p->x;
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->ntags; i++)
+        free(x->tags[i].tag);
+    free(x->tags);
+    x->tags = NULL;
+    x->ntags = x->captags = 0;
 }
 
 void aemp__port_unref(aemp_lport_t *p)
@@ -69,17 +162,18 @@ void aemp__port_unref(aemp_lport_t *p)
     if (--p->refs)
         return;
     free_tags(p);
-    free(p->rmon);
-    free(p->id);
+    if (p->x)
+        free(p->x->rmon);
+    free(p->x);
     free(p);
 }
 
 const char *aemp_port(aemp_rcv_fn fn, void *arg)
 {
     aemp__ensure_init();
-    size_t off;
-    char *id = aemp__new_port_id(0, &off);
-    aemp_lport_t *p = port_alloc(id, off);
+    char name[AEMP_PORT_NAME_MAX];
+    size_t len = aemp__next_port_name(0, name);
+    aemp_lport_t *p = port_alloc(name, len);
     p->fn = fn;
     p->arg = arg;
     return p->id;
@@ -120,32 +214,34 @@ int aemp_rcv_tag(const char *port, const char *tag, aemp_rcv_fn fn, void *arg)
     if (r)
         return r;
     size_t tl = strlen(tag);
-    for (size_t i = 0; i < p->ntags; i++) {
-        if (p->tags[i].len == tl && memcmp(p->tags[i].tag, tag, tl) == 0) {
+    struct aemp_lport_ext *x = p->x;
+    for (size_t i = 0; x && i < x->ntags; i++) {
+        if (x->tags[i].len == tl && memcmp(x->tags[i].tag, tag, tl) == 0) {
             if (fn) {
-                p->tags[i].fn = fn;
-                p->tags[i].arg = arg;
+                x->tags[i].fn = fn;
+                x->tags[i].arg = arg;
             } else {
-                free(p->tags[i].tag);
-                p->tags[i] = p->tags[--p->ntags];
+                free(x->tags[i].tag);
+                x->tags[i] = x->tags[--x->ntags];
             }
             return 0;
         }
     }
     if (!fn)
         return 0;
-    if (p->ntags == p->captags) {
-        size_t cap = p->captags ? p->captags * 2 : 4;
-        struct aemp_tagcb *t = realloc(p->tags, cap * sizeof *t);
+    x = aemp__port_ext(p);
+    if (x->ntags == x->captags) {
+        size_t cap = x->captags ? x->captags * 2 : 4;
+        struct aemp_tagcb *t = realloc(x->tags, cap * sizeof *t);
         if (!t)
             abort();
-        p->tags = t;
-        p->captags = cap;
+        x->tags = t;
+        x->captags = (uint32_t)cap;
     }
     char *copy = strdup(tag);
     if (!copy)
         abort();
-    p->tags[p->ntags++] = (struct aemp_tagcb){ copy, tl, fn, arg };
+    x->tags[x->ntags++] = (struct aemp_tagcb){ copy, tl, fn, arg };
     return 0;
 }
 
@@ -394,14 +490,15 @@ void aemp__port_deliver(aemp_lport_t *p, aemp_msg_t *msg)
         return;
     }
     struct dispatch d = { p->fn, p->arg, msg };
-    if (p->ntags) {
+    struct aemp_lport_ext *x = p->x;
+    if (x && x->ntags) {
         size_t l;
         const char *s = aemp_msg_tag(msg, &l);
         if (s) {
-            for (size_t i = 0; i < p->ntags; i++) {
-                if (p->tags[i].len == l && memcmp(p->tags[i].tag, s, l) == 0) {
-                    d.fn = p->tags[i].fn;
-                    d.arg = p->tags[i].arg;
+            for (size_t i = 0; i < x->ntags; i++) {
+                if (x->tags[i].len == l && memcmp(x->tags[i].tag, s, l) == 0) {
+                    d.fn = x->tags[i].fn;
+                    d.arg = x->tags[i].arg;
                     break;
                 }
             }
@@ -422,18 +519,19 @@ void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason)
         aemp_msg_unref(reason);
         return;
     }
-    p->dead = true;
-    aemp__table_del(&aemp__g.ports, p->name, p->namelen);
-    if (aemp_msg_len(reason) && !p->mons.count && !aemp__remote_monitored(p)) {
+    p->dead = 1;
+    tab_del(p);
+    if (aemp_msg_len(reason) && !aemp__port_nmons(p) && !aemp__remote_monitored(p)) {
         char *text = aemp__msg_text(reason);
         aemp_log(AEMP_LOG_WARN, "unmonitored local port %s died with reason: %s", p->id, text);
         free(text);
     }
     free_tags(p);
     p->fn = NULL;
-    if (p->fiber)
+    if (aemp__port_fiber(p))
         aemp__fiber_port_died(p);   /* unwinds the fiber before monitors fire */
-    aemp__monlist_fire(&p->mons, reason);
+    if (p->x)
+        aemp__monlist_fire(&p->x->mons, reason);
     aemp__remote_port_died(p, reason);
     aemp_msg_unref(reason);
     aemp__port_unref(p);   /* the table's reference */
@@ -442,13 +540,17 @@ void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason)
 void aemp__ports_clear(void)
 {
     aemp__fibers_clear();
-    size_t pos = 0;
-    void *v;
-    while (aemp__table_next(&aemp__g.ports, &pos, NULL, NULL, &v)) {
-        aemp_lport_t *p = v;
-        aemp__table_del(&aemp__g.ports, p->name, p->namelen);
-        p->dead = true;
-        aemp__monlist_clear(&p->mons);
+    struct aemp_porttab *t = &aemp__g.ports;
+    for (size_t i = 0; i < t->cap; i++) {
+        aemp_lport_t *p = t->slots[i];
+        if (!p || p == AEMP__PORT_GONE)
+            continue;
+        t->slots[i] = AEMP__PORT_GONE;
+        t->used--;
+        t->dead++;
+        p->dead = 1;
+        if (p->x)
+            aemp__monlist_clear(&p->x->mons);
         aemp__port_unref(p);
     }
 }
