@@ -188,6 +188,7 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     free(aemp__g.nodeid);
     aemp__g.nodeid = id;
     aemp__g.nodeid_len = strlen(id);
+    aemp__ports_nodeid_changed();
 
     const char *secret = json_string_value(json_object_get(cfg, "secret"));
     free(net->secret);

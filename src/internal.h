@@ -176,6 +176,10 @@ void aemp__port_die(aemp_lport_t *p, aemp_msg_t *reason);
 void aemp__ports_clear(void);
 void aemp__ports_free_table(void);
 
+/* The node ID changed (configure): IDs of existing ports keep the old one,
+ * so they are no longer local IDs. */
+void aemp__ports_nodeid_changed(void);
+
 /* Message for a node-port request (port name "") that arrived locally or
  * from srcnode; msg stolen.  Implemented by the kernel. */
 void aemp__node_port_request(const char *srcnode, aemp_msg_t *msg);

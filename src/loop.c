@@ -44,29 +44,41 @@ static ev_idle wake_watcher;
 
 #define DRAIN_BUDGET 65536   /* jobs per loop pass before I/O gets a turn */
 
-static void push(job_t j)
+static void grow(void)
 {
-    if (ring_len == ring_cap) {
-        size_t cap = ring_cap ? ring_cap * 2 : 1024;
-        job_t *n = malloc(cap * sizeof *n);
-        if (!n)
-            abort();
-        for (size_t i = 0; i < ring_len; i++)
-            n[i] = ring[(ring_head + i) & (ring_cap - 1)];
-        free(ring);
-        ring = n;
-        ring_cap = cap;
-        ring_head = 0;
-    }
-    ring[(ring_head + ring_len) & (ring_cap - 1)] = j;
+    size_t cap = ring_cap ? ring_cap * 2 : 1024;
+    job_t *n = malloc(cap * sizeof *n);
+    if (!n)
+        abort();
+    for (size_t i = 0; i < ring_len; i++)
+        n[i] = ring[(ring_head + i) & (ring_cap - 1)];
+    free(ring);
+    ring = n;
+    ring_cap = cap;
+    ring_head = 0;
+}
+
+/* Append a job of `kind` and return it for the caller to fill in (filled
+ * field by field: building a job_t on the stack and copying it costs a
+ * store-forwarding stall per message). */
+static inline job_t *push(enum job_kind kind)
+{
+    if (ring_len == ring_cap)
+        grow();
+    job_t *j = &ring[(ring_head + ring_len) & (ring_cap - 1)];
     if (!ring_len++ && aemp__g.loop)
         ev_idle_start(aemp__g.loop, &wake_watcher);
+    j->kind = kind;
+    j->drop = NULL;
+    return j;
 }
 
 void aemp__job_msg(aemp_lport_t *p, aemp_msg_t *msg)
 {
     aemp__port_ref(p);
-    push((job_t){ .kind = JOB_MSG, .u.port = p, .d.msg = msg });
+    job_t *j = push(JOB_MSG);
+    j->u.port = p;
+    j->d.msg = msg;
 }
 
 void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg)
@@ -76,23 +88,32 @@ void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg)
         abort();
     memcpy(copy, name, len);
     copy[len] = 0;
-    push((job_t){ .kind = JOB_MSG_NAMED, .u.name = copy, .d.msg = msg });
+    job_t *j = push(JOB_MSG_NAMED);
+    j->u.name = copy;
+    j->d.msg = msg;
 }
 
 void aemp__job_kil(aemp_lport_t *p, aemp_msg_t *reason)
 {
     aemp__port_ref(p);
-    push((job_t){ .kind = JOB_KIL, .u.port = p, .d.msg = reason });
+    job_t *j = push(JOB_KIL);
+    j->u.port = p;
+    j->d.msg = reason;
 }
 
 void aemp__job_call(void (*fn)(void *arg), void *arg)
 {
-    push((job_t){ .kind = JOB_CALL, .u.fn = fn, .d.arg = arg });
+    job_t *j = push(JOB_CALL);
+    j->u.fn = fn;
+    j->d.arg = arg;
 }
 
 void aemp__job_call_owned(void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
-    push((job_t){ .kind = JOB_CALL, .u.fn = fn, .d.arg = arg, .drop = drop });
+    job_t *j = push(JOB_CALL);
+    j->u.fn = fn;
+    j->d.arg = arg;
+    j->drop = drop;
 }
 
 static void run_job(job_t *j)

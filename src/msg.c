@@ -628,8 +628,146 @@ static aemp_msg_t *finish_fmt(aemp_build_t *b, int as_array, const char *fmt)
     return m;
 }
 
+/* The fast path of aemp_vmsgf for flat formats (scalars and strings at
+ * the top level, at most FLAT_MAX of them): the exact size is computed from
+ * the arguments, then the final layout is written in place, with no
+ * builder and no copy.  Returns NULL (ap untouched) for any other format,
+ * which the builder then handles (with its error reporting). */
+#define FLAT_MAX 16
+static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
+{
+    size_t lens[FLAT_MAX];
+    uint32_t n = 0;
+    size_t heap = 0;
+    va_list cp;
+    va_copy(cp, ap);
+    for (const char *f = fmt; *f; f++) {
+        switch (*f) {
+        case ' ': case ',':
+            continue;
+        case 'n':
+            break;
+        case 'b': case 'i':
+            (void)va_arg(cp, int);
+            break;
+        case 'I':
+            (void)va_arg(cp, int64_t);
+            break;
+        case 'u':
+            (void)va_arg(cp, uint64_t);
+            break;
+        case 'f':
+            (void)va_arg(cp, double);
+            break;
+        case 's': {
+            const char *str = va_arg(cp, const char *);
+            size_t len;
+            if (f[1] == '#') {
+                len = va_arg(cp, size_t);
+                f++;
+            } else {
+                len = str ? strlen(str) : 0;
+            }
+            if (n < FLAT_MAX)
+                lens[n] = len;
+            if (str)
+                heap += len + 1;
+            if (len >= AEMP_MSG_MAX_STR)
+                n = FLAT_MAX;   /* let the builder report it */
+            break;
+        }
+        default:
+            va_end(cp);
+            return NULL;
+        }
+        if (++n > FLAT_MAX) {
+            va_end(cp);
+            return NULL;
+        }
+    }
+    va_end(cp);
+    size_t cells = (size_t)n + 1;
+    if (heap > UINT32_MAX)
+        return NULL;
+    aemp_msg_t *m = malloc(sizeof *m + cells * sizeof(struct aemp_val) + heap);
+    if (!m)
+        abort();
+    m->refs = 1;
+    m->ncells = (uint32_t)cells;
+    m->heaplen = (uint32_t)heap;
+    m->flags = 0;
+    struct aemp_val *v = m->cells;
+    memset(v, 0, cells * sizeof *v);
+    v[0].type = AEMP_T_ARRAY;
+    v[0].n = n;
+    v[0].v.off = 1;
+    char *hp = (char *)(v + cells);
+    uint32_t k = 1;
+    va_copy(cp, ap);
+    for (const char *f = fmt; *f; f++) {
+        struct aemp_val *c = &v[k];
+        switch (*f) {
+        case ' ': case ',':
+            continue;
+        case 'n':
+            c->type = AEMP_T_NULL;
+            break;
+        case 'b':
+            c->type = AEMP_T_BOOL;
+            c->v.i = va_arg(cp, int) != 0;
+            break;
+        case 'i':
+            c->type = AEMP_T_INT;
+            c->v.i = va_arg(cp, int);
+            break;
+        case 'I':
+            c->type = AEMP_T_INT;
+            c->v.i = va_arg(cp, int64_t);
+            break;
+        case 'u': {
+            uint64_t u = va_arg(cp, uint64_t);
+            c->type = u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
+            c->v.u = u;
+            break;
+        }
+        case 'f':
+            c->type = AEMP_T_DOUBLE;
+            c->v.d = va_arg(cp, double);
+            break;
+        case 's': {
+            const char *str = va_arg(cp, const char *);
+            if (f[1] == '#') {
+                (void)va_arg(cp, size_t);
+                f++;
+            }
+            if (!str) {
+                c->type = AEMP_T_NULL;
+                break;
+            }
+            size_t len = lens[k - 1];
+            c->type = AEMP_T_STR;
+            c->n = (uint32_t)len;
+            c->v.off = (uint64_t)(hp - (char *)c);
+            if (len)
+                memcpy(hp, str, len);
+            hp[len] = 0;
+            hp += len + 1;
+            break;
+        }
+        }
+        k++;
+    }
+    va_end(cp);
+    return m;
+}
+
 aemp_msg_t *aemp_vmsgf(const char *fmt, va_list ap)
 {
+    if (fmt) {
+        aemp_msg_t *m = msgf_flat(fmt, ap);
+        if (m)
+            return m;
+    }
     aemp_build_t *b = aemp_build_new();
     aemp_build_vfmt(b, fmt, ap);
     return finish_fmt(b, 1, fmt);

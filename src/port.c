@@ -96,6 +96,36 @@ void aemp__ports_free_table(void)
     memset(&aemp__g.ports, 0, sizeof aemp__g.ports);
 }
 
+/* Ports found by the address of their own ID string: programs keep the
+ * pointer aemp_port() returned and send to it again and again, so a
+ * direct-mapped cache from that address to the port saves hashing and
+ * comparing the ID on every send.  The ID storage belongs to the port and
+ * never changes, so a hit needs no string comparison; an entry is dropped
+ * when its port is freed. */
+#define IDCACHE_SIZE 256
+static struct idcache {
+    const char *id;
+    aemp_lport_t *p;
+} idcache[IDCACHE_SIZE];
+
+static inline struct idcache *idcache_slot(const char *id)
+{
+    return &idcache[((uintptr_t)id >> 4) & (IDCACHE_SIZE - 1)];
+}
+
+/* The port whose own ID string is at `id`, if it is cached; else NULL.
+ * The cache is emptied when the node ID changes, so a cached ID is local. */
+static inline aemp_lport_t *idcache_get(const char *id)
+{
+    struct idcache *c = idcache_slot(id);
+    return c->id == id ? c->p : NULL;
+}
+
+void aemp__ports_nodeid_changed(void)
+{
+    memset(idcache, 0, sizeof idcache);
+}
+
 /* A new live port `name` with its ID built in place. */
 static aemp_lport_t *port_alloc(const char *name, size_t len)
 {
@@ -116,6 +146,7 @@ static aemp_lport_t *port_alloc(const char *name, size_t len)
     p->refs = 1;   /* the table's reference */
     p->dead = 0;
     tab_put(p);
+    *idcache_slot(p->id) = (struct idcache){ p->id, p };
     return p;
 }
 
@@ -161,6 +192,9 @@ void aemp__port_unref(aemp_lport_t *p)
 {
     if (--p->refs)
         return;
+    struct idcache *c = idcache_slot(p->id);
+    if (c->p == p)
+        *c = (struct idcache){ NULL, NULL };
     free_tags(p);
     if (p->x)
         free(p->x->rmon);
@@ -254,6 +288,11 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
         return AEMP_EINVAL;
     }
     aemp__ensure_init();
+    aemp_lport_t *p = port ? idcache_get(port) : NULL;
+    if (p) {
+        aemp__job_msg(p, msg);   /* a dead port drops it at delivery */
+        return 0;
+    }
     const char *name;
     size_t len;
     int r = aemp__split_local(port, &name, &len);
@@ -262,7 +301,7 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
         return r;
     }
     if (r) {
-        aemp_lport_t *p = len ? aemp__port_find(name, len) : NULL;
+        p = len ? aemp__port_find(name, len) : NULL;
         if (p)
             aemp__job_msg(p, msg);
         else
