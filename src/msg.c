@@ -91,7 +91,8 @@ void aemp__build_reset(aemp_build_t *b)
     b->ncells = 0;
     b->heaplen = 0;
     b->depth = 0;
-    b->maxdepth = AEMP_MSG_MAX_DEPTH - 1;
+    b->maxdepth = AEMP_MSG_MAX_DEPTH;
+    b->deepest = 0;
     b->ntop = 0;
     b->expect_key = false;
     b->err = 0;
@@ -312,6 +313,8 @@ static int open_container(aemp_build_t *b, aemp_type_t type)
     if (!add(b, type))
         return b->err;
     b->open[b->depth++] = b->ncells - 1;
+    if (b->depth > b->deepest)
+        b->deepest = b->depth;
     b->expect_key = type == AEMP_T_MAP;
     return 0;
 }
@@ -377,6 +380,8 @@ static aemp_msg_t *finish(aemp_build_t *b, int as_array)
 {
     if (!b->err && b->depth)
         aemp__build_fail(b, AEMP_EINVAL, "%d array(s) or map(s) left open", b->depth);
+    if (!b->err && as_array && b->deepest >= AEMP_MSG_MAX_DEPTH)
+        aemp__build_fail(b, AEMP_ELIMIT, "nested deeper than %d levels", AEMP_MSG_MAX_DEPTH);
     if (!b->err && !as_array && b->ntop != 1)
         aemp__build_fail(b, AEMP_EINVAL, "a single value was expected, not %" PRIu32, b->ntop);
     if (b->err)

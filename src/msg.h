@@ -18,7 +18,7 @@
 #ifndef AEMP_MSG_INTERNAL_H
 #define AEMP_MSG_INTERNAL_H
 
-#include "aemp.h"
+#include "aemp_msg.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,7 +56,9 @@ struct aemp_build {
     size_t heaplen, capheap;
     uint32_t open[AEMP_MSG_MAX_DEPTH];  /* cell index of each open container */
     int depth;                  /* open containers (the implicit top array not counted) */
-    int maxdepth;               /* depth allowed for containers (message array counted) */
+    int maxdepth;               /* depth allowed for containers (AEMP_MSG_MAX_DEPTH) */
+    int deepest;                /* deepest nesting so far: a message (whose array
+                                   adds a level) must stay below maxdepth */
     uint32_t ntop;              /* values at the top level */
     bool expect_key;            /* innermost open container is a map awaiting a key */
     int err;                    /* first error (AEMP_E*), sticky */

@@ -825,8 +825,25 @@ static void depth_limit(void **state)
         assert_int_equal(aemp_build_map(b), 0);
         assert_int_equal(aemp_build_str(b, "k"), 0);
     }
-    assert_int_equal(aemp_build_map(b), AEMP_ELIMIT);         /* level D + 1 with the array */
+    assert_int_equal(aemp_build_map(b), 0);                   /* level D: fits a root value */
+    assert_int_equal(aemp_build_map(b), AEMP_ELIMIT);         /* level D + 1 never fits */
     assert_null(aemp_build_msg(b));
+    /* D levels by steps: a root value, but not a message (its array adds one) */
+    for (int as_msg = 0; as_msg < 2; as_msg++) {
+        b = aemp_build_new();
+        for (int i = 0; i < D; i++)
+            assert_int_equal(aemp_build_array(b), 0);
+        for (int i = 0; i < D; i++)
+            assert_int_equal(aemp_build_close(b), 0);
+        m = as_msg ? aemp_build_msg(b) : aemp_build_root(b);
+        if (as_msg) {
+            assert_null(m);
+        } else {
+            assert_non_null(m);
+            assert_int_equal(depth_of(aemp_msg_root(m)), D);
+            aemp_msg_unref(m);
+        }
+    }
     b = aemp_build_new();
     for (int i = 0; i < D - 1; i++) {
         assert_int_equal(aemp_build_map(b), 0);
