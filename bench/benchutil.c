@@ -312,7 +312,7 @@ static const char *producer;
 static void produce(void)
 {
     for (int i = 0; i < BU_BATCH && sent < total && sent - acked < BU_WINDOW; i++, sent++)
-        aemp_sndf("srv#sink", "sIs", "tag", (int64_t)sent, "x");
+        aemp_sndf("srv#sink", "sIs", "ping", (int64_t)sent, "abcdefghijklmnop");
     producing = sent < total && sent - acked < BU_WINDOW;
     if (producing)
         aemp_sndf(producer, "s", "go");

@@ -3,7 +3,9 @@
  * ping-pong measured in the same run.
  *
  * Prints:
- *   RESULT remote_oneway_cbor <n> msgs/s     ["tag", i, "x"] one way, acked in bulk
+ *   RESULT remote_spawn_cbor/json <n> spawns/s  spawns on the other node, each
+ *                                           answering when it runs (1000 in flight)
+ *   RESULT remote_oneway_cbor <n> msgs/s     ["ping", i, "abcdefghijklmnop"] one way, acked in bulk
  *   RESULT remote_oneway_json <n> msgs/s
  *   RESULT remote_rtt_median_cbor <us> us    ping-pong through a remote port
  *   RESULT remote_rtt_p99_cbor <us> us
@@ -49,10 +51,14 @@ static void configure(const char *nodeid, const char *framing)
     bu_configure(nodeid, "secret", SECRET, framing);
 }
 
-/* Child role --server FRAMING: the sink/echo server node "srv". */
+static void spawned(aemp_msg_t *args, void *arg);
+
+/* Child role --server FRAMING: the sink/echo server node "srv", which also
+ * serves the spawned function. */
 static int run_server(const char *framing)
 {
     configure("srv", framing);
+    aemp_func_register("bench::spawned", spawned, NULL);
     bu_serve();
     return 0;
 }
@@ -71,6 +77,54 @@ static int run_rtt(const char *framing, const char *addr, long n)
     configure("cli", framing);
     bu_connect(addr);
     return bu_rtt(n);
+}
+
+/* ------------------------------------------------------------ spawning */
+
+/* Server side of the spawn measurement (registered in the server): the new
+ * port tells the spawner (args[0]) it runs and ends itself. */
+static void spawned(aemp_msg_t *args, void *arg)
+{
+    const char *to = aemp_msg_str(args, 0, NULL);
+    if (to)
+        aemp_sndf(to, "s", "up");
+    aemp_kil(aemp_self(), NULL);
+}
+
+#define SPAWN_WINDOW 1000   /* spawns in flight */
+static long spawn_total, spawn_sent, spawn_up;
+static const char *spawn_reply;
+
+static void spawn_more(void)
+{
+    while (spawn_sent < spawn_total && spawn_sent - spawn_up < SPAWN_WINDOW) {
+        free(aemp_spawn("srv", "bench::spawned", aemp_msgf("s", spawn_reply)));
+        spawn_sent++;
+    }
+}
+
+static void on_spawned(aemp_msg_t *msg, void *arg)
+{
+    if (++spawn_up == spawn_total)
+        aemp_stop();
+    else
+        spawn_more();
+}
+
+/* Child role --spawn FRAMING ADDR N: N spawns on the server, at most
+ * SPAWN_WINDOW in flight, each answering once it runs; prints the rate. */
+static int run_spawn(const char *framing, const char *addr, long n)
+{
+    configure("cli", framing);
+    bu_connect(addr);
+    spawn_total = n;
+    spawn_reply = aemp_port(on_spawned, NULL);
+    double t0 = bu_now();
+    spawn_more();
+    aemp_run();
+    printf("VALUE %.0f\n", n / (bu_now() - t0));
+    fflush(stdout);
+    return 0;
 }
 
 /* ------------------------------------------------------------ bare TCP */
@@ -171,6 +225,8 @@ int main(int argc, char **argv)
         return run_oneway(argv[2], argv[3], atol(argv[4]));
     if (argc >= 5 && !strcmp(argv[1], "--rtt"))
         return run_rtt(argv[2], argv[3], atol(argv[4]));
+    if (argc >= 5 && !strcmp(argv[1], "--spawn"))
+        return run_spawn(argv[2], argv[3], atol(argv[4]));
     if (argc >= 2 && !strcmp(argv[1], "--tcp-server"))
         return run_tcp_server();
     if (argc >= 4 && !strcmp(argv[1], "--tcp-client"))
@@ -203,6 +259,15 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "remote_rtt_median_%s", framings[f]);
         snprintf(name99, sizeof name99, "remote_rtt_p99_%s", framings[f]);
         if (bu_measure(server, client, v, sizeof v) != 0 || bu_result_pair(v, name, name99, 1, "us") != 0)
+            failed = 1;
+        fflush(stdout);
+    }
+    for (int f = 0; f < 2; f++) {
+        const char *server[] = { "--server", framings[f], NULL };
+        const char *client[] = { "--spawn", framings[f], BU_ADDR, nr, NULL };
+        if (bu_measure(server, client, v, sizeof v) == 0)
+            printf("RESULT remote_spawn_%s %s spawns/s\n", framings[f], v);
+        else
             failed = 1;
         fflush(stdout);
     }
