@@ -4,12 +4,15 @@
 
 #include <aemp.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -399,4 +402,40 @@ int bu_rtt(long n)
     free(samples);
     aemp_shutdown();
     return 0;
+}
+
+/* ------------------------------------------------------------ bare TCP */
+
+int bu_tcp_accept_one(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(l, 1) < 0
+        || getsockname(l, (struct sockaddr *)&sin, &len) < 0) {
+        fprintf(stderr, "%s: listen: %m\n", prog);
+        return -1;
+    }
+    printf("LISTEN %d\n", ntohs(sin.sin_port));
+    fflush(stdout);
+    int fd = accept(l, NULL, NULL);
+    if (fd < 0)
+        fprintf(stderr, "%s: accept: %m\n", prog);
+    close(l);
+    return fd;
+}
+
+int bu_tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        fprintf(stderr, "%s: connect to 127.0.0.1:%d: %m\n", prog, port);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }

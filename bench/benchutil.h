@@ -105,4 +105,11 @@ int bu_oneway(long n);
  * down.  Returns the exit code. */
 int bu_rtt(long n);
 
+/* Bare TCP on 127.0.0.1 for the comparison peers: listen on an ephemeral
+ * port, print "LISTEN <port>" (what bu_measure waits for), accept one
+ * connection and return its fd; or connect to port.  -1 (after a message
+ * on stderr) on failure. */
+int bu_tcp_accept_one(void);
+int bu_tcp_connect(int port);
+
 #endif

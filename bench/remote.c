@@ -157,18 +157,7 @@ static void nodelay(int fd)
 static int run_tcp_server(void)
 {
     bu_child_safety();
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(l, 1) < 0
-        || getsockname(l, (struct sockaddr *)&sin, &len) < 0) {
-        perror("bench_remote: tcp server");
-        return 1;
-    }
-    printf("LISTEN %d\n", ntohs(sin.sin_port));
-    fflush(stdout);
-    int fd = accept(l, NULL, NULL);
+    int fd = bu_tcp_accept_one();
     if (fd < 0)
         return 1;
     nodelay(fd);
@@ -183,13 +172,9 @@ static int run_tcp_server(void)
 static int run_tcp_client(int port, long n)
 {
     bu_child_safety();
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        perror("bench_remote: tcp client");
+    int fd = bu_tcp_connect(port);
+    if (fd < 0)
         return 1;
-    }
     nodelay(fd);
     double *s = calloc((size_t)n, sizeof *s);
     if (!s)

@@ -70,23 +70,9 @@ static uint64_t stream_bytes(uint64_t n)
 static int run_writer(long n)
 {
     bu_child_safety();
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(l, 1) < 0
-        || getsockname(l, (struct sockaddr *)&sin, &len) < 0) {
-        perror("bench_tcp_ceiling: listen");
+    int fd = bu_tcp_accept_one();
+    if (fd < 0)
         return 1;
-    }
-    printf("LISTEN %d\n", ntohs(sin.sin_port));
-    fflush(stdout);
-    int fd = accept(l, NULL, NULL);
-    close(l);
-    if (fd < 0) {
-        perror("bench_tcp_ceiling: accept");
-        return 1;
-    }
     static unsigned char buf[CHUNK];
     size_t used = 0;
     for (long i = 0; i < n; i++) {
@@ -112,13 +98,9 @@ static int run_writer(long n)
 static int run_reader(int port, long n)
 {
     bu_child_safety();
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        perror("bench_tcp_ceiling: connect");
+    int fd = bu_tcp_connect(port);
+    if (fd < 0)
         return 1;
-    }
     static unsigned char buf[CHUNK];
     uint64_t got = 0, want = stream_bytes((uint64_t)n);
     double t0 = bu_now();   /* the writer starts as soon as it accepted */
