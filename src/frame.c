@@ -4,8 +4,13 @@
  * between calls, so every byte of a frame is scanned once however the frame
  * is cut into reads, and the scanners enforce the frame size limit and the
  * nesting limit (AEMP_MSG_MAX_DEPTH, the frame's array counted as 1) in the
- * same way for both framings.  Only a complete frame is decoded, in one
- * pass, straight into the reader's message builder: element 0 (the
+ * same way for both framings.  When no frame is begun, the decoder first
+ * tries the bytes at hand directly, checking everything the scanner
+ * would (so a frame that arrived whole is walked once); if that fails --
+ * the frame is cut, or wrong -- the scanner takes over (once per frame,
+ * so the cost stays linear) and only a complete frame is decoded, with
+ * exactly the old errors.  Decoding goes straight into the reader's
+ * message builder: element 0 (the
  * destination port) goes to the reader's own buffer, elements 1.. become
  * the root array of the new message.  Encoding walks a message's cells and
  * writes into the output buffer.  Neither direction allocates anything but
@@ -119,6 +124,51 @@ static inline uint64_t json_special8(uint64_t w)
 {
     uint64_t q = w ^ (ONES * '"'), s = w ^ (ONES * '\\');
     return (((q - ONES) & ~q) | ((s - ONES) & ~s) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
+}
+
+/* Nonzero if one of the 8 bytes of w is '"' or '\\'. */
+static inline uint64_t quote_bslash8(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), s = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((s - ONES) & ~s)) & HIGHS;
+}
+
+/* How many of the 8 bytes at p come before the first one flagged in the
+ * nonzero mask m of json_special8 or quote_bslash8 (is_special tells which
+ * test made it, for the byte-wise fallback).  On a little-endian machine
+ * the lowest flag is exact (a borrow only runs upwards from a byte that
+ * really matched), so that is a count of trailing zeros. */
+static inline size_t lead8(const uint8_t *p, uint64_t m, int is_special)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (void)p;
+    (void)is_special;
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    size_t k = 0;
+    if (is_special)
+        while (json_plain(p[k]))
+            k++;
+    else
+        while (p[k] != '"' && p[k] != '\\')
+            k++;
+    return k;
+#endif
+}
+
+/* The index of the first '"' or '\\' in p[i..end), or end. */
+static inline size_t find_quote_bslash(const uint8_t *p, size_t i, size_t end)
+{
+    while (end - i >= 8) {
+        uint64_t m = quote_bslash8(load8(p + i));
+        if (m)
+            return i + lead8(p + i, m, 0);
+        i += 8;
+    }
+    while (i < end && p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
 }
 
 /* Length (2..4) of the valid UTF-8 sequence that starts with the non-ASCII
@@ -597,8 +647,7 @@ static int json_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
                 i++;
                 continue;
             }
-            while (i < end && p[i] != '"' && p[i] != '\\')
-                i++;
+            i = find_quote_bslash(p, i, end);
             if (i == end)
                 break;
             if (p[i++] == '\\')
@@ -822,11 +871,21 @@ typedef struct cdec {
     const uint8_t *base, *p, *end;
     aemp_frame_reader_t *r;
     aemp_build_t *b;
+    int trial;                 /* a trial (see json's jdec_t): the decoder also
+                                  checks what the scanner checks; failures are
+                                  silent */
+    int depth;                 /* open containers */
+    int tagged;                /* a tag was read after the last complete item
+                                  (cbor_scan's `escape`: it refuses a break
+                                  then, even one closing a container opened
+                                  after the tag) */
 } cdec_t;
 
 /* Report a decoding error at byte `at` of the frame.  Returns -1. */
 static int cd_fail(cdec_t *d, const uint8_t *at, const char *what)
 {
+    if (d->trial)
+        return -1;
     return fail(d->r, "malformed CBOR frame: %s at byte %zu", what, (size_t)(at - d->base));
 }
 
@@ -864,7 +923,8 @@ static size_t cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *majo
 }
 
 /* Read the head of the next item, skipping tags; *at gets the item's
- * first byte (after its tags).  -1 on error. */
+ * first byte (after its tags).  -1 on error.  (Checks marked "scanner"
+ * only fail on a trial: otherwise cbor_scan already refused such frames.) */
 static int cd_head(cdec_t *d, unsigned *major, unsigned *ai, uint64_t *val, const uint8_t **at)
 {
     for (;;) {
@@ -873,15 +933,20 @@ static int cd_head(cdec_t *d, unsigned *major, unsigned *ai, uint64_t *val, cons
             return cd_fail(d, d->p, "bad or truncated head");
         *at = d->p;
         d->p += hl;
+        if (*ai == 31 && (*major <= 1 || *major == 6)) /* scanner */
+            return cd_fail(d, *at, "indefinite-length integer or tag");
         if (*major != 6)
             return 0;
+        d->tagged = 1;
     }
 }
 
-/* The string whose head (ai, val) was just read: *len gets its length; a
- * definite string's bytes are at *s (and consumed); an indefinite one gives
- * *s = NULL and is left for cd_str_gather.  -1 on error. */
-static int cd_str(cdec_t *d, unsigned ai, uint64_t val, const uint8_t **s, size_t *len)
+/* The string whose head (major 2 or 3, ai, val) was just read: *len gets
+ * its length; a definite string's bytes are at *s (and consumed); an
+ * indefinite one (whose chunks must be definite strings of the same major
+ * type) gives *s = NULL and is left for cd_str_gather.  -1 on error. */
+static int cd_str(cdec_t *d, unsigned major, unsigned ai, uint64_t val, const uint8_t **s,
+                  size_t *len)
 {
     if (ai != 31) {
         if (val > (uint64_t)(d->end - d->p))
@@ -895,12 +960,16 @@ static int cd_str(cdec_t *d, unsigned ai, uint64_t val, const uint8_t **s, size_
     for (const uint8_t *q = d->p;;) {
         unsigned cm, ca;
         uint64_t cv;
-        if (q < d->end && *q == 0xff)
+        if (q < d->end && *q == 0xff) {
+            if (d->tagged) /* scanner */
+                return cd_fail(d, q, "tag without content");
             break;
+        }
         size_t hl = cb_parse_head(q, d->end, &cm, &ca, &cv);
-        if (!hl || ca == 31 || cv > (uint64_t)(d->end - q - hl))
+        if (!hl || ca == 31 || cm != major || cv > (uint64_t)(d->end - q - hl))
             return cd_fail(d, q, "bad chunk in an indefinite-length string");
         total += (size_t)cv;
+        d->tagged = 0;
         q += hl + cv;
     }
     *s = NULL;
@@ -929,7 +998,7 @@ static int cd_build_str(cdec_t *d, unsigned major, unsigned ai, uint64_t val, co
 {
     const uint8_t *s;
     size_t len;
-    if (cd_str(d, ai, val, &s, &len) < 0)
+    if (cd_str(d, major, ai, val, &s, &len) < 0)
         return -1;
     char *o = aemp__build_str_space(d->b, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, len);
     if (!o)
@@ -958,9 +1027,18 @@ static double half_to_double(uint16_t h)
 
 static int cd_item(cdec_t *d);
 
+/* The end of a break or an item that cbor_scan counts as complete (clears
+ * the tag flag); -1 if the decoder failed.  */
+static inline int cd_done(cdec_t *d, int rc)
+{
+    if (rc == 0)
+        d->tagged = 0;
+    return rc;
+}
+
 /* Decode a map key: a string (kept with its kind) or an integer (its
  * decimal text).  -1 on error. */
-static int cd_key(cdec_t *d)
+static int cd_key_body(cdec_t *d)
 {
     unsigned major, ai;
     uint64_t val;
@@ -982,9 +1060,16 @@ static int cd_key(cdec_t *d)
     return cd_check(d, at);
 }
 
+/* A map key; clears the tag flag when done. */
+static int cd_key(cdec_t *d)
+{
+    return cd_done(d, cd_key_body(d));
+}
+
 /* Decode one item into the builder.  Recursion is bounded by the depth
- * limit the scanner enforced.  -1 on error. */
-static int cd_item(cdec_t *d)
+ * limit (AEMP_MSG_MAX_DEPTH).  -1 on error.  The checks marked "scanner"
+ * only fail on a trial: otherwise cbor_scan already refused such frames. */
+static int cd_item_body(cdec_t *d)
 {
     unsigned major, ai;
     uint64_t val;
@@ -1008,13 +1093,18 @@ static int cd_item(cdec_t *d)
         return cd_build_str(d, major, ai, val, at);
     case 4:
     case 5:
+        if (d->depth >= AEMP_MSG_MAX_DEPTH) /* scanner */
+            return cd_fail(d, at, "nesting too deep");
         if (major == 4 ? aemp_build_array(b) : aemp_build_map(b))
             return cd_check(d, at);
+        d->depth++;
         for (uint64_t k = 0; ai == 31 || k < val; k++) {
             if (ai == 31) {
                 if (d->p >= d->end)
                     return cd_fail(d, d->p, "truncated container");
                 if (*d->p == 0xff) {
+                    if (d->tagged) /* scanner */
+                        return cd_fail(d, d->p, "tag without content");
                     d->p++;
                     break;
                 }
@@ -1022,6 +1112,7 @@ static int cd_item(cdec_t *d)
             if ((major == 5 && cd_key(d) < 0) || cd_item(d) < 0)
                 return -1;
         }
+        d->depth--;
         aemp_build_close(b);
         break;
     default: /* 7; 6 (tags) was skipped */
@@ -1057,26 +1148,37 @@ static int cd_item(cdec_t *d)
     return cd_check(d, at);
 }
 
-/* Decode the CBOR frame p[0..n) that cbor_scan accepted: element 0 into
- * r->dest (its length in *destlen) if it is a string, everything else into
- * the builder.  Returns
- * FRAME_EMPTY, FRAME_DEST, FRAME_NODEST or -1. */
-static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_t *destlen)
+/* One item; clears the tag flag when done. */
+static int cd_item(cdec_t *d)
 {
-    cdec_t d = { p, p, p + n, r, r->build };
+    return cd_done(d, cd_item_body(d));
+}
+
+/* Decode the CBOR frame p[0..*n) that cbor_scan accepted: element 0 into
+ * r->dest (its length in *destlen) if it is a string, everything else into
+ * the builder.  On a trial p[0..*n) are the bytes at hand and *n gets the
+ * frame's length.  Returns FRAME_EMPTY, FRAME_DEST, FRAME_NODEST or -1 (on
+ * a trial: no frame decoded, no error set). */
+static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
+                       int trial)
+{
+    cdec_t d = { p, p, p + *n, r, r->build, trial, 1, 0 };
     unsigned major, ai;
     uint64_t count;
     const uint8_t *at;
     if (cd_head(&d, &major, &ai, &count, &at) < 0)
         return -1;
-    if (major != 4) /* cannot happen: the scanner checked */
-        return fail(r, "frame is not an array");
+    if (major != 4) /* scanner */
+        return trial ? -1 : fail(r, "frame is not an array");
+    d.tagged = 0; /* tags on the whole frame are no tags of an item */
     int indef = ai == 31, kind = FRAME_EMPTY;
     for (uint64_t k = 0; indef || k < count; k++) {
         if (indef) {
             if (d.p >= d.end)
                 return cd_fail(&d, d.p, "truncated frame");
             if (*d.p == 0xff) {
+                if (d.tagged) /* scanner */
+                    return cd_fail(&d, d.p, "tag without content");
                 d.p++;
                 break;
             }
@@ -1100,11 +1202,11 @@ static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_
             kind = FRAME_NODEST;
             continue;
         }
-        if (cd_str(&d, ai0, val, &s, &len) < 0)
+        if (cd_str(&d, major, ai0, val, &s, &len) < 0)
             return -1;
         char *o = dest_room(r, len);
         if (!o)
-            return fail(r, "out of memory");
+            return trial ? -1 : fail(r, "out of memory");
         if (s)
             memcpy(o, s, len);
         else
@@ -1112,8 +1214,11 @@ static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_
         o[len] = 0;
         *destlen = len;
         kind = FRAME_DEST;
+        d.tagged = 0;
     }
-    if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
+    if (trial)
+        *n = (size_t)(d.p - p);
+    else if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
         return cd_fail(&d, d.p, "data after the end of the frame");
     return kind;
 }
@@ -1122,11 +1227,17 @@ static int cbor_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_
 
 /* Decoder over one complete frame that json_scan delimited (brackets
  * outside strings balance and nest at most AEMP_MSG_MAX_DEPTH deep; all
- * else is checked here).  Values go to the builder b. */
+ * else is checked here), or, on a trial (see aemp__frame_next), over the
+ * bytes at hand, which may or may not hold a whole frame: then the decoder
+ * checks the nesting itself, and any failure (an error, or the end of the
+ * bytes) only means "ask the scanner" and formats no text.  Values go to
+ * the builder b. */
 typedef struct jdec {
     const uint8_t *base, *p, *end;
     aemp_frame_reader_t *r;
     aemp_build_t *b;
+    int trial;                 /* a trial: failures are silent */
+    int depth;                 /* open brackets/braces, the frame's counted */
 } jdec_t;
 
 /* Report a decoding error at byte `at` of the frame.  Returns -1. */
@@ -1134,6 +1245,8 @@ static int jd_fail(jdec_t *d, const uint8_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int jd_fail(jdec_t *d, const uint8_t *at, const char *fmt, ...)
 {
+    if (d->trial)
+        return -1;
     char what[120];
     va_list ap;
     va_start(ap, fmt);
@@ -1175,21 +1288,34 @@ static inline void jd_ws(jdec_t *d)
 static const uint8_t *jd_str_end(jdec_t *d, int *plain)
 {
     const uint8_t *q = d->p + 1, *end = d->end;
-    for (;;) {
-        if (end - q >= 8 && !json_special8(load8(q)))
-            q += 8;
-        else if (q < end && json_plain(*q))
-            q++;
-        else
+    for (;;) { /* the plain prefix */
+        if (end - q >= 8) {
+            uint64_t m = json_special8(load8(q));
+            if (!m) {
+                q += 8;
+                continue;
+            }
+            q += lead8(q, m, 1);
             break;
+        }
+        while (q < end && json_plain(*q))
+            q++;
+        break;
     }
     *plain = q < end && *q == '"';
-    while (q < end && *q != '"') {
-        if (*q == '\\' && ++q == end)
+    if (*plain)
+        return q;
+    const uint8_t *base = d->p;
+    size_t i = (size_t)(q - base), n = (size_t)(end - base);
+    for (;;) {
+        i = find_quote_bslash(base, i, n);
+        if (i == n || base[i] == '"')
             break;
-        q++;
+        if (++i == n) /* a backslash: skip the byte after it */
+            break;
+        i++;
     }
-    return q < end ? q : NULL;
+    return i < n ? base + i : NULL;
 }
 
 /* Four hex digits at q as a number, or -1. */
@@ -1218,11 +1344,15 @@ static int jd_unescape(jdec_t *d, const uint8_t *close, char *out, size_t *len)
     const uint8_t *q = d->p + 1;
     uint8_t *o = (uint8_t *)out;
     while (q < close) {
-        if (close - q >= 8 && !json_special8(load8(q))) {
-            memcpy(o, q, 8);
-            o += 8;
-            q += 8;
-            continue;
+        if (close - q >= 8) {
+            uint64_t m = json_special8(load8(q));
+            size_t k = m ? lead8(q, m, 1) : 8;
+            if (k) {
+                memcpy(o, q, 8); /* room: the literal's content is >= 8 bytes from q */
+                o += k;
+                q += k;
+                continue;
+            }
         }
         uint8_t c = *q;
         if (json_plain(c)) {
@@ -1428,6 +1558,8 @@ static int jd_number(jdec_t *d)
         while (is_digit(q, end))
             q++;
     }
+    if (q == end) /* on a trial only: a frame ends with ']', so more bytes follow */
+        return jd_fail(d, q, "a number at the end of the frame");
     d->p = q;
     if (!real && nd <= 20) {
         uint64_t u = 0;
@@ -1510,7 +1642,7 @@ static int jd_container(jdec_t *d)
 }
 
 /* Decode one value at d->p (no leading whitespace).  Recursion is bounded
- * by the depth limit the scanner enforced.  -1 on error. */
+ * by the depth limit (AEMP_MSG_MAX_DEPTH).  -1 on error. */
 static int jd_value(jdec_t *d)
 {
     const uint8_t *at = d->p;
@@ -1520,8 +1652,15 @@ static int jd_value(jdec_t *d)
     case '"':
         return jd_build_str(d);
     case '[':
-    case '{':
-        return jd_container(d);
+    case '{': {
+        /* the scanner's limit (it already held unless on a trial) */
+        if (d->depth >= AEMP_MSG_MAX_DEPTH)
+            return jd_fail(d, d->p, "nesting deeper than %d levels", AEMP_MSG_MAX_DEPTH);
+        d->depth++;
+        int rc = jd_container(d);
+        d->depth--;
+        return rc;
+    }
     case '-':
     case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
@@ -1548,12 +1687,16 @@ static int jd_value(jdec_t *d)
     return jd_unexpected(d, "a value");
 }
 
-/* Decode the JSON frame p[0..n) that json_scan delimited (it starts with
+/* Decode the JSON frame p[0..*n) that json_scan delimited (it starts with
  * '['): element 0 into r->dest (its length in *destlen) if it is a string,
- * everything else into the builder.  Returns FRAME_EMPTY, FRAME_DEST, FRAME_NODEST or -1. */
-static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_t *destlen)
+ * everything else into the builder.  On a trial p[0..*n) are the bytes at
+ * hand (from a '[' on) and *n gets the frame's length.  Returns FRAME_EMPTY,
+ * FRAME_DEST, FRAME_NODEST or -1 (on a trial: no frame decoded, maybe no
+ * error set). */
+static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
+                       int trial)
 {
-    jdec_t d = { p, p + 1, p + n, r, r->build };
+    jdec_t d = { p, p + 1, p + *n, r, r->build, trial, 1 };
     int kind = FRAME_EMPTY;
     jd_ws(&d);
     if (d.p < d.end && *d.p == ']') {
@@ -1566,7 +1709,7 @@ static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_
                 return jd_fail(&d, d.p, "unterminated string");
             char *o = dest_room(r, (size_t)(close - d.p - 1));
             if (!o)
-                return fail(r, "out of memory");
+                return trial ? -1 : fail(r, "out of memory");
             if (jd_str_into(&d, close, plain, o, destlen) < 0)
                 return -1;
             o[*destlen] = 0;
@@ -1590,12 +1733,34 @@ static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t n, size_
                 return -1;
         }
     }
-    if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
+    if (trial)
+        *n = (size_t)(d.p - p);
+    else if (d.p != d.end) /* cannot happen: the scanner ended the frame here */
         return jd_fail(&d, d.p, "data after the end of the frame");
     return kind;
 }
 
 /* ------------------------------------------------------------ next frame */
+
+/* Consume the JSON whitespace at the head of `in`. */
+static void json_skip_ws(aemp_buf_t *in)
+{
+    const uint8_t *h = aemp__buf_head(in);
+    size_t n = aemp__buf_used(in), ws = 0;
+    while (ws < n && (h[ws] == ' ' || h[ws] == '\n' || h[ws] == '\r' || h[ws] == '\t'))
+        ws++;
+    if (ws)
+        aemp__buf_consume(in, ws);
+}
+
+/* An empty builder for the next frame in r->build. */
+static void build_prepare(aemp_frame_reader_t *r)
+{
+    if (r->build)
+        aemp__build_reset(r->build);
+    else
+        r->build = aemp_build_new();
+}
 
 /* Take the next complete frame from `in` (see frame.h).  Byte offsets in
  * error texts count from the first byte of the offending frame. */
@@ -1605,26 +1770,49 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
     if (r->failed)
         return -1;
 
-    int rc;
-    if (r->framing == AEMP_FRAMING_JSON)
-        rc = json_scan(r, in);
-    else if (r->framing == AEMP_FRAMING_CBOR)
-        rc = aemp__buf_used(in) ? cbor_scan(r, in) : 0;
-    else
+    int json = r->framing == AEMP_FRAMING_JSON;
+    if (!json && r->framing != AEMP_FRAMING_CBOR)
         return fail(r, "no framing selected");
-    if (rc <= 0)
-        return rc;
 
-    if (r->build)
-        aemp__build_reset(r->build);
-    else
-        r->build = aemp_build_new();
-    const uint8_t *p = aemp__buf_head(in);
-    size_t destlen = 0;
-    int kind = r->framing == AEMP_FRAMING_JSON ? json_decode(r, p, r->scan, &destlen)
-                                                : cbor_decode(r, p, r->scan, &destlen);
-    if (kind < 0)
-        return -1;
+    size_t destlen = 0, n;
+    int kind = -1;
+    if (!r->scan && !r->started) {
+        /* No frame begun: try to decode one straight from the bytes at
+         * hand (within max_frame), the decoder checking all the scanner
+         * would.  If that fails -- too few bytes, or an error -- the
+         * scanner and the decoder do it again (the scanner then keeps its
+         * state, so this costs one extra pass over the bytes at hand at
+         * most once per frame) and report exactly what they always did. */
+        if (json)
+            json_skip_ws(in);
+        n = aemp__buf_used(in);
+        if (!n)
+            return 0;
+        const uint8_t *p = aemp__buf_head(in);
+        if (!json || p[0] == '[') {
+            if (r->max_frame && n > r->max_frame)
+                n = r->max_frame;
+            build_prepare(r);
+            kind = json ? json_decode(r, p, &n, &destlen, 1) : cbor_decode(r, p, &n, &destlen, 1);
+            if (kind >= 0) {
+                r->scan = n;
+            } else { /* forget any error a trial left */
+                r->failed = 0;
+                r->error[0] = 0;
+            }
+        }
+    }
+    if (kind < 0) {
+        int rc = json ? json_scan(r, in) : aemp__buf_used(in) ? cbor_scan(r, in) : 0;
+        if (rc <= 0)
+            return rc;
+        build_prepare(r);
+        n = r->scan;
+        kind = json ? json_decode(r, aemp__buf_head(in), &n, &destlen, 0)
+                    : cbor_decode(r, aemp__buf_head(in), &n, &destlen, 0);
+        if (kind < 0)
+            return -1;
+    }
 
     aemp_msg_t *m;
     if (kind == FRAME_EMPTY) {

@@ -1296,6 +1296,186 @@ static void truncated_needs_more(void **state)
     }
 }
 
+/* What a reader makes of a stream: every result code but 0, the error
+ * text, the frames (destination and message) and how far the stream was
+ * consumed after each result. */
+typedef struct split_run {
+    int rc[16];
+    size_t taken[16]; /* bytes of the stream consumed after each result */
+    char err[160];
+    fc_frames_t frames;
+    size_t ncalls;
+} split_run_t;
+
+/* Feed p[0..len) to a reader with limit max: first p[0..cut) (if cut is
+ * nonzero), then the rest `step` bytes at a time (0 = all at once),
+ * calling aemp__frame_next until it wants more after each read; record it
+ * all in *out. */
+static void split_feed(aemp_framing_t f, size_t max, const uint8_t *p, size_t len, size_t cut,
+                       size_t step, split_run_t *out)
+{
+    aemp_frame_reader_t r;
+    aemp_buf_t in = AEMP_BUF_INIT;
+    size_t fed = 0;
+    int failed = 0;
+    memset(out, 0, sizeof *out);
+    aemp__frame_reader_init(&r, f, max);
+    while (!failed && fed < len) {
+        size_t n = fed == 0 && cut ? cut : step ? step : len - fed;
+        if (n > len - fed)
+            n = len - fed;
+        aemp__buf_append(&in, p + fed, n);
+        fed += n;
+        for (;;) {
+            aemp_frame_t fr;
+            int rc = aemp__frame_next(&r, &in, &fr);
+            if (rc == 0)
+                break; /* a read that completes nothing is not recorded */
+            assert_true(out->ncalls < 16);
+            out->rc[out->ncalls] = rc;
+            out->taken[out->ncalls++] = fed - aemp__buf_used(&in);
+            if (rc < 0) {
+                assert_null(fr.msg);
+                snprintf(out->err, sizeof out->err, "%s", r.error);
+                failed = 1;
+                break;
+            }
+            fc_check_frame(&fr);
+            fc_frames_push(&out->frames, &fr);
+            aemp_msg_unref(fr.msg);
+        }
+    }
+    aemp__buf_free(&in);
+    aemp__frame_reader_free(&r);
+}
+
+static void split_same(const split_run_t *a, const split_run_t *b, const char *what, size_t cut)
+{
+    if (a->ncalls != b->ncalls || memcmp(a->rc, b->rc, sizeof a->rc) ||
+        memcmp(a->taken, b->taken, sizeof a->taken) || strcmp(a->err, b->err) ||
+        a->frames.n != b->frames.n)
+        fail_msg("%s (cut %zu): %zu vs %zu results, error '%s' vs '%s'", what, cut, a->ncalls,
+                 b->ncalls, a->err, b->err);
+    for (size_t i = 0; i < a->frames.n; i++) {
+        const struct fc_frame *x = &a->frames.v[i], *y = &b->frames.v[i];
+        assert_int_equal(x->empty, y->empty);
+        assert_int_equal(!x->dest, !y->dest);
+        assert_int_equal(x->destlen, y->destlen);
+        if (x->dest)
+            assert_memory_equal(x->dest, y->dest, x->destlen);
+        assert_val_eq(aemp_msg_root(x->msg), aemp_msg_root(y->msg));
+    }
+}
+
+/* A frame decodes in one pass when it is all there and through the
+ * scanner when it arrives in pieces: both ways must give the same frames,
+ * the same errors at the same bytes and the same limits, whether the
+ * stream comes at once, in two reads cut at every position, or one byte
+ * per read. */
+static void one_pass_vs_pieces(void **state)
+{
+    (void)state;
+    static const struct {
+        aemp_framing_t f;
+        size_t max;
+        const char *hex; /* CBOR as hex, or NULL */
+        const char *text;
+    } cases[] = {
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"port\",\"tag\",123] [\"p\\u00e9\\\"x\",{\"k\":[1,-2.5e3,true,null]}]" },
+        { AEMP_FRAMING_JSON, 0, NULL, " \r\n[]\t[\"a long destination name here\",\"\\\\ \\\" \\/ \\b\\f\\n\\r\\t \\ud83d\\ude00 caf\xc3\xa9 and more text\"]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[1,[2,[3]],18446744073709551615,18446744073709551616,-9223372036854775808,12345678901234567890123e-5]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\"]  [\"b\",\"unterminated" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",1 2]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",\"\x01\"]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",\"\xc3\x28\"]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",\"\\x\"]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",\"\\ud800\"]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",tru]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",{\"k\" 1}]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",01]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[\"a\",1.]" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[1]{\"a\":1}" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[1] x" },
+        { AEMP_FRAMING_JSON, 0, NULL, "[1,]]]" },
+        { AEMP_FRAMING_JSON, 12, NULL, "[\"ab\",12345][\"ab\",123456]" },
+        { AEMP_FRAMING_JSON, 12, NULL, "[\"ab\",123] [\"abc\",\"]]]]]]]]]]]\"]" },
+        { AEMP_FRAMING_JSON, 5, NULL, "[[[[" },
+        { AEMP_FRAMING_CBOR, 0, "8364706f7274637461671837" "82617001" "80" "c1c28261710a", NULL },
+        { AEMP_FRAMING_CBOR, 0, "9f7f6170617aff5f4101420203ffbf616b9f01fff9" "3c00" "fa3fc00000fb3ff8000000000000f5f4f6f7ffff", NULL },
+        { AEMP_FRAMING_CBOR, 0, "83a20102030404" "3bffffffffffffffff" "82018261611b0000000100000000", NULL },
+        { AEMP_FRAMING_CBOR, 0, "82616101" "8261613f", NULL },    /* indefinite integer */
+        { AEMP_FRAMING_CBOR, 0, "82616101" "8261a1a13f01", NULL }, /* ... as a map key */
+        { AEMP_FRAMING_CBOR, 0, "8261617f61616201ff", NULL },    /* bad chunk */
+        { AEMP_FRAMING_CBOR, 0, "826161dfd000", NULL },          /* indefinite tag */
+        { AEMP_FRAMING_CBOR, 0, "df8161", NULL },                /* ... before the frame */
+        { AEMP_FRAMING_CBOR, 0, "826161bf01ff", NULL },          /* key without value */
+        { AEMP_FRAMING_CBOR, 0, "826161c6ff", NULL },            /* tag without content */
+        { AEMP_FRAMING_CBOR, 0, "826161c19fff", NULL },          /* ... as the scanner sees it */
+        { AEMP_FRAMING_CBOR, 0, "826161c19f9fffff", NULL },
+        { AEMP_FRAMING_CBOR, 0, "826161c1829fff01", NULL },
+        { AEMP_FRAMING_CBOR, 0, "826161c15fff", NULL },
+        { AEMP_FRAMING_CBOR, 0, "82c15fff01", NULL },
+        { AEMP_FRAMING_CBOR, 0, "826161c15f4100ff" "c19f01ff" "d9d9f7c19f01c2ff", NULL },
+        { AEMP_FRAMING_CBOR, 0, "826161f800", NULL },            /* simple value */
+        { AEMP_FRAMING_CBOR, 0, "826161a1f401", NULL },          /* bad map key */
+        { AEMP_FRAMING_CBOR, 0, "8261611c", NULL },              /* reserved */
+        { AEMP_FRAMING_CBOR, 0, "a0", NULL },                    /* not an array */
+        { AEMP_FRAMING_CBOR, 9, "83616161620a" "8361616162190100", NULL },
+        { AEMP_FRAMING_CBOR, 9, "8261619a00010000", NULL },      /* count beyond the limit */
+        { AEMP_FRAMING_CBOR, 0, "8261615a00000010", NULL },      /* truncated string */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        uint8_t buf[512];
+        const uint8_t *p = buf;
+        size_t len;
+        if (cases[c].hex) {
+            len = unhex(cases[c].hex, buf);
+        } else {
+            p = (const uint8_t *)cases[c].text;
+            len = strlen(cases[c].text);
+        }
+        split_run_t whole, piece;
+        split_feed(cases[c].f, cases[c].max, p, len, 0, 0, &whole);
+        for (size_t cut = 1; cut < len; cut++) {
+            split_feed(cases[c].f, cases[c].max, p, len, cut, 0, &piece);
+            split_same(&whole, &piece, cases[c].hex ? cases[c].hex : cases[c].text, cut);
+            fc_frames_free(&piece.frames);
+        }
+        split_feed(cases[c].f, cases[c].max, p, len, 0, 1, &piece);
+        split_same(&whole, &piece, cases[c].hex ? cases[c].hex : cases[c].text, 0);
+        fc_frames_free(&piece.frames);
+        fc_frames_free(&whole.frames);
+    }
+
+    /* deep nesting: at the limit it decodes, one more is refused, alike */
+    for (int extra = 0; extra < 2; extra++) {
+        for (int cbor = 0; cbor < 2; cbor++) {
+            uint8_t b[4 * AEMP_MSG_MAX_DEPTH + 8];
+            size_t n = 0, levels = AEMP_MSG_MAX_DEPTH + (size_t)extra;
+            if (cbor) {
+                for (size_t i = 0; i + 1 < levels; i++)
+                    b[n++] = 0x81;
+                b[n++] = 0x80;
+            } else {
+                for (size_t i = 0; i < levels; i++)
+                    b[n++] = '[';
+                for (size_t i = 0; i < levels; i++)
+                    b[n++] = ']';
+            }
+            aemp_framing_t f = cbor ? AEMP_FRAMING_CBOR : AEMP_FRAMING_JSON;
+            split_run_t whole, piece;
+            split_feed(f, 0, b, n, 0, 0, &whole);
+            assert_int_equal(whole.rc[0], extra ? -1 : 1);
+            for (size_t cut = 1; cut < n; cut += 7) {
+                split_feed(f, 0, b, n, cut, 0, &piece);
+                split_same(&whole, &piece, "deep", cut);
+                fc_frames_free(&piece.frames);
+            }
+            fc_frames_free(&whole.frames);
+        }
+    }
+}
+
 /* A ~4 MB frame fed one byte per call: completes only if scanning is linear. */
 static void big_frame_bytewise(aemp_framing_t f)
 {
@@ -1944,6 +2124,7 @@ int main(void)
         cmocka_unit_test(reader_memory),
         cmocka_unit_test(many_frames_one_read),
         cmocka_unit_test(truncated_needs_more),
+        cmocka_unit_test(one_pass_vs_pieces),
         cmocka_unit_test(json_big_bytewise),
         cmocka_unit_test(cbor_big_bytewise),
         cmocka_unit_test(max_frame),
