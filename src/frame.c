@@ -605,21 +605,27 @@ static char *dest_room(aemp_frame_reader_t *r, size_t len)
 
 /* ------------------------------------------------------------ JSON split */
 
+/* Consume the JSON whitespace at the head of `in`. */
+static void json_skip_ws(aemp_buf_t *in)
+{
+    const uint8_t *h = aemp__buf_head(in);
+    size_t n = aemp__buf_used(in), ws = 0;
+    while (ws < n && (h[ws] == ' ' || h[ws] == '\n' || h[ws] == '\r' || h[ws] == '\t'))
+        ws++;
+    if (ws)
+        aemp__buf_consume(in, ws);
+}
+
 /* Scan the JSON frame at the head of `in` from r->scan on.  Returns 1 when
  * the frame is complete (r->scan = its length), 0 if more bytes are needed,
  * -1 on error.  Leading whitespace is consumed from `in`. */
 static int json_scan(aemp_frame_reader_t *r, aemp_buf_t *in)
 {
     if (!r->started) {
-        const uint8_t *h = aemp__buf_head(in);
-        size_t n = aemp__buf_used(in), ws = 0;
-        while (ws < n && (h[ws] == ' ' || h[ws] == '\n' || h[ws] == '\r' || h[ws] == '\t'))
-            ws++;
-        if (ws)
-            aemp__buf_consume(in, ws);
-        if (ws == n)
+        json_skip_ws(in);
+        if (!aemp__buf_used(in))
             return 0;
-        uint8_t c = h[ws];
+        uint8_t c = *aemp__buf_head(in);
         if (c != '[') {
             if (c == '{' || c == '"' || c == '-' || (c >= '0' && c <= '9') ||
                 c == 't' || c == 'f' || c == 'n')
@@ -1741,17 +1747,6 @@ static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size
 }
 
 /* ------------------------------------------------------------ next frame */
-
-/* Consume the JSON whitespace at the head of `in`. */
-static void json_skip_ws(aemp_buf_t *in)
-{
-    const uint8_t *h = aemp__buf_head(in);
-    size_t n = aemp__buf_used(in), ws = 0;
-    while (ws < n && (h[ws] == ' ' || h[ws] == '\n' || h[ws] == '\r' || h[ws] == '\t'))
-        ws++;
-    if (ws)
-        aemp__buf_consume(in, ws);
-}
 
 /* An empty builder for the next frame in r->build. */
 static void build_prepare(aemp_frame_reader_t *r)
