@@ -262,19 +262,12 @@ int aemp_configure(const aemp_msg_t *args, char *err, size_t errlen)
 
 int aemp_configuref(char *err, size_t errlen, const char *fmt, ...)
 {
-    /* aemp_valf's work (one value at the root), from a va_list */
-    aemp_build_t *b = aemp_build_new();
+    if (!fmt)
+        return fail(err, errlen, AEMP_EINVAL, "bad configure format: no format");
     va_list ap;
     va_start(ap, fmt);
-    int br = fmt ? aemp_build_vfmt(b, fmt, ap) : AEMP_EINVAL;
+    aemp_msg_t *args = aemp_vvalf(fmt, ap);   /* logs why a format fails */
     va_end(ap);
-    if (br < 0) {
-        fail(err, errlen, AEMP_EINVAL, "bad configure format: %s",
-             fmt ? aemp__build_error(b) : "no format");
-        aemp_build_abort(b);
-        return AEMP_EINVAL;
-    }
-    aemp_msg_t *args = aemp_build_root(b);
     if (!args)
         return fail(err, errlen, AEMP_EINVAL, "bad configure format \"%s\": it must describe exactly one complete map",
                     fmt);
