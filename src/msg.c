@@ -403,6 +403,19 @@ static aemp_msg_t *finish(aemp_build_t *b, int as_array)
     if (b->heaplen)
         memcpy((char *)F + cells_bytes, b->heap, b->heaplen);
     uint32_t next = 1;
+    if (as_array && !b->deepest) {
+        /* flat: pre-order is already the final order; only the string
+         * offsets change (they become relative to their cells) */
+        F[0].type = AEMP_T_ARRAY;
+        memset(F[0].pad, 0, sizeof F[0].pad);
+        F[0].n = b->ntop;
+        F[0].v.off = 1;
+        memcpy(F + 1, b->cells, (size_t)b->ncells * sizeof *F);
+        for (uint32_t q = 1; q < total; q++)
+            if (F[q].type == AEMP_T_STR || F[q].type == AEMP_T_BYTES)
+                F[q].v.off += cells_bytes - (size_t)q * sizeof *F;
+        return m;
+    }
     if (as_array) {
         F[0].type = AEMP_T_ARRAY;
         memset(F[0].pad, 0, sizeof F[0].pad);
