@@ -410,7 +410,8 @@ static aemp_msg_t *finish(aemp_build_t *b, int as_array)
         memset(F[0].pad, 0, sizeof F[0].pad);
         F[0].n = b->ntop;
         F[0].v.off = 1;
-        memcpy(F + 1, b->cells, (size_t)b->ncells * sizeof *F);
+        if (b->ncells)
+            memcpy(F + 1, b->cells, (size_t)b->ncells * sizeof *F);
         for (uint32_t q = 1; q < total; q++)
             if (F[q].type == AEMP_T_STR || F[q].type == AEMP_T_BYTES)
                 F[q].v.off += cells_bytes - (size_t)q * sizeof *F;
