@@ -171,32 +171,6 @@ static inline size_t find_quote_bslash(const uint8_t *p, size_t i, size_t end)
     return i;
 }
 
-/* Length (2..4) of the valid UTF-8 sequence that starts with the non-ASCII
- * byte s[0] within s[0..n), or 0 if it is not one: a bad lead or
- * continuation byte, an overlong form, a surrogate, a code point above
- * U+10FFFF or a sequence cut by the end (the rules of aemp__utf8_valid). */
-static size_t utf8_seq(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    if (c >= 0xc2 && c <= 0xdf)
-        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-            return 0;
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-            return 0;
-        if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* Write the decimal digits of u, after a '-' if neg, so that they end just
  * before `end`; returns where they start (at most 21 bytes before end). */
 static char *fmt_dec(char *end, uint64_t u, int neg)
@@ -271,7 +245,7 @@ static void json_put_str(aemp_buf_t *b, const char *str, size_t n, int bytes)
                 j += 8;
             else if (json_plain(s[j]))
                 j++;
-            else if (s[j] >= 0x80 && !bytes && (l = utf8_seq(s + j, n - j)) != 0)
+            else if (s[j] >= 0x80 && !bytes && (l = aemp__utf8_seq(s + j, n - j)) != 0)
                 j += l;
             else
                 break;
@@ -297,33 +271,12 @@ static void json_put_str(aemp_buf_t *b, const char *str, size_t n, int bytes)
     aemp__buf_putc(b, '"');
 }
 
-/* Format a finite double as jansson does (always a '.' or an exponent, no
- * '+' or leading zeros in the exponent) using the shortest precision that
- * reads back exactly.  Returns the length written to out (>= 40 bytes). */
+/* Format a finite double as jansson does: aemp__fmt_double's shortest
+ * exact form (always a '.' or an exponent) without '+' or leading zeros in
+ * the exponent.  Returns the length written to out (>= 40 bytes). */
 static size_t fmt_real(char *out, double v)
 {
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(out, 40, "%.*g", prec, v);
-        if (prec == 17 || strtod(out, NULL) == v)
-            break;
-    }
-    if (n < 0 || n >= 40) { /* cannot happen for %.17g */
-        memcpy(out, "0.0", 4);
-        return 3;
-    }
-    size_t len = (size_t)n;
-    int has_dot_or_e = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (out[i] == ',') /* a locale's decimal comma */
-            out[i] = '.';
-        if (out[i] == '.' || out[i] == 'e')
-            has_dot_or_e = 1;
-    }
-    if (!has_dot_or_e) {
-        memcpy(out + len, ".0", 3);
-        len += 2;
-    }
+    size_t len = aemp__fmt_double(out, v);
     char *ex = strchr(out, 'e');
     if (ex) {
         char *start = ex + 1, *end;
@@ -1367,7 +1320,7 @@ static int jd_unescape(jdec_t *d, const uint8_t *close, char *out, size_t *len)
             continue;
         }
         if (c >= 0x80) {
-            size_t l = utf8_seq(q, (size_t)(close - q));
+            size_t l = aemp__utf8_seq(q, (size_t)(close - q));
             if (!l)
                 return jd_fail(d, q, "invalid UTF-8 sequence starting with byte 0x%02x in a string",
                                c);

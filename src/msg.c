@@ -1120,6 +1120,28 @@ int aemp_val_truthy(const aemp_val_t *v)
 
 /* ------------------------------------------------------------ utf-8, text */
 
+size_t aemp__utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    if (c >= 0xc2 && c <= 0xdf)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+            return 0;   /* overlong, surrogate */
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+            return 0;   /* overlong, above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
 int aemp__utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
@@ -1133,36 +1155,12 @@ int aemp__utf8_valid(const uint8_t *s, size_t n)
         }
         if (i >= n)
             break;
-        uint8_t c = s[i];
-        if (c < 0x80) {
+        if (s[i] < 0x80) {
             i++;
             continue;
         }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            uint8_t d = s[i + k];
-            if ((d & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (d & 0x3f);
-        }
-        if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-            return 0;
-        if (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
+        size_t len = aemp__utf8_seq(s + i, n - i);
+        if (!len)
             return 0;
         i += len;
     }
@@ -1172,19 +1170,30 @@ int aemp__utf8_valid(const uint8_t *s, size_t n)
 size_t aemp__fmt_double(char *out, double v)
 {
     if (!isfinite(v))
-        return (size_t)sprintf(out, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+        return (size_t)snprintf(out, 32, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
     int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        n = sprintf(out, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
+        n = snprintf(out, 32, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v)
             break;
     }
-    if (!strpbrk(out, ".eEn")) {   /* keep it a real: 1 -> 1.0 */
-        out[n++] = '.';
-        out[n++] = '0';
-        out[n] = 0;
+    if (n < 0 || n >= 29) { /* cannot happen for %.17g */
+        memcpy(out, "0.0", 4);
+        return 3;
     }
-    return (size_t)n;
+    size_t len = (size_t)n;
+    int has_dot_or_e = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (out[i] == ',') /* a locale's decimal comma */
+            out[i] = '.';
+        if (out[i] == '.' || out[i] == 'e')
+            has_dot_or_e = 1;
+    }
+    if (!has_dot_or_e) {   /* keep it a real: 1 -> 1.0 */
+        memcpy(out + len, ".0", 3);
+        len += 2;
+    }
+    return len;
 }
 
 /* A growable string for the text form. */

@@ -115,6 +115,11 @@ aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len)
  * above U+10FFFF). */
 int aemp__utf8_valid(const uint8_t *s, size_t n);
 
+/* Length of the valid UTF-8 sequence of a non-ASCII lead byte at s[0]
+ * (n bytes available): 2, 3 or 4, or 0 if it is invalid or cut short
+ * (overlong forms, surrogates, above U+10FFFF). */
+size_t aemp__utf8_seq(const uint8_t *s, size_t n);
+
 /* The shortest of %.15g/%.16g/%.17g that reads back as v, always with a
  * '.' or an exponent ("1.0"); "nan", "inf", "-inf" for non-finite values.
  * out needs 32 bytes.  Returns the length. */
