@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -438,4 +439,19 @@ int bu_tcp_connect(int port)
         return -1;
     }
     return fd;
+}
+
+int bu_full_io(int fd, char *buf, size_t n, int writing)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = writing ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
+        if (r > 0)
+            done += (size_t)r;
+        else if (r < 0 && errno == EINTR)
+            continue;
+        else
+            return -1;
+    }
+    return 0;
 }

@@ -112,4 +112,8 @@ int bu_rtt(long n);
 int bu_tcp_accept_one(void);
 int bu_tcp_connect(int port);
 
+/* Write (writing) or read exactly n bytes, retrying on EINTR; 0, or -1 on
+ * an error or end of file. */
+int bu_full_io(int fd, char *buf, size_t n, int writing);
+
 #endif

@@ -129,22 +129,6 @@ static int run_spawn(const char *framing, const char *addr, long n)
 
 /* ------------------------------------------------------------ bare TCP */
 
-/* Write (writing) or read exactly n bytes; 0, or -1 on error or EOF. */
-static int full_io(int fd, char *buf, size_t n, int writing)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = writing ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
-        if (r > 0)
-            done += (size_t)r;
-        else if (r < 0 && errno == EINTR)
-            continue;
-        else
-            return -1;
-    }
-    return 0;
-}
-
 /* Set TCP_NODELAY on a socket. */
 static void nodelay(int fd)
 {
@@ -162,7 +146,7 @@ static int run_tcp_server(void)
         return 1;
     nodelay(fd);
     char buf[TCP_MSG];
-    while (full_io(fd, buf, sizeof buf, 0) == 0 && full_io(fd, buf, sizeof buf, 1) == 0)
+    while (bu_full_io(fd, buf, sizeof buf, 0) == 0 && bu_full_io(fd, buf, sizeof buf, 1) == 0)
         ;
     return 0;
 }
@@ -183,7 +167,7 @@ static int run_tcp_client(int port, long n)
     memset(buf, 'x', sizeof buf);
     for (long i = 0; i < n + BU_WARMUP_ROUNDS; i++) {
         double t0 = bu_now();
-        if (full_io(fd, buf, sizeof buf, 1) < 0 || full_io(fd, buf, sizeof buf, 0) < 0) {
+        if (bu_full_io(fd, buf, sizeof buf, 1) < 0 || bu_full_io(fd, buf, sizeof buf, 0) < 0) {
             fprintf(stderr, "bench_remote: tcp ping-pong failed\n");
             return 1;
         }

@@ -34,21 +34,6 @@
 
 #define CHUNK (64 * 1024)
 
-/* Write n bytes; 0, or -1 on error. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Bytes of messages 0 .. n-1 on the wire. */
 static uint64_t stream_bytes(uint64_t n)
 {
@@ -77,7 +62,7 @@ static int run_writer(long n)
     size_t used = 0;
     for (long i = 0; i < n; i++) {
         if (used + BU_PING_MAX > sizeof buf) {
-            if (write_all(fd, buf, used) < 0) {
+            if (bu_full_io(fd, (char *)buf, used, 1) < 0) {
                 perror("bench_tcp_ceiling: write");
                 return 1;
             }
@@ -85,7 +70,7 @@ static int run_writer(long n)
         }
         used += bu_cbor_ping(buf + used, (uint64_t)i);
     }
-    if (write_all(fd, buf, used) < 0) {
+    if (bu_full_io(fd, (char *)buf, used, 1) < 0) {
         perror("bench_tcp_ceiling: write");
         return 1;
     }
