@@ -294,6 +294,15 @@ int aemp_node_is_up(const char *node);
 /* IDs of the connected nodes (new reference; caller unrefs). */
 aemp_msg_t *aemp_up_nodes(void);
 
+/* The node's counters and gauges as a map of name -> unsigned integer (new
+ * reference): connections, unauthenticated_connections, nodes,
+ * connecting_nodes, connect_queue_bytes, and the event counters
+ * accept_errors, unauthenticated_shed, handshake_failures,
+ * send_queue_overflows, dropped_connect_queue, dropped_connect_queue_total,
+ * dropped_connecting_nodes, nodes_forgotten (docs/security.md says what
+ * each limit does). */
+aemp_msg_t *aemp_stats(void);
+
 /* Tell the node where another node listens (addrs: a message of "ip:port"
  * strings, borrowed); used when a connection must be opened to it. */
 int aemp_add_node(const char *node, const aemp_msg_t *addrs);

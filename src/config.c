@@ -8,6 +8,7 @@
 #include "config.h"
 #include "util.h"
 #include "random.h"
+#include "nodeid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,12 @@ static const struct keyinfo {
     { "version", K_ANY },
     { "dialect", K_DIALECT },
     { "max_frame", K_FRAME },
+    { "max_send_queue", K_NUMBER },
+    { "max_connect_queue", K_NUMBER },
+    { "max_connect_queue_total", K_NUMBER },
+    { "max_connecting_nodes", K_NUMBER },
+    { "max_unauthenticated", K_NUMBER },
+    { "listen_backlog", K_NUMBER },
 };
 
 #define NKEYS (sizeof key_table / sizeof key_table[0])
@@ -160,7 +167,8 @@ static const char *const known_keys[NKEYS + 1] = {
     "nodeid", "secret", "cert", "binds", "seeds", "services", "parent",
     "monitor_timeout", "connect_interval", "framing_format", "auth_offer",
     "auth_accept", "autocork", "nodelay", "secure", "eval", "profile", "norc",
-    "force", "version", "dialect", "max_frame", NULL,
+    "force", "version", "dialect", "max_frame", "max_send_queue", "max_connect_queue",
+    "max_connect_queue_total", "max_connecting_nodes", "max_unauthenticated", "listen_backlog", NULL,
 };
 
 static const struct keyinfo *find_key(const char *key)
@@ -1427,22 +1435,16 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
     }
     free(own);
 
-    if (!s.n) {
-        aemp__seterr(err, errlen, "node ID is empty");
+    char why[96];
+    if (aemp__nodeid_check(s.p, s.n, why, sizeof why) < 0) {
+        char shown[128];
+        aemp__nodeid_escape(s.p, s.n, shown, sizeof shown);
+        if (!s.n)
+            aemp__seterr(err, errlen, "node ID is empty");
+        else
+            aemp__seterr(err, errlen, "invalid node ID '%s': %s", shown, why);
         free(s.p);
         return -1;
-    }
-    static const struct {
-        char c;
-        const char *name;
-    } bad[] = { { '#', "'#'" }, { ';', "';'" }, { ',', "','" }, { '\n', "a line feed" },
-                { '\r', "a carriage return" } };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (strchr(s.p, bad[i].c)) {
-            aemp__seterr(err, errlen, "invalid node ID '%s': must not contain %s", s.p, bad[i].name);
-            free(s.p);
-            return -1;
-        }
     }
     *id = s.p;
     if (random_part)

@@ -175,9 +175,12 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
 
     /* listeners first: the only step that can still fail, and on failure
      * nothing may have changed */
+    int old_backlog = net->listen_backlog;
+    net->listen_backlog = (int)number(cfg, "listen_backlog", 0);
     aemp_msg_t *listeners = open_listeners(binds, err, errlen, &r);
     json_decref(binds);
     if (!listeners) {
+        net->listen_backlog = old_backlog;
         json_decref(seeds);
         aemp__tls_ctx_free(tls);
         free(id);
@@ -207,6 +210,13 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->monitor_timeout = number(cfg, "monitor_timeout", 30);
     net->connect_interval = number(cfg, "connect_interval", 2);
     net->max_frame = (size_t)number(cfg, "max_frame", 16u << 20);
+    net->max_queue = (size_t)number(cfg, "max_send_queue", (double)AEMP_DEFAULT_MAX_SEND_QUEUE);
+    net->max_connect_queue = (size_t)number(cfg, "max_connect_queue", (double)AEMP_DEFAULT_MAX_CONNECT_QUEUE);
+    net->max_connect_queue_total =
+        (size_t)number(cfg, "max_connect_queue_total", (double)AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL);
+    net->max_connecting_nodes =
+        (size_t)number(cfg, "max_connecting_nodes", (double)AEMP_DEFAULT_MAX_CONNECTING_NODES);
+    net->max_unauth = (size_t)number(cfg, "max_unauthenticated", (double)AEMP_DEFAULT_MAX_UNAUTHENTICATED);
     net->secure = aemp__json_truthy(json_object_get(cfg, "secure"));
     json_t *nd = json_object_get(cfg, "nodelay");
     net->nodelay = !nd || aemp__json_truthy(nd);

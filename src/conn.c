@@ -4,7 +4,17 @@
  * buffer and puts the connection on a flush list; an ev_prepare watcher
  * writes each listed connection once per loop pass, right before the loop
  * polls.  A connection whose unsent output exceeds max_queue bytes fails
- * with "send queue overflow" (its monitors fire: nothing is lost silently).
+ * with "send queue overflow" (its monitors fire: nothing is lost silently);
+ * the check runs when a frame is queued, so one loop pass cannot grow the
+ * buffer beyond the limit by more than one frame.
+ *
+ * Accepting under pressure: connections are accepted in batches of
+ * ACCEPT_BATCH per loop pass; at most max_unauthenticated incoming
+ * connections may be in their handshake (a new one sheds the oldest); when
+ * accept fails for want of descriptors or memory, the oldest
+ * unauthenticated connection is shed to make room, and if there is none,
+ * the listener pauses for ACCEPT_PAUSE seconds instead of spinning.  Repeated
+ * log lines are rate-limited.
  *
  * TLS (spec §8.4): when the protocol reports AEMP_PROTO_START_TLS, the rest
  * of our greeting moves to the connection's `wire` buffer, a tls.c session
@@ -27,6 +37,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +51,12 @@
 #define READ_CHUNK 32768
 #define READ_ROUNDS 1
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
+#define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
+#define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
 
 typedef struct listener {
-    ev_io w;
+    ev_io w;                  /* first: the callback casts back */
+    ev_timer pause;           /* re-enables w after a resource shortage */
     char addr[AEMP_ENDPOINT_STRMAX];
     struct listener *next;
 } listener_t;
@@ -59,6 +73,8 @@ static aemp_conn_t **all;       /* every open connection */
 static size_t nall, capall;
 
 static int shutting_down;
+static aemp_conn_t *unauth_head, *unauth_tail;   /* oldest first */
+static size_t nunauth;
 
 static void process(aemp_conn_t *c);
 static void flush_one(aemp_conn_t *c);
@@ -90,6 +106,65 @@ static void untrack(aemp_conn_t *c)
 size_t aemp__conn_count(void)
 {
     return nall;
+}
+
+size_t aemp__conn_unauth_count(void)
+{
+    return nunauth;
+}
+
+static void unauth_add(aemp_conn_t *c)
+{
+    c->unauth = 1;
+    c->unauth_next = NULL;
+    c->unauth_prev = unauth_tail;
+    if (unauth_tail)
+        unauth_tail->unauth_next = c;
+    else
+        unauth_head = c;
+    unauth_tail = c;
+    nunauth++;
+}
+
+static void unauth_del(aemp_conn_t *c)
+{
+    if (!c->unauth)
+        return;
+    c->unauth = 0;
+    if (c->unauth_prev)
+        c->unauth_prev->unauth_next = c->unauth_next;
+    else
+        unauth_head = c->unauth_next;
+    if (c->unauth_next)
+        c->unauth_next->unauth_prev = c->unauth_prev;
+    else
+        unauth_tail = c->unauth_prev;
+    c->unauth_prev = c->unauth_next = NULL;
+    nunauth--;
+}
+
+aemp_conn_t *aemp__conn_rival(const char *id, aemp_conn_t *except)
+{
+    size_t len = strlen(id);
+    for (size_t i = 0; i < nall; i++) {
+        aemp_conn_t *c = all[i];
+        if (c == except || c->closed || c->up)
+            continue;
+        if (c->node && c->node->idlen == len && !memcmp(c->node->id, id, len))
+            return c;
+        const char *claim = aemp__proto_peer_node(c->proto);
+        if (!c->node && claim && !strcmp(claim, id))
+            return c;
+    }
+    return NULL;
+}
+
+int aemp__conn_refers(const aemp_rnode_t *n)
+{
+    for (size_t i = 0; i < nall; i++)
+        if (all[i]->node == n)
+            return 1;
+    return 0;
 }
 
 aemp_conn_t *aemp__conn_pending_for(aemp_rnode_t *n, aemp_conn_t *except)
@@ -227,6 +302,7 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
     }
     close(c->fd);
     untrack(c);
+    unauth_del(c);
     aemp_log(c->up ? AEMP_LOG_INFO : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
              c->peeraddr, c->node ? " to " : "", c->node ? c->node->id : "", reason);
     aemp__node_conn_lost(c, reason);   /* monitors fire from the job queue (node.c) */
@@ -331,7 +407,7 @@ static void start_tls(aemp_conn_t *c)
 static void process(aemp_conn_t *c)
 {
     aemp_frame_t frame;
-    while (!c->closed) {
+    while (!c->closed && !c->held) {
         switch (aemp__proto_next(c->proto, &frame)) {
         case AEMP_PROTO_NEED_MORE:
             if (aemp__buf_used(aemp__proto_out(c->proto))
@@ -346,6 +422,7 @@ static void process(aemp_conn_t *c)
             break;
         case AEMP_PROTO_AUTHED:
             c->up = 1;
+            unauth_del(c);
             ev_timer_stop(aemp__g.loop, &c->timer);
             /* keepalive: a connection idle for monitor_timeout sends the
              * no-op ["",""], so that a half-open connection (the peer
@@ -360,12 +437,16 @@ static void process(aemp_conn_t *c)
             aemp__node_frame(c, &frame);
             break;
         case AEMP_PROTO_ERROR: {
-            /* a seed that is ourselves is found here ("refuse to talk") */
-            if (c->seed && aemp__proto_peer_node(c->proto))
-                aemp__seed_greeted(c->seed, aemp__proto_peer_node(c->proto));
+            /* a seed that is ourselves is found here ("refuse to talk");
+             * what else an unauthenticated peer claims is not believed */
+            const char *claim = aemp__proto_peer_node(c->proto);
+            if (c->seed && claim && !strcmp(claim, aemp__g.nodeid))
+                aemp__seed_greeted(c->seed, claim);
             /* send what the protocol still has (nothing secret) and close */
-            aemp_log(c->node ? AEMP_LOG_INFO : AEMP_LOG_WARN, "connection %s%s%s: %s", c->peeraddr,
-                     c->node ? " from " : "", c->node ? c->node->id : "", aemp__proto_error(c->proto));
+            static aemp_ratelimit_t rl;
+            const char *who = c->node ? c->node->id : claim;   /* a claim is only logged */
+            aemp__log_limited(&rl, c->node ? AEMP_LOG_INFO : AEMP_LOG_WARN, "connection %s%s%s: %s",
+                              c->peeraddr, who ? " from " : "", who ? who : "", aemp__proto_error(c->proto));
             flush_one(c);
             if (!c->closed)
                 aemp__conn_close(c, aemp__proto_error(c->proto));
@@ -375,21 +456,73 @@ static void process(aemp_conn_t *c)
     }
 }
 
+void aemp__conn_hold(aemp_conn_t *c)
+{
+    c->held = 1;
+    ev_io_stop(aemp__g.loop, &c->rio);
+}
+
+static void release_job(void *arg)
+{
+    aemp_conn_t *c = arg;
+    if (c->closed)
+        return;
+    if (c->tls)
+        tls_pump(c);
+    process(c);   /* what was buffered while held */
+}
+
+void aemp__conn_release(aemp_conn_t *c)
+{
+    if (!c->held || c->closed)
+        return;
+    c->held = 0;
+    ev_io_start(aemp__g.loop, &c->rio);
+    aemp__job_call(release_job, c);
+}
+
 /* ------------------------------------------------------------- writing */
+
+/* Bytes queued on c and not yet written to the socket. */
+static size_t unsent(aemp_conn_t *c)
+{
+    return aemp__buf_used(aemp__proto_out(c->proto)) + (c->tls ? aemp__buf_used(&c->wire) : 0);
+}
 
 void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
-    if (c->closed)
-        return;
+    if (c->closed || c->overflow)
+        return;   /* an overflowing connection closes at the flush: its monitors fire */
     aemp__proto_send(c->proto, dest, destlen, msg);
+    if (unsent(c) > aemp__g.net.max_queue)
+        c->overflow = 1;
     mark_dirty(c);
+}
+
+/* Close c because its unsent output exceeds max_send_queue. */
+static void overflow_close(aemp_conn_t *c)
+{
+    char why[160];
+    snprintf(why, sizeof why, "send queue overflow: %zu bytes unsent, more than max_send_queue (%zu)",
+             unsent(c), aemp__g.net.max_queue);
+    aemp__g.stats[AEMP_STAT_SEND_QUEUE_OVERFLOWS]++;
+    static aemp_ratelimit_t rl;
+    aemp__log_limited(&rl, AEMP_LOG_WARN, "connection %s%s%s: %s", c->peeraddr, c->node ? " to " : "",
+                      c->node ? c->node->id : "", why);
+    aemp__conn_close(c, why);
 }
 
 /* Write as much of the output buffer as the socket takes; with TLS, the
  * protocol's plaintext is encrypted into `wire` a chunk at a time. */
 static void flush_one(aemp_conn_t *c)
 {
-    if (c->closed || !c->connected)
+    if (c->closed)
+        return;
+    if (c->overflow) {
+        overflow_close(c);
+        return;
+    }
+    if (!c->connected)
         return;
     aemp_buf_t *plain = aemp__proto_out(c->proto);
     aemp_buf_t *out = c->tls ? &c->wire : plain;
@@ -415,11 +548,8 @@ static void flush_one(aemp_conn_t *c)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
-            size_t unsent = aemp__buf_used(out) + (c->tls ? aemp__buf_used(plain) : 0);
-            if (unsent > aemp__g.net.max_queue) {
-                char why[96];
-                snprintf(why, sizeof why, "send queue overflow (%zu bytes unsent)", unsent);
-                aemp__conn_close(c, why);
+            if (unsent(c) > aemp__g.net.max_queue) {
+                overflow_close(c);
                 return;
             }
             ev_io_start(aemp__g.loop, &c->wio);
@@ -476,25 +606,81 @@ static void timer_cb(EV_P_ ev_timer *w, int revents)
 
 /* ----------------------------------------------------- accept / connect */
 
+/* Make room for a new incoming connection: close the oldest one still in
+ * its handshake.  Returns 0 if there was none. */
+static int shed_oldest(const char *why)
+{
+    aemp_conn_t *c = unauth_head;
+    if (!c)
+        return 0;
+    aemp__g.stats[AEMP_STAT_UNAUTH_SHED]++;
+    static aemp_ratelimit_t rl;
+    aemp__log_limited(&rl, AEMP_LOG_WARN, "connection %s: closed before authentication: %s", c->peeraddr, why);
+    aemp__conn_close(c, why);
+    return 1;
+}
+
+static void accept_resume(EV_P_ ev_timer *t, int revents)
+{
+    listener_t *l = (listener_t *)((char *)t - offsetof(listener_t, pause));
+    ev_io_start(EV_A_ &l->w);
+}
+
 static void accept_cb(EV_P_ ev_io *w, int revents)
 {
-    for (int i = 0; i < 16; i++) {
+    listener_t *l = (listener_t *)w;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         int fd = accept(w->fd, (struct sockaddr *)&ss, &len);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                aemp_log(AEMP_LOG_WARN, "accept on %s: %s", ((listener_t *)w)->addr, strerror(errno));
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+                return;
+            if (e == ECONNABORTED || e == EPROTO)
+                continue;   /* that client gave up: take the next */
+            aemp__g.stats[AEMP_STAT_ACCEPT_ERRORS]++;
+            if ((e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                && shed_oldest("out of file descriptors or memory, making room for a new connection"))
+                continue;
+            static aemp_ratelimit_t rl;
+            aemp__log_limited(&rl, AEMP_LOG_WARN, "accept on %s: %s; not accepting for %.1f s", l->addr,
+                              strerror(e), ACCEPT_PAUSE);
+            ev_io_stop(EV_A_ w);
+            ev_timer_set(&l->pause, ACCEPT_PAUSE, 0);
+            ev_timer_start(EV_A_ &l->pause);
             return;
+        }
+        if (nunauth >= aemp__g.net.max_unauth) {
+            char why[120];
+            snprintf(why, sizeof why, "more than max_unauthenticated (%zu) connections in their handshake",
+                     aemp__g.net.max_unauth);
+            shed_oldest(why);
         }
         set_socket_options(fd);
         char peer[AEMP_ENDPOINT_STRMAX] = "?";
         aemp__endpoint_format((struct sockaddr *)&ss, peer, sizeof peer, NULL, 0);
         aemp_conn_t *c = new_conn(fd, peer, 0);
         c->connected = 1;
+        unauth_add(c);
         ev_io_start(EV_A_ &c->rio);
         mark_dirty(c);   /* the greeting */
     }
+}
+
+/* The listen backlog: listen_backlog, or the system's maximum. */
+static int backlog(void)
+{
+    if (aemp__g.net.listen_backlog > 0)
+        return aemp__g.net.listen_backlog;
+    int max = SOMAXCONN;
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    if (f) {
+        if (fscanf(f, "%d", &max) != 1 || max <= 0)
+            max = SOMAXCONN;
+        fclose(f);
+    }
+    return max;
 }
 
 int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen)
@@ -510,7 +696,7 @@ int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog()) < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
         close(fd);
         return AEMP_EIO;
@@ -525,6 +711,7 @@ int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err
     aemp__endpoint_format((struct sockaddr *)&ss, l->addr, sizeof l->addr, NULL, 0);
     snprintf(bound, boundsize, "%s", l->addr);
     ev_io_init(&l->w, accept_cb, fd, EV_READ);
+    ev_timer_init(&l->pause, accept_resume, ACCEPT_PAUSE, 0);
     ev_io_start(aemp__g.loop, &l->w);
     l->next = listeners;
     listeners = l;
@@ -573,6 +760,7 @@ void aemp__conn_listeners_close(void)
         listener_t *l = listeners;
         listeners = l->next;
         ev_io_stop(aemp__g.loop, &l->w);
+        ev_timer_stop(aemp__g.loop, &l->pause);
         close(l->w.fd);
         free(l);
     }

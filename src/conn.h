@@ -15,7 +15,8 @@ struct aemp_conn {
     ev_io rio, wio;
     ev_timer timer;           /* handshake timeout, then keepalive */
     aemp_proto_t *proto;
-    aemp_rnode_t *node;       /* set at greeting */
+    aemp_rnode_t *node;       /* outgoing: the node we expect; set to the
+                                 authenticated peer at AUTHED (node.c) */
     char *peeraddr;           /* "ip:port" */
     char *seed;               /* seed address this connection serves, or NULL */
     int outgoing;
@@ -23,6 +24,11 @@ struct aemp_conn {
     int up;                   /* authenticated and attached */
     int dirty;                /* output pending: on the flush list */
     int closed;
+    int held;                 /* authenticated but on standby: input not processed */
+    int overflow;             /* unsent output exceeded max_send_queue: closing */
+    /* incoming connections not yet authenticated, oldest first (shedding) */
+    aemp_conn_t *unauth_prev, *unauth_next;
+    int unauth;
     /* TLS (spec §8.4), from AEMP_PROTO_START_TLS on: all socket I/O goes
      * through `tls`; `wire` holds ciphertext (and the rest of our greeting)
      * not yet written to the socket. */
@@ -58,7 +64,8 @@ void aemp__conn_shutdown(void);
 /* Start the flush watcher (node init). */
 void aemp__conn_init(void);
 
-/* A connection of node n still in its handshake, other than except. */
+/* Our own connection attempt to node n still in its handshake, other than
+ * except. */
 aemp_conn_t *aemp__conn_pending_for(aemp_rnode_t *n, aemp_conn_t *except);
 
 /* A connection to seed address addr still in its handshake. */
@@ -66,5 +73,21 @@ aemp_conn_t *aemp__conn_pending_seed(const char *addr);
 
 /* Number of open connections (tests, info). */
 size_t aemp__conn_count(void);
+
+/* Incoming connections that have not authenticated yet. */
+size_t aemp__conn_unauth_count(void);
+
+/* A connection still in its handshake (other than except) that is, or
+ * claims in its greeting to be, node id: our own attempt to reach it or an
+ * incoming connection whose (unauthenticated) greeting names it. */
+aemp_conn_t *aemp__conn_rival(const char *id, aemp_conn_t *except);
+
+/* 1 if some open connection expects or serves node n (c->node == n). */
+int aemp__conn_refers(const aemp_rnode_t *n);
+
+/* Stop processing input of an authenticated connection (standby), and
+ * resume it later (from the job queue: buffered frames are delivered). */
+void aemp__conn_hold(aemp_conn_t *c);
+void aemp__conn_release(aemp_conn_t *c);
 
 #endif

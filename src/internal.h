@@ -27,12 +27,37 @@ struct aemp_net {
     double monitor_timeout;  /* handshake timeout, seed back-off cap */
     double connect_interval; /* deadline of one connect */
     size_t max_frame;        /* incoming frame limit */
-    size_t max_queue;        /* bytes buffered for one connection before it fails */
+    size_t max_queue;        /* max_send_queue: bytes unsent on one connection before it fails */
+    size_t max_connect_queue;        /* bytes queued for one node while connecting */
+    size_t max_connect_queue_total;  /* bytes queued for all connecting nodes */
+    size_t max_connecting_nodes;     /* nodes that may hold a queue at once */
+    size_t max_unauth;       /* max_unauthenticated: incoming connections in their handshake */
+    int listen_backlog;      /* 0: the system's maximum */
     int nodelay;
     aemp_msg_t *listeners;   /* our bound addresses ["ip:port", ...] */
     json_t *seeds;           /* resolved seed addresses */
     int secure;              /* refuse remote code execution (spawn, named functions) */
     int configured;
+};
+
+/* Defaults of the limits (docs/configuration.md). */
+#define AEMP_DEFAULT_MAX_SEND_QUEUE ((size_t)64 << 20)
+#define AEMP_DEFAULT_MAX_CONNECT_QUEUE ((size_t)64 << 20)
+#define AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL ((size_t)256 << 20)
+#define AEMP_DEFAULT_MAX_CONNECTING_NODES ((size_t)4096)
+#define AEMP_DEFAULT_MAX_UNAUTHENTICATED ((size_t)256)
+
+/* Counters of events an operator wants to see (aemp_stats). */
+enum aemp_stat {
+    AEMP_STAT_ACCEPT_ERRORS,          /* accept() failed (EMFILE & co.) */
+    AEMP_STAT_UNAUTH_SHED,            /* unauthenticated connections closed to make room */
+    AEMP_STAT_HANDSHAKE_FAILURES,     /* connections that failed before authenticating */
+    AEMP_STAT_SEND_QUEUE_OVERFLOWS,   /* connections closed: max_send_queue */
+    AEMP_STAT_DROPPED_CONNECT_QUEUE,  /* messages dropped: max_connect_queue */
+    AEMP_STAT_DROPPED_CONNECT_TOTAL,  /* messages dropped: max_connect_queue_total */
+    AEMP_STAT_DROPPED_CONNECTING_NODES, /* messages dropped: max_connecting_nodes */
+    AEMP_STAT_NODES_FORGOTTEN,        /* idle node-table entries freed */
+    AEMP_STAT_COUNT
 };
 
 /* The node singleton: one node per process (DESIGN.md). */
@@ -53,6 +78,7 @@ struct aemp_global {
     uint64_t next_handle;
     struct aemp_net net;
     const char *srcnode;    /* origin of the message being processed */
+    uint64_t stats[AEMP_STAT_COUNT];
 };
 extern struct aemp_global aemp__g;
 
@@ -263,6 +289,25 @@ void aemp__spawn_local(const char *name, size_t len, const char *func, aemp_msg_
 aemp_msg_t *aemp__known_nodes(void);
 
 /* ---- misc */
+
+/* ---- rate-limited logging (log.c) */
+
+/* One call site's state; zero-initialise (static). */
+typedef struct aemp_ratelimit {
+    double next;              /* end of the current period (monotonic seconds) */
+    double since;             /* when the last line went out */
+    unsigned lines;           /* lines written in this period */
+    unsigned long suppressed; /* lines not written since the last one */
+} aemp_ratelimit_t;
+
+#define AEMP_LOG_RATE_PERIOD 1.0   /* seconds */
+#define AEMP_LOG_RATE_BURST 10     /* lines of one call site per period */
+
+/* Log like aemp_log, at most AEMP_LOG_RATE_BURST lines per
+ * AEMP_LOG_RATE_PERIOD for this call site (rl); the next line written says
+ * how many were suppressed ("... (repeated 41233 times in the last 1.0 s)"). */
+void aemp__log_limited(aemp_ratelimit_t *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Compact text of a message for log lines (malloc'd; never NULL). */
 char *aemp__msg_text(const aemp_msg_t *m);

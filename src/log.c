@@ -51,6 +51,8 @@ int aemp_log_hook_remove(aemp_log_hook_fn fn, void *arg)
     return AEMP_ENOENT;
 }
 
+static void emit(int level, const char *msg);
+
 void aemp_log(int level, const char *fmt, ...)
 {
     if (level > aemp_log_level() && !nhooks)
@@ -60,6 +62,47 @@ void aemp_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    emit(level, msg);
+}
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void aemp__log_limited(aemp_ratelimit_t *rl, int level, const char *fmt, ...)
+{
+    if (level > aemp_log_level() && !nhooks)
+        return;
+    double now = monotonic();
+    if (now >= rl->next) {   /* a new period */
+        rl->next = now + AEMP_LOG_RATE_PERIOD;
+        rl->lines = 0;
+    }
+    if (rl->lines >= AEMP_LOG_RATE_BURST) {
+        rl->suppressed++;
+        return;
+    }
+    rl->lines++;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (rl->suppressed && n >= 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, " (repeated %lu times in the last %.1f s)",
+                 rl->suppressed, now - rl->since);
+    rl->suppressed = 0;
+    rl->since = now;
+    emit(level, msg);
+}
+
+/* Hand one formatted line to the hooks and, at or below the level, to
+ * stderr. */
+static void emit(int level, const char *msg)
+{
     /* hooks may remove themselves: iterate over a copy */
     int n = nhooks;
     typeof(hooks[0]) copy[MAX_HOOKS];

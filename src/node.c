@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_QUEUED 1000000   /* messages queued for one node while connecting */
+/* How long an authenticated connection waits, on standby, for a rival
+ * connection that the simultaneous-connect rule prefers (seconds). */
+#define STANDBY_WAIT 2.0
 
 static aemp_table_t nodes;   /* node ID -> aemp_rnode_t */
+static size_t queued_nodes;  /* nodes whose queue is not empty */
+static size_t queued_bytes;  /* over all queues */
 
 /* a remote port's monitor list with its name (the table key) */
 typedef struct lmon_entry {
@@ -101,8 +105,19 @@ static void rmon_forget(aemp_lport_t *p, aemp_rnode_t *n);
 
 /* ---------------------------------------------------------------- queue */
 
+/* What a queued message costs. */
+static size_t queued_size(size_t destlen, const aemp_msg_t *msg)
+{
+    return sizeof(queued_msg_t) + destlen + 1 + aemp__msg_size(msg);
+}
+
 static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg_t *msg)
 {
+    size_t size = queued_size(destlen, msg);
+    if (!n->qhead)
+        queued_nodes++;
+    n->qbytes += size;
+    queued_bytes += size;
     queued_msg_t *q = malloc(sizeof *q);
     if (!q || !(q->dest = malloc(destlen + 1)))
         abort();
@@ -119,11 +134,22 @@ static void queue_push(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_m
     n->qlen++;
 }
 
-static void queue_drop(aemp_rnode_t *n)
+/* Detach n's queue (returned) and forget its size. */
+static queued_msg_t *queue_take(aemp_rnode_t *n)
 {
     queued_msg_t *q = n->qhead;
+    if (q)
+        queued_nodes--;
+    queued_bytes -= n->qbytes;
+    n->qbytes = 0;
     n->qhead = n->qtail = NULL;
     n->qlen = 0;
+    return q;
+}
+
+static void queue_drop(aemp_rnode_t *n)
+{
+    queued_msg_t *q = queue_take(n);
     while (q) {
         queued_msg_t *next = q->next;
         free(q->dest);
@@ -160,13 +186,36 @@ void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg
         aemp_msg_unref(msg);
         return;
     }
-    if (n->qlen >= MAX_QUEUED) {
-        aemp_msg_unref(msg);
-        fail_node(n, "send queue overflow while connecting");
+    /* the limits (docs/configuration.md): a message that does not fit
+     * fails the node - its queue is dropped and its monitors fire, so no
+     * later message overtakes a lost one */
+    struct aemp_net *net = &aemp__g.net;
+    size_t size = queued_size(destlen, msg);
+    char why[200];
+    enum aemp_stat stat;
+    if (!n->qhead && queued_nodes >= net->max_connecting_nodes) {
+        snprintf(why, sizeof why, "not queued: max_connecting_nodes (%zu) nodes already wait for a connection",
+                 net->max_connecting_nodes);
+        stat = AEMP_STAT_DROPPED_CONNECTING_NODES;
+    } else if (n->qbytes + size > net->max_connect_queue) {
+        snprintf(why, sizeof why, "send queue overflow while connecting: more than max_connect_queue (%zu bytes)",
+                 net->max_connect_queue);
+        stat = AEMP_STAT_DROPPED_CONNECT_QUEUE;
+    } else if (queued_bytes + size > net->max_connect_queue_total) {
+        snprintf(why, sizeof why,
+                 "send queue overflow while connecting: more than max_connect_queue_total (%zu bytes) for all nodes",
+                 net->max_connect_queue_total);
+        stat = AEMP_STAT_DROPPED_CONNECT_TOTAL;
+    } else {
+        queue_push(n, dest, destlen, msg);
+        start_connect(n);
         return;
     }
-    queue_push(n, dest, destlen, msg);
-    start_connect(n);
+    aemp__g.stats[stat] += 1 + n->qlen;
+    static aemp_ratelimit_t rl;
+    aemp__log_limited(&rl, AEMP_LOG_WARN, "node %s: %zu messages dropped: %s", n->id, n->qlen + 1, why);
+    aemp_msg_unref(msg);
+    fail_node(n, why);
 }
 
 void aemp__node_request(aemp_rnode_t *n, const char *tag, aemp_msg_t *args)
@@ -266,6 +315,27 @@ typedef struct failure {
     aemp_monlist_t nodemon;
 } failure_t;
 
+/* Free n if nothing refers to it any more: no connection (not even one in
+ * its handshake), no queue, no monitors either way, no known address, no
+ * failure still to report.  Such entries come from messages to nodes that
+ * never answered (a relay to a made-up node ID); keeping them would let a
+ * peer grow the table without bound.  Nodes that were up once stay (they
+ * are as many as the authenticated peers). */
+static void node_forget_if_idle(aemp_rnode_t *n)
+{
+    if (n->ever_up || n->conn || n->connecting || n->qhead || n->standby || n->failures || addr_count(n)
+        || n->lmon.used || n->rmon.used || n->nodemon.head || aemp__conn_refers(n))
+        return;
+    aemp__table_del(&nodes, n->id, n->idlen);
+    aemp__g.stats[AEMP_STAT_NODES_FORGOTTEN]++;
+    aemp__table_free(&n->lmon);
+    aemp__table_free(&n->rmon);
+    aemp_msg_unref(n->addrs);
+    free(n->last_error);
+    free(n->id);
+    free(n);
+}
+
 /* Fire (or, at shutdown, discard) the detached monitors; then node-down. */
 static void failure_finish(failure_t *f, int fire)
 {
@@ -287,6 +357,9 @@ static void failure_finish(failure_t *f, int fire)
     if (fire && f->was_up)
         aemp__node_updown(f->node, 0, f->reason);
     aemp_msg_unref(f->reason);
+    f->node->failures--;
+    if (fire)
+        node_forget_if_idle(f->node);
     free(f);
 }
 
@@ -330,6 +403,7 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     if (!f)
         abort();
     f->node = n;
+    n->failures++;
     f->was_up = was_up;
     f->reason = reason;
     f->lmon = n->lmon;
@@ -352,54 +426,58 @@ static void fail_node(aemp_rnode_t *n, const char *text)
 
 int aemp__node_greeted(aemp_conn_t *c, const char *peer)
 {
-    if (c->seed)
-        aemp__seed_greeted(c->seed, peer);
-    aemp_rnode_t *n = aemp__node_get(peer, strlen(peer));
-    if (n->conn) {
+    /* the greeting is not authenticated: nothing is created or changed for
+     * the node it names; only a newcomer for a node that is up is refused */
+    aemp_rnode_t *n = aemp__node_find(peer, strlen(peer));
+    if (n && n->conn) {
         aemp__proto_fail(c->proto, "%s already connected, not connecting again.", peer);
         return -1;
-    }
-    aemp_conn_t *other = aemp__conn_pending_for(n, c);
-    if (other) {
-        /* simultaneous connects: keep the connection opened by the node
-         * with the smaller ID (both sides decide the same), else the older */
-        int ours_lower = strcmp(aemp__g.nodeid, peer) < 0;
-        int keep_new = c->outgoing != other->outgoing && (c->outgoing ? ours_lower : !ours_lower);
-        if (!keep_new) {
-            aemp__proto_fail(c->proto, "%s: simultaneous connect, keeping the other connection", peer);
-            return -1;
-        }
-        other->node = NULL;   /* not this node's failure */
-        aemp__conn_close(other, "simultaneous connect, keeping the other connection");
-    }
-    c->node = n;
-    if (c->seed) {
-        aemp_msg_t *a = aemp_msgf("s", c->seed);
-        aemp__node_add_addrs(n, aemp_msg_root(a));
-        aemp_msg_unref(a);
     }
     return 0;
 }
 
-void aemp__node_connected(aemp_conn_t *c)
+/* The simultaneous-connect rule (both sides decide the same): of two
+ * connections in opposite directions, keep the one opened by the node with
+ * the smaller ID; of two in the same direction, the older one.  1 if a is
+ * kept over b. */
+static int preferred(const aemp_conn_t *a, const aemp_conn_t *b, const char *peer)
 {
-    aemp_rnode_t *n = c->node;
+    if (a->outgoing == b->outgoing)
+        return 0;
+    int ours_lower = strcmp(aemp__g.nodeid, peer) < 0;
+    return a->outgoing ? ours_lower : !ours_lower;
+}
+
+static void standby_expired(EV_P_ ev_timer *w, int revents);
+
+/* Make the authenticated connection c the node's transport. */
+static void attach(aemp_rnode_t *n, aemp_conn_t *c)
+{
+    if (n->standby == c) {
+        n->standby = NULL;
+        ev_timer_stop(aemp__g.loop, &n->standby_timer);
+        aemp__conn_release(c);
+    }
     if (n->conn && n->conn != c) {
         aemp_conn_t *old = n->conn;
         fail_node(n, "switched connections");
         old->node = NULL;
         aemp__conn_close(old, "switched connections");
     }
+    /* our own attempts that lost are no longer needed */
+    for (aemp_conn_t *r; (r = aemp__conn_pending_for(n, c));) {
+        r->node = NULL;   /* not this node's failure */
+        aemp__conn_close(r, "simultaneous connect, keeping the other connection");
+    }
     stop_connect(n);
     n->conn = c;
+    n->ever_up = 1;
     n->dialect = aemp__proto_peer_dialect(c->proto);
     aemp_log(AEMP_LOG_INFO, "node %s up (%s dialect, %s/%s)", n->id,
              n->dialect == AEMP_DIALECT_130 ? "1.30" : "2.02",
              aemp__auth_name(aemp__proto_recv_auth(c->proto)),
              aemp__framing_name(aemp__proto_send_framing(c->proto)));
-    queued_msg_t *q = n->qhead;
-    n->qhead = n->qtail = NULL;
-    n->qlen = 0;
+    queued_msg_t *q = queue_take(n);
     while (q) {
         queued_msg_t *next = q->next;
         if (n->conn == c)
@@ -413,13 +491,99 @@ void aemp__node_connected(aemp_conn_t *c)
         aemp__node_updown(n, 1, NULL);
 }
 
+/* Close the standby connection of n (its rival won). */
+static void standby_drop(aemp_rnode_t *n, const char *why)
+{
+    aemp_conn_t *s = n->standby;
+    n->standby = NULL;
+    ev_timer_stop(aemp__g.loop, &n->standby_timer);
+    s->node = NULL;
+    aemp__conn_close(s, why);
+}
+
+/* The rival did not authenticate in time: give up on it, use the standby. */
+static void standby_expired(EV_P_ ev_timer *w, int revents)
+{
+    aemp_rnode_t *n = w->data;
+    aemp_conn_t *c = n->standby;
+    if (!c)
+        return;
+    n->standby = NULL;   /* closing the rivals must not attach it too */
+    aemp__conn_release(c);
+    for (aemp_conn_t *r; (r = aemp__conn_rival(n->id, c));) {
+        r->node = NULL;
+        aemp__conn_close(r, "simultaneous connect: the other connection did not authenticate in time");
+    }
+    attach(n, c);
+}
+
+void aemp__node_connected(aemp_conn_t *c)
+{
+    const char *peer = aemp__proto_peer_node(c->proto);
+    aemp_rnode_t *n = aemp__node_get(peer, strlen(peer));
+    c->node = n;
+    if (c->seed) {
+        aemp__seed_greeted(c->seed, peer);
+        aemp_msg_t *a = aemp_msgf("s", c->seed);
+        aemp__node_add_addrs(n, aemp_msg_root(a));
+        aemp_msg_unref(a);
+    }
+    if (n->conn && n->conn != c) {
+        if (!preferred(c, n->conn, peer)) {
+            c->node = NULL;
+            aemp__conn_close(c, "already connected, keeping the other connection");
+            return;
+        }
+        attach(n, c);
+        return;
+    }
+    if (n->standby && n->standby != c) {
+        if (!preferred(c, n->standby, peer)) {
+            c->node = NULL;
+            aemp__conn_close(c, "simultaneous connect, keeping the other connection");
+            return;
+        }
+        standby_drop(n, "simultaneous connect, keeping the other connection");
+        attach(n, c);
+        return;
+    }
+    aemp_conn_t *rival = aemp__conn_rival(peer, c);
+    if (rival && preferred(rival, c, peer)) {
+        /* the rule prefers a connection still in its handshake: wait for it
+         * (briefly - an unauthenticated claim must not hold us up) */
+        aemp_log(AEMP_LOG_DEBUG, "node %s: connection %s waits for the simultaneous connection %s",
+                 n->id, c->peeraddr, rival->peeraddr);
+        n->standby = c;
+        aemp__conn_hold(c);
+        ev_timer_init(&n->standby_timer, standby_expired, STANDBY_WAIT, 0);
+        n->standby_timer.data = n;
+        ev_timer_start(aemp__g.loop, &n->standby_timer);
+        return;
+    }
+    attach(n, c);
+}
+
 void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
 {
     aemp_rnode_t *n = c->node;
-    if (!n)
+    if (!c->up)
+        aemp__g.stats[AEMP_STAT_HANDSHAKE_FAILURES]++;
+    if (!n) {
+        /* an incoming connection that named a node in its greeting may have
+         * been the rival a standby waits for */
+        const char *claim = c->up ? NULL : aemp__proto_peer_node(c->proto);
+        aemp_rnode_t *m = claim ? aemp__node_find(claim, strlen(claim)) : NULL;
+        if (m && m->standby && !aemp__conn_rival(m->id, c))
+            attach(m, m->standby);
         return;
+    }
     if (n->conn == c) {
         fail_node(n, reason);
+        return;
+    }
+    if (n->standby == c) {
+        n->standby = NULL;
+        ev_timer_stop(aemp__g.loop, &n->standby_timer);
         return;
     }
     /* a handshake failed: the connect cycle (if any) tries the next address,
@@ -427,6 +591,8 @@ void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
     aemp_log(AEMP_LOG_DEBUG, "connection to %s failed during handshake: %s", n->id, reason);
     free(n->last_error);
     n->last_error = strdup(reason);
+    if (n->standby && !aemp__conn_rival(n->id, c))
+        attach(n, n->standby);
 }
 
 typedef struct kernel_job {
@@ -702,6 +868,13 @@ int aemp_add_node(const char *node, const aemp_msg_t *addrs)
     return 0;
 }
 
+void aemp__node_gauges(size_t *nnodes, size_t *nqueued, size_t *qbytes)
+{
+    *nnodes = nodes.used;
+    *nqueued = queued_nodes;
+    *qbytes = queued_bytes;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 void aemp__node_init(void)
@@ -710,7 +883,11 @@ void aemp__node_init(void)
     net->monitor_timeout = 30;
     net->connect_interval = 2;
     net->max_frame = 16u << 20;
-    net->max_queue = 64u << 20;
+    net->max_queue = AEMP_DEFAULT_MAX_SEND_QUEUE;
+    net->max_connect_queue = AEMP_DEFAULT_MAX_CONNECT_QUEUE;
+    net->max_connect_queue_total = AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL;
+    net->max_connecting_nodes = AEMP_DEFAULT_MAX_CONNECTING_NODES;
+    net->max_unauth = AEMP_DEFAULT_MAX_UNAUTHENTICATED;
     net->nodelay = 1;
     net->listeners = aemp_msg_empty();
     net->seeds = json_array();
@@ -728,6 +905,7 @@ void aemp__node_shutdown(void)
     while (aemp__table_next(&nodes, &pos, NULL, NULL, &v)) {
         aemp_rnode_t *n = v;
         stop_connect(n);
+        ev_timer_stop(aemp__g.loop, &n->standby_timer);
         queue_drop(n);
         size_t p2 = 0;
         void *w;
@@ -755,6 +933,7 @@ void aemp__node_shutdown(void)
         free(n);
     }
     aemp__table_free(&nodes);
+    queued_nodes = queued_bytes = 0;
     while (node_cbs) {
         node_cb_t *next = node_cbs->next;
         free(node_cbs);

@@ -5,6 +5,11 @@
  * When a connection fails, the queue is dropped and every monitor this node
  * holds on ports of that node fires with ("transport_error", <node>, <text>)
  * before anything else can be sent - the "no holes" guarantee.
+ *
+ * Nothing is created for a peer before it has authenticated: an incoming
+ * connection gets its node object, and the simultaneous-connect rule runs,
+ * at AUTHED.  Node objects that nothing refers to any more (no connection,
+ * queue, monitor or known address) are freed after their failure.
  */
 #ifndef AEMP_NODE_H
 #define AEMP_NODE_H
@@ -35,6 +40,12 @@ struct aemp_rnode {
     aemp_table_t lmon;        /* port name -> aemp_monlist_t* (our monitors of its ports) */
     aemp_table_t rmon;        /* port name -> aemp_lport_t* (its monitors of our ports) */
     aemp_monlist_t nodemon;   /* monitors of the node itself */
+    size_t qbytes;            /* bytes in the queue (messages, names, records) */
+    aemp_conn_t *standby;     /* authenticated, waiting for a rival the
+                                 simultaneous-connect rule prefers */
+    ev_timer standby_timer;   /* how long it waits (STANDBY_WAIT) */
+    int failures;             /* failure jobs not yet run */
+    int ever_up;              /* it authenticated once: kept in the table */
 };
 
 /* Find or create the node object for id (len bytes). */
@@ -76,6 +87,10 @@ void aemp__kernel_request(aemp_rnode_t *src, aemp_msg_t *msg);
 
 /* Call every node up/down callback. */
 void aemp__node_updown(aemp_rnode_t *n, int up, aemp_msg_t *reason);
+
+/* Node-table figures for aemp_stats: entries, nodes holding a queue, and
+ * the bytes queued for them. */
+void aemp__node_gauges(size_t *nodes, size_t *queued_nodes, size_t *queued_bytes);
 
 /* Seeds (seed.c). */
 void aemp__seeds_start(const json_t *addrs);

@@ -19,6 +19,8 @@
  */
 #include "proto.h"
 
+#include "nodeid.h"
+
 #include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -548,7 +550,10 @@ static int parse_line1(aemp_proto_t *p, const char *line)
         s = c + 1;
     }
     /* s: start of the KEY=VALUE part, or NULL */
-    if (nf >= 3)   /* learned even if later checks fail (spec §8.3) */
+    /* learned even if later checks fail (spec §8.3), if it is a valid ID */
+    char why[96];
+    int bad_id = nf < 3 || aemp__nodeid_check(f[2], fl[2], why, sizeof why) < 0;
+    if (!bad_id)
         p->peer_node = dup_mem(f[2], fl[2]);
 
     if (nf < 5 || fl[0] != strlen(PROTO_NAME) || memcmp(f[0], PROTO_NAME, fl[0]) != 0) {
@@ -562,6 +567,12 @@ static int parse_line1(aemp_proto_t *p, const char *line)
         return -1;
     }
     free(version);
+    if (bad_id) {
+        char shown[128];
+        aemp__nodeid_escape(f[2], fl[2], shown, sizeof shown);
+        fail(p, "invalid node ID '%s' in greeting: %s", shown, why);
+        return -1;
+    }
     if (strcmp(p->peer_node, p->nodeid) == 0) {
         fail(p, "I refuse to talk to myself");
         return -1;
