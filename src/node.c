@@ -212,8 +212,8 @@ void aemp__node_send(aemp_rnode_t *n, const char *dest, size_t destlen, aemp_msg
         return;
     }
     aemp__g.stats[stat] += 1 + n->qlen;
-    static aemp_ratelimit_t rl;
-    aemp__log_limited(&rl, AEMP_LOG_WARN, "node %s: %zu messages dropped: %s", n->id, n->qlen + 1, why);
+    static aemp_ratelimit_t rl[AEMP_STAT_COUNT];   /* one per limit */
+    aemp__log_limited(&rl[stat], AEMP_LOG_WARN, "node %s: %zu messages dropped: %s", n->id, n->qlen + 1, why);
     aemp_msg_unref(msg);
     fail_node(n, why);
 }

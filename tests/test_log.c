@@ -1,5 +1,6 @@
 /* Tests for logging: threshold from the environment, hooks, format. */
 #include "testutil.h"
+#include "internal.h"
 
 #include <unistd.h>
 
@@ -58,12 +59,35 @@ static void stderr_format(void **state)
     assert_null(strstr(buf, "hidden"));
 }
 
+/* A call site that repeats itself writes AEMP_LOG_RATE_BURST lines per
+ * period; the next line after the period says how many were suppressed. */
+static void repeated_lines_are_rate_limited(void **state)
+{
+    static aemp_ratelimit_t rl, other;
+    assert_int_equal(aemp_log_hook_add(hook, NULL), 0);
+    hook_calls = 0;
+    for (int i = 0; i < 1000; i++)
+        aemp__log_limited(&rl, AEMP_LOG_WARN, "accept: Too many open files (%d)", i);
+    assert_int_equal(hook_calls, AEMP_LOG_RATE_BURST);
+    assert_string_equal(seen, "accept: Too many open files (9)");
+    aemp__log_limited(&other, AEMP_LOG_WARN, "another site");   /* its own budget */
+    assert_int_equal(hook_calls, AEMP_LOG_RATE_BURST + 1);
+    usleep((useconds_t)(AEMP_LOG_RATE_PERIOD * 1e6) + 50000);
+    aemp__log_limited(&rl, AEMP_LOG_WARN, "accept: Too many open files (%d)", 1000);
+    assert_int_equal(hook_calls, AEMP_LOG_RATE_BURST + 2);
+    assert_non_null(strstr(seen, "accept: Too many open files (1000) (repeated 990 times in the last "));
+    aemp__log_limited(&rl, AEMP_LOG_WARN, "quiet again");
+    assert_string_equal(seen, "quiet again");   /* nothing suppressed since */
+    assert_int_equal(aemp_log_hook_remove(hook, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(threshold_from_environment),
         cmocka_unit_test(hooks_see_every_level),
         cmocka_unit_test(stderr_format),
+        cmocka_unit_test(repeated_lines_are_rate_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "proto.h"
+#include "nodeid.h"
 
 #ifndef AEMP_VECTORS_DIR
 #define AEMP_VECTORS_DIR "tests/vectors"
@@ -868,6 +869,45 @@ static void bad_version(void **state)
     aemp__proto_free(p);
 }
 
+/* Peer node IDs are checked like ours (nodeid.c): refused at the greeting,
+ * not learned, with the offending bytes escaped in the message. */
+static void bad_peer_ids(void **state)
+{
+    static const struct {
+        const char *line, *error;
+    } cases[] = {
+        { "aemp;1;;hmac_sha3_512;json\n", "invalid node ID '' in greeting: must not be empty" },
+        { "aemp;1;a#b;hmac_sha3_512;json\n", "invalid node ID 'a#b' in greeting: must not contain '#'" },
+        { "aemp;1;n3#echo;hmac_sha3_512;json\n", "invalid node ID 'n3#echo' in greeting: must not contain '#'" },
+        { "aemp;1;c\x01x;hmac_sha3_512;json\n",
+          "invalid node ID 'c\\x01x' in greeting: must not contain a control character (byte 0x01 at offset 1)" },
+        { "aemp;1;\xc3\x28;hmac_sha3_512;json\n", "invalid node ID '\\xc3(' in greeting: not valid UTF-8" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aemp_proto_t *p = mk("me", "s", 0);
+        feed(p, cases[i].line);
+        expect_error(p, cases[i].error);
+        assert_null(aemp__proto_peer_node(p));
+        aemp__proto_free(p);
+    }
+    /* the longest allowed ID passes, one byte more does not */
+    for (int extra = 0; extra < 2; extra++) {
+        char line[AEMP_NODEID_MAX + 64];
+        size_t n = AEMP_NODEID_MAX + (size_t)extra, at = (size_t)sprintf(line, "aemp;1;");
+        memset(line + at, 'n', n);
+        sprintf(line + at + n, ";hmac_sha3_512;json\n");
+        aemp_proto_t *p = mk("me", "s", 0);
+        feed(p, line);
+        if (extra) {
+            assert_int_equal(settle(p, NULL), AEMP_PROTO_ERROR);
+            assert_non_null(strstr(aemp__proto_error(p), "in greeting: 1025 bytes long, at most 1024 allowed"));
+        } else {
+            assert_int_equal(next_ev(p), AEMP_PROTO_GREETING);
+        }
+        aemp__proto_free(p);
+    }
+}
+
 static void talk_to_self(void **state)
 {
     aemp_proto_t *p = mk("me", "s", 0);
@@ -1348,6 +1388,7 @@ int main(void)
         cmocka_unit_test(bad_protocol),
         cmocka_unit_test(bad_version),
         cmocka_unit_test(talk_to_self),
+        cmocka_unit_test(bad_peer_ids),
         cmocka_unit_test(echo_attack),
         cmocka_unit_test(no_common_framing),
         cmocka_unit_test(snd_auth_errors),
