@@ -775,7 +775,10 @@ static void h_g_found(aemp_msg_t *args, void *unused)
     char *key = pending_key("g_find", node);
     pending_done(key);
     free(key);
-    aemp_rnode_t *n = aemp__node_get(node, strlen(node));
+    /* an answer for a node nobody here wants to reach creates nothing */
+    aemp_rnode_t *n = aemp__node_find(node, strlen(node));
+    if (!n)
+        return;
     if (array_len(addrs)) {
         aemp__node_set_addrs(n, addrs);
         aemp__node_addrs_learned(n);
