@@ -92,11 +92,6 @@ int aemp__func_call(const char *name, aemp_msg_t *args)
     return 0;
 }
 
-int aemp__func_exists(const char *name)
-{
-    return aemp__module_resolve(name, NULL, 0) == 0;
-}
-
 void aemp__funcs_clear(void)
 {
     size_t pos = 0;

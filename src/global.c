@@ -8,8 +8,9 @@
  * list); they mesh with each other, keep one shard per slave and per other
  * global node, merge the shards into the global database, answer queries
  * and feed monitors.  All of it travels as node-port requests (g_*), which
- * are registered here as named functions; a global node is its own master
- * and sends those requests to itself through the same path.
+ * are registered here in the kernel's request table with the shapes of
+ * their arguments; a global node is its own master and sends those
+ * requests to itself through the same path.
  *
  * Databases are string-keyed tables (aemp_kv_t, see global.h): family ->
  * key -> value, each value a message whose root is the value, so byte
@@ -32,6 +33,7 @@
  */
 #include "global.h"
 
+#include "kernel.h"
 #include "node.h"
 
 #include <stdio.h>
@@ -773,7 +775,10 @@ static void h_g_found(aemp_msg_t *args, void *unused)
     char *key = pending_key("g_find", node);
     pending_done(key);
     free(key);
-    aemp_rnode_t *n = aemp__node_get(node, strlen(node));
+    /* an answer for a node nobody here wants to reach creates nothing */
+    aemp_rnode_t *n = aemp__node_find(node, strlen(node));
+    if (!n)
+        return;
     if (array_len(addrs)) {
         aemp__node_set_addrs(n, addrs);
         aemp__node_addrs_learned(n);
@@ -1433,15 +1438,27 @@ void aemp__global_start(void)
     if (G.started)
         return;
     G.started = 1;
-    static const struct { const char *name; aemp_func_fn fn; } handlers[] = {
-        { "g_slave", h_g_slave }, { "g_global", h_g_global }, { "g_set", h_g_set },
-        { "g_upd", h_g_upd }, { "g_find", h_g_find }, { "g_found", h_g_found },
-        { "g_db_family", h_g_db_family }, { "g_db_keys", h_g_db_keys },
-        { "g_db_values", h_g_db_values }, { "g_reply", h_g_reply }, { "g_mon1", h_g_mon1 },
-        { "g_mon0", h_g_mon0 }, { "g_chg1", h_g_chg1 }, { "g_chg2", h_g_chg2 },
+    /* the g_* node-port requests, checked by the kernel against these
+     * shapes (kernel.h) before a handler runs */
+#define G_REQ(name, shape, labels, fn) { name, shape, labels, AEMP_DIALECT_202, AEMP_REQ_ALLOWED, fn, NULL }
+    static const aemp_request_t requests[] = {
+        G_REQ("g_slave", "m?", "database", h_g_slave),
+        G_REQ("g_global", "", "", h_g_global),
+        G_REQ("g_set", "m", "database", h_g_set),
+        G_REQ("g_upd", "sMA?", "family,set,delete", h_g_upd),
+        G_REQ("g_find", "n", "node ID", h_g_find),
+        G_REQ("g_found", "nA", "node ID,addresses", h_g_found),
+        G_REQ("g_db_family", "sv", "family,query ID", h_g_db_family),
+        G_REQ("g_db_keys", "sv", "family,query ID", h_g_db_keys),
+        G_REQ("g_db_values", "sv", "family,query ID", h_g_db_values),
+        G_REQ("g_reply", "sv", "query ID,result", h_g_reply),
+        G_REQ("g_mon1", "s", "family", h_g_mon1),
+        G_REQ("g_mon0", "s", "family", h_g_mon0),
+        G_REQ("g_chg1", "sM", "family,snapshot", h_g_chg1),
+        G_REQ("g_chg2", "sMA", "family,set,delete", h_g_chg2),
     };
-    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        aemp__func_register_protocol(handlers[i].name, handlers[i].fn, NULL);
+#undef G_REQ
+    aemp__kernel_register(requests, sizeof requests / sizeof requests[0]);
     aemp_mon_nodes(on_updown, NULL, &G.updown);
     aemp__global1_start();
     aemp_db_set("'l", aemp__g.nodeid, aemp_listeners());

@@ -276,11 +276,23 @@ static void global_connect(aemp_msg_t *args, void *unused)
     if (aemp_msg_int(args, 0, &version) != 0)
         version = 0;   /* as before: a version that is no integer counts as 0 */
     const char *peer = aemp_msg_str(args, 1, NULL);
+    const char *self = aemp_self(), *from = aemp_srcnode();
+    /* only a spawn by the peer itself starts its Global port */
+    if (!self) {
+        aemp_log(AEMP_LOG_WARN, "AnyEvent::MP::Global::connect from %s ignored: it must be spawned",
+                 from ? from : aemp_node());
+        return;
+    }
+    if (from && peer && strcmp(from, peer)) {
+        aemp_log(AEMP_LOG_WARN, "AnyEvent::MP::Global::connect from %s ignored: it names another node (%.64s)",
+                 from, peer);
+        aemp_die("AnyEvent::MP::Global::connect names another node than its spawner");
+        return;
+    }
     if (version != 0 || !peer) {
         aemp_die("AnyEvent::MP::Global version mismatch (we: 0, they: %lld)", (long long)version);
         return;
     }
-    const char *self = aemp_self();
     char *p = strdup(peer);
     if (!p)
         abort();

@@ -274,10 +274,9 @@ aemp_msg_t *aemp__reason_no_such_port(const char *portid);
 /* Call the registered function name with args (borrowed); AEMP_ENOFUNC if
  * there is none. */
 int aemp__func_call(const char *name, aemp_msg_t *args);
-int aemp__func_exists(const char *name);
 
-/* Register a function that is part of the node protocol (g_*, the 1.30
- * Global service): other nodes may call it even in secure mode. */
+/* Register a function that is part of the node protocol (the 1.30 Global
+ * service): other nodes may spawn it even in secure mode. */
 void aemp__func_register_protocol(const char *name, aemp_func_fn fn, void *arg);
 int aemp__func_is_protocol(const char *name);
 void aemp__funcs_clear(void);

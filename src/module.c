@@ -202,30 +202,33 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen)
     if (aemp__func_registered(func))
         return 0;
     size_t len = strlen(func);
-    char *pkg = strdup(func);
-    if (!pkg)
-        abort();
-    /* Perl: $pkg =~ s/::[^:]+$// until the function exists */
+    /* Perl: $pkg =~ s/::[^:]+$// until the function exists.  The packages
+     * are the prefixes before each "::", from the right, one pass over the
+     * name; prefixes longer than a module name may be are not tried. */
+    char pkg[NAME_MAX_LEN + 1];
+    size_t end = len;   /* the package tried next is func[0..end) */
     for (;;) {
-        char *sep = NULL;
-        for (char *p = strstr(pkg, "::"); p; p = strstr(p + 1, "::"))
-            sep = p;
-        if (!sep || sep == pkg || !sep[2] || strchr(sep + 2, ':'))
+        size_t i = end;
+        while (i > 0 && func[i - 1] != ':')
+            i--;
+        /* func[i..end) is the last component: it must not be empty, and
+         * "::" must separate it from a non-empty package */
+        if (i == end || i < 3 || func[i - 2] != ':')
             break;
-        *sep = 0;
+        end = i - 2;
+        if (end > NAME_MAX_LEN)
+            continue;
+        memcpy(pkg, func, end);
+        pkg[end] = 0;
         char e[1024];
         int r = aemp_module_load(pkg, e, sizeof e);
         if (r < 0 && r != AEMP_ENOENT && r != AEMP_EINVAL) {
             aemp__seterr(err, errlen, "%s", e);
-            free(pkg);
             return AEMP_EIO;
         }
-        if (aemp__func_registered(func)) {
-            free(pkg);
+        if (aemp__func_registered(func))
             return 0;
-        }
     }
-    free(pkg);
     aemp__seterr(err, errlen, "unable to resolve function '%.*s'", (int)(len > 512 ? 512 : len), func);
     return AEMP_ENOFUNC;
 }

@@ -21,8 +21,8 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen);
 /* 1 if func is registered right now (no loading); implemented in func.c. */
 int aemp__func_registered(const char *func);
 
-/* Like aemp__func_exists, with the reason on failure: 0 if func is
- * registered or could be loaded (aemp__module_resolve), else its error. */
+/* 0 if func is registered or could be loaded (aemp__module_resolve), else
+ * its error. */
 int aemp__func_resolve(const char *func, char *err, size_t errlen);
 
 /* Start the services of a resolved configuration (borrowed): take the

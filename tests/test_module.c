@@ -222,7 +222,7 @@ static void node_port_requests_load_modules(void **state)
     aemp_snd_to_func(aemp_node(), "tmod::rpc::hello", aemp_msgf("s", me));
     tu_assert_msg(wait_msg(), "[\"hello from rpc\"]");
     assert_logged("loading module 'tmod::rpc' from");
-    /* "can" resolves the same way */
+    /* "can" knows it now (it answers from what is loaded, never loads) */
     aemp_sndf(aemp_node(), "sss", "can", "tmod::rpc::hello", me);
     tu_assert_msg(wait_msg(), "[\"1\"]");
     aemp_sndf(aemp_node(), "sss", "can", "tmod::nothere::x", me);
