@@ -367,6 +367,14 @@ static void req_time(req_t *r)
     reply_new(r, aemp_msgf("f", ev_time()));
 }
 
+/* libaemp's own: the node's counters and gauges (aemp_stats), one map. */
+static void req_stats(req_t *r)
+{
+    aemp_msg_t *stats = aemp_stats();
+    reply_new(r, aemp_msgf("v", aemp_msg_root(stats)));
+    aemp_msg_unref(stats);
+}
+
 static void req_eval(req_t *r)
 {
     reply_new(r, aemp_msgf("s", "eval is not supported: this node is libaemp, not Perl"));
@@ -418,6 +426,7 @@ static const aemp_request_t builtins[] = {
     { "up_nodes", ">", "", D130, YES, NULL, req_up_nodes },
     { "can", "s>", "request name", D202, YES, NULL, req_can },
     { "time", ">", "", DBOTH, YES, NULL, req_time },
+    { "stats", ">", "", DBOTH, YES, NULL, req_stats },
     { "eval", "s>", "Perl code", DBOTH, AEMP_REQ_REFUSED, NULL, req_eval },
     { "AnyEvent::MP::_spawn", "pnv*", "new port name,init function,init argument", DBOTH,
       AEMP_REQ_PROTOCOL_ONLY, NULL, req_spawn },

@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile"))
-from aempclient import Node, Peer, greeting, time_request  # noqa: E402
+from aempclient import Node, Peer, greeting, stats, time_request  # noqa: E402
 
 AEMP = sys.argv[1] if len(sys.argv) > 1 else "aemp"
 SECRET = "s3cret-hostile"
@@ -182,6 +182,10 @@ def queues(tmp):
         f = p.recv_for("t", 10)
         check(isinstance(f[1], float), "queues: node answers after 100 relays of 512 KiB to unreachable nodes")
         rss = n.rss_kib()
+        st = stats(n.addr, SECRET)
+        check(st.get("dropped_connect_queue", 0) >= 49 and st.get("dropped_connect_queue_total", 0) >= 1,
+              "queues: drops counted (%r, %r)" % (st.get("dropped_connect_queue"),
+                                                 st.get("dropped_connect_queue_total")))
         check(rss - rss0 < 24 * 1024, "queues: RSS grew %d KiB for 50 MB of relays (< 24 MiB)" % (rss - rss0))
         log = n.log()
         check("max_connect_queue (1048576 bytes)" in log, "queues: the per-node limit is named in the log")
@@ -251,6 +255,8 @@ def unauth_cap(tmp):
         check(closed == 30, "unauth cap: the 30 oldest of 50 idle connections were shed (%d)" % closed)
         check(isinstance(time_request(n.addr, SECRET), float), "unauth cap: a new client is served")
         check("max_unauthenticated (20)" in n.log(), "unauth cap: logged with the limit's name")
+        st = stats(n.addr, SECRET)
+        check(st.get("unauthenticated_shed", 0) >= 30, "unauth cap: counted (%r)" % st.get("unauthenticated_shed"))
         for p in socks:
             p.close()
     finally:

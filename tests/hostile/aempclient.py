@@ -197,3 +197,14 @@ def time_request(addr, secret, nodeid="probe", timeout=5.0):
         return f[1]
     finally:
         p.close()
+
+
+def stats(addr, secret, nodeid="statsprobe", timeout=5.0):
+    """The node's counters (the node-port request "stats") as a dict."""
+    p = Peer(addr, timeout)
+    try:
+        p.handshake(nodeid, secret, timeout)
+        p.send("", "stats", nodeid + "#s")
+        return p.recv_for("s", timeout)[1]
+    finally:
+        p.close()
