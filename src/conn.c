@@ -403,6 +403,41 @@ static void start_tls(aemp_conn_t *c)
     tls_pump(c);
 }
 
+/* What to check after a handshake failure, for the log line ("" if the
+ * error says it all). */
+static const char *failure_hint(const char *error, int outgoing)
+{
+    if (strstr(error, "shared secret mismatch"))
+        return "; check that both nodes have the same secret (`secret` in the profile or rc file)";
+    if (strstr(error, "no shared secret configured"))
+        return "; configure the same `secret` (or a `cert`) on both nodes";
+    if (strstr(error, "no common auth type"))
+        return "; compare auth_offer and auth_accept (and dialect) of both nodes";
+    if (strstr(error, "unparsable greeting") || strstr(error, "version mismatch"))
+        return outgoing ? "; is that address an AEMP node?" : "; the peer is not an AEMP node";
+    return "";
+}
+
+/* Log why the handshake of c failed: at the default level (WARN), except
+ * for the expected cases (a seed that is ourselves, a duplicate connection);
+ * rate-limited.  The peer is named by its address, the node it claims or we
+ * expect, and the auth method it used. */
+static void log_handshake_failure(aemp_conn_t *c, const char *claim)
+{
+    const char *error = aemp__proto_error(c->proto);
+    const char *who = c->node ? c->node->id : claim;   /* a claim is only logged */
+    int level = AEMP_LOG_WARN;
+    if ((claim && !strcmp(claim, aemp__g.nodeid)) || strstr(error, "already connected"))
+        level = AEMP_LOG_INFO;
+    char method[64] = "";
+    aemp_auth_method_t m = aemp__proto_peer_method(c->proto);
+    if (m != AEMP_AUTH_NONE)
+        snprintf(method, sizeof method, " (auth %s)", aemp__auth_name(m));
+    static aemp_ratelimit_t rl;
+    aemp__log_limited(&rl, level, "connection %s%s%s: %s%s%s", c->peeraddr, who ? " from " : "", who ? who : "",
+                      error, method, failure_hint(error, c->outgoing));
+}
+
 /* Turn buffered input into protocol events. */
 static void process(aemp_conn_t *c)
 {
@@ -443,10 +478,7 @@ static void process(aemp_conn_t *c)
             if (c->seed && claim && !strcmp(claim, aemp__g.nodeid))
                 aemp__seed_greeted(c->seed, claim);
             /* send what the protocol still has (nothing secret) and close */
-            static aemp_ratelimit_t rl;
-            const char *who = c->node ? c->node->id : claim;   /* a claim is only logged */
-            aemp__log_limited(&rl, c->node ? AEMP_LOG_INFO : AEMP_LOG_WARN, "connection %s%s%s: %s",
-                              c->peeraddr, who ? " from " : "", who ? who : "", aemp__proto_error(c->proto));
+            log_handshake_failure(c, claim);
             flush_one(c);
             if (!c->closed)
                 aemp__conn_close(c, aemp__proto_error(c->proto));

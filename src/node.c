@@ -382,9 +382,21 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     n->conn = NULL;
     aemp_msg_t *reason = aemp_msgf("sss", "transport_error", n->id, text);   /* text may be last_error */
     text = aemp_msg_str(reason, 2, NULL);
+    /* a node somebody waited for (messages, monitors) failing is news */
+    int wanted = n->qhead || n->lmon.used || n->nodemon.head;
+    size_t dropped = n->qlen;
     stop_connect(n);
     queue_drop(n);
-    aemp_log(was_up ? AEMP_LOG_INFO : AEMP_LOG_DEBUG, "node %s: %s", n->id, text);
+    if (was_up)
+        aemp_log(AEMP_LOG_INFO, "node %s: %s", n->id, text);
+    else {
+        static aemp_ratelimit_t rl;
+        aemp__log_limited(&rl, wanted ? AEMP_LOG_WARN : AEMP_LOG_DEBUG, "node %s: %s (%zu queued messages dropped%s)",
+                          n->id, text, dropped,
+                          strstr(text, "no known address")
+                              ? "; no global node knows its address: is it running, in the same network, with the same secret?"
+                              : "");
+    }
 
     /* their monitors of our ports are void now */
     size_t pos = 0;
@@ -568,6 +580,8 @@ void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
     aemp_rnode_t *n = c->node;
     if (!c->up)
         aemp__g.stats[AEMP_STAT_HANDSHAKE_FAILURES]++;
+    if (!c->up && c->seed)
+        aemp__seed_failed(c->seed, reason);
     if (!n) {
         /* an incoming connection that named a node in its greeting may have
          * been the rival a standby waits for */
@@ -588,7 +602,12 @@ void aemp__node_conn_lost(aemp_conn_t *c, const char *reason)
     }
     /* a handshake failed: the connect cycle (if any) tries the next address,
      * and its deadline reports this reason if nothing better comes */
-    aemp_log(AEMP_LOG_DEBUG, "connection to %s failed during handshake: %s", n->id, reason);
+    if (!c->seed && (!n->last_error || strcmp(n->last_error, reason))) {
+        /* once per reason and connect cycle: somebody wants to reach it */
+        static aemp_ratelimit_t rl;
+        aemp__log_limited(&rl, n->qhead || n->lmon.used || n->nodemon.head ? AEMP_LOG_WARN : AEMP_LOG_INFO,
+                          "cannot reach node %s at %s: %s", n->id, c->peeraddr, reason);
+    }
     free(n->last_error);
     n->last_error = strdup(reason);
     if (n->standby && !aemp__conn_rival(n->id, c))

@@ -96,5 +96,8 @@ void aemp__node_gauges(size_t *nodes, size_t *queued_nodes, size_t *queued_bytes
 void aemp__seeds_start(const json_t *addrs);
 void aemp__seeds_stop(void);
 void aemp__seed_greeted(const char *addr, const char *peer);
+/* A connection to seed addr failed before authenticating: logged at the
+ * default level when the reason differs from the one logged last. */
+void aemp__seed_failed(const char *addr, const char *reason);
 
 #endif

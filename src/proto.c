@@ -83,6 +83,7 @@ struct aemp_proto {
     int tls;
     int tls_client;
     aemp_auth_method_t send_auth, recv_auth;
+    aemp_auth_method_t peer_method;   /* what the peer's auth line named, verified or not */
     aemp_framing_t send_framing, recv_framing;
     char *auth_line;         /* our auth line incl. LF until it is queued */
     int auth_queued;
@@ -731,6 +732,7 @@ static int check_auth(aemp_proto_t *p, const char *line)
     }
 
     aemp_auth_method_t m = aemp__auth_parse(f[0], fl[0]);
+    p->peer_method = m;
     if (m == AEMP_AUTH_NONE || !has_method(p->accept, p->n_accept, m)) {
         fail(p, "%.*s: fatal, selected unsupported rcv auth method", (int)fl[0], f[0]);
         return -1;
@@ -883,6 +885,7 @@ int aemp__proto_tls_client(const aemp_proto_t *p) { return p->tls_client; }
 aemp_auth_method_t aemp__proto_send_auth(const aemp_proto_t *p) { return p->send_auth; }
 
 aemp_auth_method_t aemp__proto_recv_auth(const aemp_proto_t *p) { return p->recv_auth; }
+aemp_auth_method_t aemp__proto_peer_method(const aemp_proto_t *p) { return p->peer_method; }
 
 aemp_framing_t aemp__proto_send_framing(const aemp_proto_t *p) { return p->send_framing; }
 

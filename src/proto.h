@@ -101,6 +101,9 @@ int aemp__proto_tls(const aemp_proto_t *p);                    /* TLS decided */
 int aemp__proto_tls_client(const aemp_proto_t *p);             /* we are the TLS client */
 aemp_auth_method_t aemp__proto_send_auth(const aemp_proto_t *p);
 aemp_auth_method_t aemp__proto_recv_auth(const aemp_proto_t *p);
+/* The method the peer's auth line named, also when it failed to verify
+ * (AEMP_AUTH_NONE before the auth line or if it named none we know). */
+aemp_auth_method_t aemp__proto_peer_method(const aemp_proto_t *p);
 aemp_framing_t aemp__proto_send_framing(const aemp_proto_t *p);
 aemp_framing_t aemp__proto_recv_framing(const aemp_proto_t *p);
 const char *aemp__proto_line(const aemp_proto_t *p, int which); /* 0,1 ours; 2,3 peer's */

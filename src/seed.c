@@ -20,6 +20,7 @@ typedef struct seed {
     ev_timer retry;
     double backoff;
     int self;
+    char *last_error;    /* the failure logged last (logged again only when it changes) */
 } seed_t;
 
 static seed_t *seeds;
@@ -86,10 +87,28 @@ void aemp__seed_greeted(const char *addr, const char *peer)
             aemp__global_become();
             return;
         }
+        if (s->last_error) {
+            aemp_log(AEMP_LOG_NOTICE, "seed %s: reached %s", addr, peer);
+            free(s->last_error);
+            s->last_error = NULL;
+        }
         if (!s->nodeid || strcmp(s->nodeid, peer)) {
             free(s->nodeid);
             s->nodeid = strdup(peer);
         }
+    }
+}
+
+void aemp__seed_failed(const char *addr, const char *reason)
+{
+    for (size_t i = 0; i < nseeds; i++) {
+        seed_t *s = &seeds[i];
+        if (strcmp(s->addr, addr) || s->self || (s->last_error && !strcmp(s->last_error, reason)))
+            continue;
+        free(s->last_error);
+        s->last_error = strdup(reason);
+        aemp_log(AEMP_LOG_WARN, "seed %s: %s (retrying every %g s at most; is a node running there, "
+                 "with the same secret?)", addr, reason, aemp__g.net.monitor_timeout);
     }
 }
 
@@ -146,6 +165,7 @@ void aemp__seeds_stop(void)
         ev_timer_stop(aemp__g.loop, &seeds[i].retry);
         free(seeds[i].addr);
         free(seeds[i].nodeid);
+        free(seeds[i].last_error);
     }
     free(seeds);
     seeds = NULL;

@@ -263,7 +263,33 @@ def unauth_cap(tmp):
         n.stop()
 
 
-CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap]
+def explained(tmp):
+    """Failures explain themselves at the default log level: a wrong secret
+    (address, node, method, what to check) and a seed nobody listens on."""
+    a = Node(AEMP, tmp, "explainA", SECRET)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    deadaddr = "127.0.0.1:%d" % dead.getsockname()[1]
+    dead.close()   # nothing listens there now
+    b = Node(AEMP, tmp, "explainB", "another-secret", "seeds", "%s,%s" % (a.addr, deadaddr))
+    try:
+        deadline = time.monotonic() + 8
+        want_a = "from explainB: authentication failure/shared secret mismatch (auth hmac_sha3_512); " \
+                 "check that both nodes have the same secret"
+        want_b = "seed %s: Connection refused (retrying" % deadaddr
+        while time.monotonic() < deadline and (want_a not in a.log() or want_b not in b.log()):
+            time.sleep(0.1)
+        check(want_a in a.log(), "explained: wrong secret logged with peer, method and hint")
+        check(want_b in b.log(), "explained: refused seed logged with the address")
+        time.sleep(2.5)   # the seed is retried at 0.3, 0.6, 1.2 s ...
+        check(b.log().count(want_b) == 1, "explained: a seed's repeated failure is logged once (%d)"
+              % b.log().count(want_b))
+    finally:
+        b.stop()
+        a.stop()
+
+
+CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap, explained]
 
 if __name__ == "__main__":
     random.seed(1)
