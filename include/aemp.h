@@ -294,13 +294,15 @@ int aemp_node_is_up(const char *node);
 /* IDs of the connected nodes (new reference; caller unrefs). */
 aemp_msg_t *aemp_up_nodes(void);
 
-/* The node's counters and gauges as a map of name -> unsigned integer (new
- * reference): connections, unauthenticated_connections, nodes,
- * connecting_nodes, connect_queue_bytes, and the event counters
- * accept_errors, unauthenticated_shed, handshake_failures,
- * send_queue_overflows, dropped_connect_queue, dropped_connect_queue_total,
- * dropped_connecting_nodes, nodes_forgotten (docs/security.md says what
- * each limit does). */
+/* The node's counters and gauges as a map (new reference): unsigned
+ * integers connections, unauthenticated_connections, nodes,
+ * connecting_nodes, connect_queue_bytes, ports, monitors, log_level and the
+ * event counters (messages_in/out, bytes_in/out, nodes_up/down, drops by
+ * limit, shed and failed handshakes, ...), and "peers": a map node ID ->
+ * {address, direction, dialect, messages_in, messages_out, bytes_in,
+ * bytes_out, send_queue_bytes, seconds_up} of the connected nodes.
+ * docs/security.md#counters lists every name.  Always on: counting costs a
+ * few additions per frame. */
 aemp_msg_t *aemp_stats(void);
 
 /* Tell the node where another node listens (addrs: a message of "ip:port"

@@ -159,6 +159,7 @@ static const struct keyinfo {
     { "max_connecting_nodes", K_NUMBER },
     { "max_unauthenticated", K_NUMBER },
     { "listen_backlog", K_NUMBER },
+    { "metrics", K_STRING },
 };
 
 #define NKEYS (sizeof key_table / sizeof key_table[0])
@@ -168,7 +169,7 @@ static const char *const known_keys[NKEYS + 1] = {
     "monitor_timeout", "connect_interval", "framing_format", "auth_offer",
     "auth_accept", "autocork", "nodelay", "secure", "eval", "profile", "norc",
     "force", "version", "dialect", "max_frame", "max_send_queue", "max_connect_queue",
-    "max_connect_queue_total", "max_connecting_nodes", "max_unauthenticated", "listen_backlog", NULL,
+    "max_connect_queue_total", "max_connecting_nodes", "max_unauthenticated", "listen_backlog", "metrics", NULL,
 };
 
 static const struct keyinfo *find_key(const char *key)

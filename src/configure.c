@@ -8,6 +8,7 @@
 #include "config.h"
 #include "conn.h"
 #include "endpoint.h"
+#include "metrics.h"
 #include "module.h"
 #include "global.h"
 #include "proto.h"
@@ -175,6 +176,16 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
 
     /* listeners first: the only step that can still fail, and on failure
      * nothing may have changed */
+    /* the metrics endpoint (optional), checked before anything changes */
+    const json_t *mv = json_object_get(cfg, "metrics");
+    if (mv && !json_is_null(mv) && !json_is_string(mv)) {
+        free(id);
+        aemp__tls_ctx_free(tls);
+        json_decref(binds);
+        json_decref(seeds);
+        return fail(err, errlen, AEMP_ECONFIG, "metrics: must be an endpoint string (\"127.0.0.1:9464\")");
+    }
+    const char *metrics = json_string_length(mv) ? json_string_value(mv) : NULL;
     int old_backlog = net->listen_backlog;
     net->listen_backlog = (int)number(cfg, "listen_backlog", 0);
     aemp_msg_t *listeners = open_listeners(binds, err, errlen, &r);
@@ -185,6 +196,18 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
         aemp__tls_ctx_free(tls);
         free(id);
         return r;
+    }
+
+    if (metrics) {
+        char bound[AEMP_ENDPOINT_STRMAX];
+        if ((r = aemp__metrics_start(metrics, bound, sizeof bound, e, sizeof e)) != 0) {
+            aemp__conn_listeners_close();
+            aemp_msg_unref(listeners);
+            json_decref(seeds);
+            aemp__tls_ctx_free(tls);
+            free(id);
+            return fail(err, errlen, AEMP_ECONFIG, "%s", e);
+        }
     }
 
     /* the node ID: ports created from now on carry it */

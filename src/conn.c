@@ -275,7 +275,7 @@ static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
     ev_timer_init(&c->timer, timer_cb, aemp__g.net.monitor_timeout, 0);
     c->timer.data = c;
     ev_timer_start(aemp__g.loop, &c->timer);
-    c->last_write = ev_now(aemp__g.loop);
+    c->last_write = c->since = ev_now(aemp__g.loop);
     track(c);
     return c;
 }
@@ -326,6 +326,8 @@ static void read_cb(EV_P_ ev_io *w, int revents)
         uint8_t *p = c->tls ? cipher : aemp__buf_reserve(in, READ_CHUNK);
         ssize_t r = read(c->fd, p, READ_CHUNK);
         if (r > 0) {
+            c->bytes_in += (uint64_t)r;
+            aemp__g.stats[AEMP_STAT_BYTES_IN] += (uint64_t)r;
             if (c->tls)
                 aemp__tls_feed(c->tls, p, (size_t)r);
             else
@@ -403,6 +405,18 @@ static void start_tls(aemp_conn_t *c)
     tls_pump(c);
 }
 
+/* Level 9: one line per frame in (<) or out (>), abbreviated. */
+static void trace_frame(const aemp_conn_t *c, const char *dir, const char *dest, size_t destlen,
+                        const aemp_msg_t *msg)
+{
+    char *text = aemp__msg_text(msg);
+    size_t n = strlen(text);
+    aemp_log(AEMP_LOG_TRACE, "frame %s %s %s: \"%.*s\" %.*s%s", dir, c->outgoing ? "to" : "from",
+             c->node ? c->node->id : c->peeraddr, (int)(destlen > 64 ? 64 : destlen), dest ? dest : "",
+             (int)(n > 200 ? 200 : n), text, n > 200 ? "..." : "");
+    free(text);
+}
+
 /* What to check after a handshake failure, for the log line ("" if the
  * error says it all). */
 static const char *failure_hint(const char *error, int outgoing)
@@ -469,6 +483,10 @@ static void process(aemp_conn_t *c)
             aemp__node_connected(c);
             break;
         case AEMP_PROTO_FRAME:
+            c->msgs_in++;
+            aemp__g.stats[AEMP_STAT_MSGS_IN]++;
+            if (aemp_log_level() >= AEMP_LOG_TRACE)
+                trace_frame(c, "<", frame.dest, frame.destlen, frame.msg);
             aemp__node_frame(c, &frame);
             break;
         case AEMP_PROTO_ERROR: {
@@ -516,17 +534,36 @@ void aemp__conn_release(aemp_conn_t *c)
 /* ------------------------------------------------------------- writing */
 
 /* Bytes queued on c and not yet written to the socket. */
-static size_t unsent(aemp_conn_t *c)
+static size_t unsent(const aemp_conn_t *c)
 {
     return aemp__buf_used(aemp__proto_out(c->proto)) + (c->tls ? aemp__buf_used(&c->wire) : 0);
+}
+
+size_t aemp__conn_unsent(const aemp_conn_t *c)
+{
+    return unsent(c);
+}
+
+void aemp__conn_each(void (*fn)(const aemp_conn_t *c, void *arg), void *arg)
+{
+    for (size_t i = 0; i < nall; i++)
+        fn(all[i], arg);
 }
 
 void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
     if (c->closed || c->overflow)
         return;   /* an overflowing connection closes at the flush: its monitors fire */
+    size_t before = unsent(c);
     aemp__proto_send(c->proto, dest, destlen, msg);
-    if (unsent(c) > aemp__g.net.max_queue)
+    size_t after = unsent(c);
+    c->msgs_out++;
+    c->bytes_out += after - before;
+    aemp__g.stats[AEMP_STAT_MSGS_OUT]++;
+    aemp__g.stats[AEMP_STAT_BYTES_OUT] += after - before;
+    if (aemp_log_level() >= AEMP_LOG_TRACE)
+        trace_frame(c, ">", dest, destlen, msg);
+    if (after > aemp__g.net.max_queue)
         c->overflow = 1;
     mark_dirty(c);
 }

@@ -36,6 +36,8 @@ struct aemp_conn {
     aemp_buf_t wire;
     int tls_up;               /* handshake done, proto told (tls_ready) */
     ev_tstamp last_write;
+    ev_tstamp since;          /* when it was opened */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;   /* always-on counters */
     aemp_conn_t *next_dirty;
 };
 
@@ -73,6 +75,12 @@ aemp_conn_t *aemp__conn_pending_seed(const char *addr);
 
 /* Number of open connections (tests, info). */
 size_t aemp__conn_count(void);
+
+/* Call fn for every open connection (read-only: fn must not close any). */
+void aemp__conn_each(void (*fn)(const aemp_conn_t *c, void *arg), void *arg);
+
+/* Unsent bytes of c (its send queue). */
+size_t aemp__conn_unsent(const aemp_conn_t *c);
 
 /* Incoming connections that have not authenticated yet. */
 size_t aemp__conn_unauth_count(void);

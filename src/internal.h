@@ -57,6 +57,12 @@ enum aemp_stat {
     AEMP_STAT_DROPPED_CONNECT_TOTAL,  /* messages dropped: max_connect_queue_total */
     AEMP_STAT_DROPPED_CONNECTING_NODES, /* messages dropped: max_connecting_nodes */
     AEMP_STAT_NODES_FORGOTTEN,        /* idle node-table entries freed */
+    AEMP_STAT_MSGS_IN,                /* frames received from other nodes */
+    AEMP_STAT_MSGS_OUT,               /* frames queued for other nodes */
+    AEMP_STAT_BYTES_IN,               /* bytes read from connections */
+    AEMP_STAT_BYTES_OUT,              /* bytes queued for connections (before TLS) */
+    AEMP_STAT_NODES_UP,               /* node-up events (connects and reconnects) */
+    AEMP_STAT_NODES_DOWN,             /* node-down events */
     AEMP_STAT_COUNT
 };
 

@@ -375,6 +375,23 @@ static void req_stats(req_t *r)
     aemp_msg_unref(stats);
 }
 
+/* libaemp's own: set the log level at run time; replies the old one. */
+static void req_loglevel(req_t *r)
+{
+    int64_t level = 0;
+    aemp_val_int(aemp_msg_at(r->msg, 1), &level);
+    int old = aemp_log_level();
+    if (level < 0 || level > 9) {
+        aemp_log(AEMP_LOG_WARN, "loglevel request from %s ignored: level %lld is not in 0..9", r->from,
+                 (long long)level);
+        reply_new(r, aemp_msgf("si", "log level must be 0..9", old));
+        return;
+    }
+    aemp_set_log_level((int)level);
+    aemp_log(AEMP_LOG_NOTICE, "log level set to %d (was %d) by %s", (int)level, old, r->from);
+    reply_new(r, aemp_msgf("si", "", old));
+}
+
 static void req_eval(req_t *r)
 {
     reply_new(r, aemp_msgf("s", "eval is not supported: this node is libaemp, not Perl"));
@@ -427,6 +444,7 @@ static const aemp_request_t builtins[] = {
     { "can", "s>", "request name", D202, YES, NULL, req_can },
     { "time", ">", "", DBOTH, YES, NULL, req_time },
     { "stats", ">", "", DBOTH, YES, NULL, req_stats },
+    { "loglevel", "i>", "level", DBOTH, YES, NULL, req_loglevel },
     { "eval", "s>", "Perl code", DBOTH, AEMP_REQ_REFUSED, NULL, req_eval },
     { "AnyEvent::MP::_spawn", "pnv*", "new port name,init function,init argument", DBOTH,
       AEMP_REQ_PROTOCOL_ONLY, NULL, req_spawn },

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "global.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,8 +388,10 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     size_t dropped = n->qlen;
     stop_connect(n);
     queue_drop(n);
-    if (was_up)
+    if (was_up) {
+        aemp__g.stats[AEMP_STAT_NODES_DOWN]++;
         aemp_log(AEMP_LOG_INFO, "node %s: %s", n->id, text);
+    }
     else {
         static aemp_ratelimit_t rl;
         aemp__log_limited(&rl, wanted ? AEMP_LOG_WARN : AEMP_LOG_DEBUG, "node %s: %s (%zu queued messages dropped%s)",
@@ -484,6 +487,7 @@ static void attach(aemp_rnode_t *n, aemp_conn_t *c)
     stop_connect(n);
     n->conn = c;
     n->ever_up = 1;
+    aemp__g.stats[AEMP_STAT_NODES_UP]++;
     n->dialect = aemp__proto_peer_dialect(c->proto);
     aemp_log(AEMP_LOG_INFO, "node %s up (%s dialect, %s/%s)", n->id,
              n->dialect == AEMP_DIALECT_130 ? "1.30" : "2.02",
@@ -919,6 +923,7 @@ void aemp__node_shutdown(void)
     aemp__global_shutdown();
     aemp__seeds_stop();
     aemp__conn_shutdown();
+    aemp__metrics_stop();
     size_t pos = 0;
     void *v;
     while (aemp__table_next(&nodes, &pos, NULL, NULL, &v)) {

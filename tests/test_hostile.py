@@ -289,7 +289,50 @@ def explained(tmp):
         a.stop()
 
 
-CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap, explained]
+def observable(tmp):
+    """Counters through the stats request and the Prometheus endpoint; the
+    log level changed at run time; level 9 traces frames; a slow or bad
+    scraper does not block the node."""
+    import urllib.request
+    n = Node(AEMP, tmp, "observed", SECRET, "metrics", "127.0.0.1:0")
+    try:
+        maddr = None
+        deadline = time.monotonic() + 5
+        while not maddr and time.monotonic() < deadline:
+            for line in n.log().splitlines():
+                if "/metrics" in line:
+                    maddr = line.split("http://")[1].split("/")[0]
+            time.sleep(0.05)
+        check(maddr is not None, "observable: the metrics endpoint is announced")
+        slow = connect(maddr)   # sends nothing: must not block anybody
+        p = Peer(n.addr)
+        p.handshake("watcher", SECRET)
+        for i in range(100):
+            p.send("", "devnull", i)
+        p.send("", "loglevel", 9, "watcher#l")
+        f = p.recv_for("l")
+        check(f[1] == "" and f[2] == 5, "observable: loglevel answers the old level (%r)" % (f,))
+        p.send("", "devnull", "traced")
+        p.send("", "stats", "watcher#s")
+        st = p.recv_for("s")[1]
+        check(st["log_level"] == 9, "observable: stats shows the new log level")
+        check(st["messages_in"] >= 102, "observable: messages_in counts (%r)" % st["messages_in"])
+        peer = st["peers"].get("watcher", {})
+        check(peer.get("messages_in", 0) >= 102 and peer.get("direction") == "in",
+              "observable: per-peer counters (%r)" % peer)
+        check('frame < from watcher: "" ["devnull","traced"]' in n.log(), "observable: level 9 traces frames")
+        p.send("", "loglevel", 12, "watcher#l")
+        check(p.recv_for("l")[1] != "", "observable: a bad level is refused")
+        body = urllib.request.urlopen("http://%s/metrics" % maddr, timeout=5).read().decode()
+        check("# TYPE aemp_messages_in_total counter" in body, "observable: Prometheus counter family")
+        check('aemp_peer_messages_in_total{node="watcher"}' in body, "observable: Prometheus per-peer series")
+        slow.close()
+        p.close()
+    finally:
+        n.stop()
+
+
+CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap, explained, observable]
 
 if __name__ == "__main__":
     random.seed(1)
