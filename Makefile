@@ -2,13 +2,18 @@
 #   make demo   - install missing packages, build, run the demo
 #   make check  - install missing packages, build, run the test suite
 #   make asan   - the test suite under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz   - build the libFuzzer targets with clang (build-fuzz/) and run
+#                 each for FUZZ_SECONDS (default 60; FUZZ_TARGETS, FUZZ_JOBS:
+#                 see docs/fuzzing.md)
 #   make bench  - build and run the benchmarks
 #   make install (PREFIX=/usr/local)
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: all deps build demo check asan bench install clean
+.PHONY: all deps build demo check asan fuzz bench install clean
 
 all: build
 
@@ -32,6 +37,13 @@ asan: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# clang and libFuzzer are installed here only (scripts/deps.txt, group fuzz)
+fuzz:
+	@sh scripts/install-deps.sh fuzz
+	CC=clang cmake -S . -B build-fuzz -DAEMP_FUZZ=ON -DAEMP_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench: build
 	sh scripts/bench.sh $(BUILD)
 
@@ -39,4 +51,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

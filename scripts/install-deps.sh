@@ -1,10 +1,20 @@
 #!/bin/sh
 # Install the Debian packages listed in scripts/deps.txt that are missing.
 # Does nothing (and needs no network) when everything is already there.
+#
+#   sh scripts/install-deps.sh [GROUP...]
+#
+# Lines "GROUP: package" belong to an optional group and are installed only
+# when the group is named (`make fuzz` names "fuzz"); plain lines always.
 set -eu
 here=$(dirname "$0")
 missing=""
-for pkg in $(grep -v '^#' "$here/deps.txt" | grep -v '^$'); do
+for pkg in $(grep -v '^#' "$here/deps.txt" | grep -v '^$' | while read -r a b; do
+                 case $a in
+                 *:) for g in "$@"; do [ "$a" = "$g:" ] && echo "$b"; done ;;
+                 *) echo "$a" ;;
+                 esac
+             done); do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
         missing="$missing $pkg"
     fi

@@ -483,7 +483,8 @@ static int take_line(aemp_proto_t *p, char **line)
     size_t n = aemp__buf_used(&p->in);
     if (p->scanned > n)
         p->scanned = 0;   /* the caller consumed input behind our back */
-    const uint8_t *h = aemp__buf_head(&p->in);
+    /* an input buffer that never held bytes has no data: no pointer arithmetic on NULL */
+    const uint8_t *h = n ? aemp__buf_head(&p->in) : NULL;
     const uint8_t *lf = n > p->scanned ? memchr(h + p->scanned, '\n', n - p->scanned) : NULL;
     if (!lf) {
         p->scanned = n;

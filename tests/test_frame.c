@@ -1,7 +1,7 @@
 /* Tests for the JSON and CBOR framings: captured sessions of real Perl
  * nodes (1.30 JSON, 2.02 CBOR) decoded and re-encoded byte for byte, round
  * trips of every value type through both framings, the cross-framing
- * property (tests/fuzz/frame_check.h) over generated messages, incremental
+ * property (fuzz/frame_check.h) over generated messages, incremental
  * splitting, the size and depth limits, and malformed input with its error
  * texts. */
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "frame.h"
-#include "fuzz/frame_check.h"
+#include "../fuzz/frame_check.h"
 #include "testutil.h"
 
 #ifndef AEMP_VECTORS_DIR

@@ -4,8 +4,7 @@
  * the reader accepts re-encodes in both framings to the same value, and
  * splitting the input differently changes nothing.  A violation aborts.
  *
- * libFuzzer:   clang -fsanitize=fuzzer,address ... fuzz_frame.c
- * any compiler: link with fuzz_main.c and pass corpus files or directories.
+ * Built as fuzz_frame_cbor and fuzz_frame_json (fuzz/CMakeLists.txt).
  */
 #include <stddef.h>
 #include <stdint.h>
