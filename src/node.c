@@ -916,10 +916,12 @@ void aemp__node_init(void)
     net->seeds = json_array();
     aemp__conn_init();
     aemp__global_init();
+    aemp__logcatcher_init();
 }
 
 void aemp__node_shutdown(void)
 {
+    aemp__logcatcher_shutdown();
     aemp__global_shutdown();
     aemp__seeds_stop();
     aemp__conn_shutdown();

@@ -92,6 +92,11 @@ void aemp__node_updown(aemp_rnode_t *n, int up, aemp_msg_t *reason);
  * the bytes queued for them. */
 void aemp__node_gauges(size_t *nodes, size_t *queued_nodes, size_t *queued_bytes);
 
+/* AnyEvent::MP::LogCatcher (logcatcher.c): register its functions; free
+ * its state. */
+void aemp__logcatcher_init(void);
+void aemp__logcatcher_shutdown(void);
+
 /* Seeds (seed.c). */
 void aemp__seeds_start(const json_t *addrs);
 void aemp__seeds_stop(void);
