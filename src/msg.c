@@ -62,6 +62,38 @@ size_t aemp__msg_size(const aemp_msg_t *m)
     return sizeof *m + (size_t)m->ncells * sizeof(struct aemp_val) + m->heaplen;
 }
 
+/* A new message of ncells cells and heaplen heap bytes, one reference,
+ * cells and heap uninitialised (the caller writes every byte); NULL if a
+ * count does not fit the 32-bit header fields.  Aborts on no memory. */
+static aemp_msg_t *msg_alloc(size_t ncells, size_t heaplen)
+{
+    if (ncells > UINT32_MAX || heaplen > UINT32_MAX)
+        return NULL;
+    aemp_msg_t *m = malloc(sizeof *m + ncells * sizeof(struct aemp_val) + heaplen);
+    if (!m)
+        abort();
+    m->refs = 1;
+    m->ncells = (uint32_t)ncells;
+    m->heaplen = (uint32_t)heaplen;
+    m->flags = 0;
+    return m;
+}
+
+aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
+{
+    if (n >= UINT32_MAX)
+        return NULL;
+    aemp_msg_t *m = msg_alloc(n + 1, heaplen);
+    if (!m)
+        return NULL;
+    struct aemp_val *root = &m->cells[0];
+    root->type = AEMP_T_ARRAY;
+    memset(root->pad, 0, sizeof root->pad);
+    root->n = (uint32_t)n;
+    root->v.off = 1;
+    return m;
+}
+
 /* The shared empty message [].  A struct with a flexible array member may
  * not be part of another struct in ISO C, but it may be a union member:
  * `init` lays out the header and the root cell, `m` is the view of it. */
@@ -237,6 +269,15 @@ int aemp_build_double(aemp_build_t *b, double x)
     return 0;
 }
 
+int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c)
+{
+    struct aemp_val *v = add(b, (aemp_type_t)c->type);
+    if (!v)
+        return b->err;
+    v->v = c->v;
+    return 0;
+}
+
 char *aemp__build_str_space(aemp_build_t *b, aemp_type_t type, size_t len)
 {
     if (b->err)
@@ -388,28 +429,20 @@ static aemp_msg_t *finish(aemp_build_t *b, int as_array)
         return NULL;
     size_t total = (size_t)b->ncells + (as_array ? 1 : 0);
     size_t cells_bytes = total * sizeof(struct aemp_val);
-    if (total > UINT32_MAX || b->heaplen > UINT32_MAX) {
+    int flat = as_array && !b->deepest;
+    aemp_msg_t *m = flat ? aemp__msg_new_flat(b->ncells, b->heaplen) : msg_alloc(total, b->heaplen);
+    if (!m) {
         aemp__build_fail(b, AEMP_ELIMIT, "message too large");
         return NULL;
     }
-    aemp_msg_t *m = malloc(sizeof *m + cells_bytes + b->heaplen);
-    if (!m)
-        abort();
-    m->refs = 1;
-    m->ncells = (uint32_t)total;
-    m->heaplen = (uint32_t)b->heaplen;
-    m->flags = 0;
     struct aemp_val *F = m->cells;
     if (b->heaplen)
         memcpy((char *)F + cells_bytes, b->heap, b->heaplen);
     uint32_t next = 1;
-    if (as_array && !b->deepest) {
-        /* flat: pre-order is already the final order; only the string
-         * offsets change (they become relative to their cells) */
-        F[0].type = AEMP_T_ARRAY;
-        memset(F[0].pad, 0, sizeof F[0].pad);
-        F[0].n = b->ntop;
-        F[0].v.off = 1;
+    if (flat) {
+        /* flat: pre-order is already the final order (the root is set);
+         * only the string offsets change (they become relative to their
+         * cells) */
         if (b->ncells)
             memcpy(F + 1, b->cells, (size_t)b->ncells * sizeof *F);
         for (uint32_t q = 1; q < total; q++)
@@ -507,38 +540,78 @@ aemp_msg_t *aemp_msg_copy_val(const aemp_val_t *v)
     return aemp_build_root(b);
 }
 
+/* A new message: the elements of m's root array (borrowed) with the
+ * string s[0..len) inserted as element `at` (at most aemp_msg_len(m)); a
+ * NULL m or another root counts as no elements.  m's block is copied
+ * whole, the new cell goes in at its place in the breadth-first order and
+ * the heap grows by the string at its end: the cells after that place and
+ * the heap move by one cell each, so their relative offsets hold, and only
+ * the `at` elements before it (which now reach one cell further to their
+ * children and their strings) are adjusted.  Cells of m no element
+ * reaches (left by aemp__msg_slice) are copied as they are and stay
+ * unreached.  NULL if the message would be too large. */
+static aemp_msg_t *insert_str(const aemp_msg_t *m, size_t at, const char *s, size_t len)
+{
+    if (len >= AEMP_MSG_MAX_STR)
+        return NULL;
+    if (!m || m->cells[0].type != AEMP_T_ARRAY)
+        m = aemp_msg_empty();
+    const struct aemp_val *root = &m->cells[0];
+    size_t q = (size_t)root->v.off + at;   /* the new cell's index */
+    aemp_msg_t *r = msg_alloc((size_t)m->ncells + 1, (size_t)m->heaplen + len + 1);
+    if (!r)
+        return NULL;
+    struct aemp_val *F = r->cells;
+    memcpy(F, m->cells, q * sizeof *F);
+    /* the cells from q on and the heap are contiguous in both blocks */
+    memcpy(F + q + 1, m->cells + q, (m->ncells - q) * sizeof *F + m->heaplen);
+    F[0].n = root->n + 1;
+    for (size_t i = (size_t)root->v.off; i < q; i++) {
+        if (F[i].type == AEMP_T_ARRAY || F[i].type == AEMP_T_MAP)
+            F[i].v.off += 1;
+        else if (F[i].type == AEMP_T_STR || F[i].type == AEMP_T_BYTES)
+            F[i].v.off += sizeof *F;
+    }
+    char *heap_end = (char *)(F + r->ncells) + m->heaplen;
+    struct aemp_val *c = &F[q];
+    c->type = AEMP_T_STR;
+    memset(c->pad, 0, sizeof c->pad);
+    c->n = (uint32_t)len;
+    c->v.off = (uint64_t)(heap_end - (char *)c);
+    if (len)   /* s may be NULL for an empty string */
+        memcpy(heap_end, s, len);
+    heap_end[len] = 0;
+    return r;
+}
+
+aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m)
+{
+    return insert_str(m, 0, s, len);
+}
+
+aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len)
+{
+    return insert_str(m, aemp_msg_len(m), s, len);
+}
+
+aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from)
+{
+    size_t n = aemp_msg_len(m);
+    if (from >= n)
+        return aemp_msg_empty();
+    aemp_msg_t *r = msg_alloc(m->ncells, m->heaplen);
+    memcpy(r->cells, m->cells, (size_t)m->ncells * sizeof *r->cells + m->heaplen);
+    r->cells[0].n = (uint32_t)(n - from);
+    r->cells[0].v.off += from;
+    return r;
+}
+
 /* Append the elements i >= from of m's root array to b. */
 static void build_elements(aemp_build_t *b, const aemp_msg_t *m, size_t from)
 {
     size_t n = aemp_msg_len(m);
     for (size_t i = from; i < n; i++)
         aemp_build_val(b, aemp_msg_at(m, i));
-}
-
-aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m)
-{
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_strn(b, s, len);
-    if (m)
-        build_elements(b, m, 0);
-    return aemp_build_msg(b);
-}
-
-aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from)
-{
-    aemp_build_t *b = aemp_build_new();
-    if (m)
-        build_elements(b, m, from);
-    return aemp_build_msg(b);
-}
-
-aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len)
-{
-    aemp_build_t *b = aemp_build_new();
-    if (m)
-        build_elements(b, m, 0);
-    aemp_build_strn(b, s, len);
-    return aemp_build_msg(b);
 }
 
 /* --------------------------------------------------------------- format */
@@ -706,20 +779,11 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
     }
     va_end(cp);
     size_t cells = (size_t)n + 1;
-    if (heap > UINT32_MAX)
-        return NULL;
-    aemp_msg_t *m = malloc(sizeof *m + cells * sizeof(struct aemp_val) + heap);
+    aemp_msg_t *m = aemp__msg_new_flat(n, heap);
     if (!m)
-        abort();
-    m->refs = 1;
-    m->ncells = (uint32_t)cells;
-    m->heaplen = (uint32_t)heap;
-    m->flags = 0;
+        return NULL;
     struct aemp_val *v = m->cells;
-    memset(v, 0, cells * sizeof *v);
-    v[0].type = AEMP_T_ARRAY;
-    v[0].n = n;
-    v[0].v.off = 1;
+    memset(v + 1, 0, n * sizeof *v);
     char *hp = (char *)(v + cells);
     uint32_t k = 1;
     va_copy(cp, ap);
