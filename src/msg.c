@@ -38,6 +38,83 @@ const char *aemp_type_name(aemp_type_t t)
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
+/* ---------------------------------------------------------- block cache */
+
+/* Small message blocks are kept for reuse instead of going back to malloc:
+ * a connection decodes all the frames of a read (a thousand or so) before
+ * their ports run and free them, so the blocks are freed in batches
+ * larger than malloc's per-thread cache, and the general free and malloc
+ * paths cost more than the decoding of such a message.  Blocks of up to
+ * MSG_GRAIN * MSG_CLASSES bytes are allocated at the full size of their
+ * class (their size rounded up to a multiple of MSG_GRAIN); a freed block
+ * goes to the class of its message's size (aemp__msg_size), which never
+ * exceeds what the block holds.  At most MSG_KEEP blocks per class and
+ * MSG_CACHE_BYTES in all are kept, in arrays outside the blocks: under
+ * AddressSanitizer a kept block is poisoned whole (a use after its unref
+ * is still reported) and stays visible to the leak checker.  (One
+ * thread: see DESIGN.md.) */
+#define MSG_GRAIN 64
+#define MSG_CLASSES 4
+#define MSG_KEEP 1024
+#define MSG_CACHE_BYTES (256u << 10)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MSG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MSG_ASAN 1
+#endif
+#endif
+#ifdef MSG_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void *block_cache[MSG_CLASSES][MSG_KEEP];
+static unsigned block_cached[MSG_CLASSES];
+static size_t block_cache_bytes;
+
+/* A block of at least `bytes` bytes for a message (from the cache if one
+ * of its class is kept).  Aborts on no memory. */
+static void *block_alloc(size_t bytes)
+{
+    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
+        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+        if (block_cached[c]) {
+            void *b = block_cache[c][--block_cached[c]];
+            block_cache_bytes -= size;
+            UNPOISON(b, size);
+            return b;
+        }
+        bytes = size;
+    }
+    void *p = malloc(bytes);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* Give the block of message m (no references left) back: to the cache if
+ * it is small and the cache has room, else to malloc. */
+static void block_free(aemp_msg_t *m)
+{
+    size_t bytes = aemp__msg_size(m);
+    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
+        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+        if (block_cached[c] < MSG_KEEP && block_cache_bytes + size <= MSG_CACHE_BYTES) {
+            block_cache[c][block_cached[c]++] = m;
+            block_cache_bytes += size;
+            POISON(m, size);
+            return;
+        }
+    }
+    free(m);
+}
+
 /* ------------------------------------------------------------ references */
 
 #define MSG_STATIC 1u   /* flags: never freed (the shared empty message) */
@@ -54,7 +131,7 @@ void aemp_msg_unref(aemp_msg_t *m)
     if (!m || (m->flags & MSG_STATIC))
         return;
     if (--m->refs == 0)
-        free(m);
+        block_free(m);
 }
 
 size_t aemp__msg_size(const aemp_msg_t *m)
@@ -69,9 +146,7 @@ static aemp_msg_t *msg_alloc(size_t ncells, size_t heaplen)
 {
     if (ncells > UINT32_MAX || heaplen > UINT32_MAX)
         return NULL;
-    aemp_msg_t *m = malloc(sizeof *m + ncells * sizeof(struct aemp_val) + heaplen);
-    if (!m)
-        abort();
+    aemp_msg_t *m = block_alloc(sizeof *m + ncells * sizeof(struct aemp_val) + heaplen);
     m->refs = 1;
     m->ncells = (uint32_t)ncells;
     m->heaplen = (uint32_t)heaplen;

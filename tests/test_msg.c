@@ -1610,6 +1610,55 @@ static void random_value(aemp_build_t *b, char **t, size_t *tlen, int depth)
     }
 }
 
+/* A message of exactly `bytes` bytes (header, root, string cells and
+ * heap): n strings of 15 bytes (a 16-byte cell, 16 heap bytes each) and a
+ * last one of what is left over (bytes - 32 - 16 * n >= 17). */
+static aemp_msg_t *sized_msg(size_t bytes)
+{
+    aemp_build_t *b = aemp_build_new();
+    size_t left = bytes - 32;
+    static const char fill[512] = { 0 };
+    while (left >= 64) {
+        aemp_build_strn(b, fill, 15);
+        left -= 32;
+    }
+    aemp_build_strn(b, fill, left - 17);
+    aemp_msg_t *m = aemp_build_msg(b);
+    assert_non_null(m);
+    assert_int_equal(aemp__msg_size(m), bytes);
+    return m;
+}
+
+/* Small blocks come back for messages of the same size class (multiples
+ * of 64 bytes up to 256), whatever their exact size (malloc alone would
+ * not give 49 and 64, or 129 and 192 bytes, the same block); a cached
+ * block is reused only for a message it holds. */
+static void block_reuse(void **state)
+{
+    static const size_t sizes[] = { 49, 64, 65, 100, 128, 129, 192, 193, 255, 256 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        aemp_msg_t *m = sized_msg(sizes[i]);
+        void *block = m;
+        aemp_msg_unref(m);
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+            int same_class = (sizes[j] - 1) / 64 == (sizes[i] - 1) / 64;
+            m = sized_msg(sizes[j]);
+            check_layout(m);   /* its block holds it */
+            if (same_class)
+                assert_ptr_equal(m, block);
+            else
+                assert_ptr_not_equal(m, block);
+            block = m;
+            aemp_msg_unref(m);
+            if (!same_class) {   /* put back the block of class i */
+                m = sized_msg(sizes[i]);
+                block = m;
+                aemp_msg_unref(m);
+            }
+        }
+    }
+}
+
 /* The elements of m from `from` on, rebuilt value by value (what a relay
  * must give), with `pre` prepended and `post` appended if not NULL. */
 static aemp_msg_t *rebuilt(const aemp_msg_t *m, size_t from, const char *pre, const char *post)
@@ -2004,6 +2053,7 @@ int main(void)
         cmocka_unit_test(large_messages),
         cmocka_unit_test(random_trees),
         cmocka_unit_test(relay_slices),
+        cmocka_unit_test(block_reuse),
         cmocka_unit_test(single_allocation_layout),
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(json_conversions),
