@@ -9,12 +9,14 @@
  * would (so a frame that arrived whole is walked once); if that fails --
  * the frame is cut, or wrong -- the scanner takes over (once per frame,
  * so the cost stays linear) and only a complete frame is decoded, with
- * exactly the old errors.  Decoding goes straight into the reader's
- * message builder: element 0 (the
- * destination port) goes to the reader's own buffer, elements 1.. become
- * the root array of the new message.  Encoding walks a message's cells and
- * writes into the output buffer.  Neither direction allocates anything but
- * the output buffer and the decoded message in steady state.
+ * exactly the old errors.  Element 0 (the destination port) goes to the
+ * reader's own buffer, elements 1.. become the root array of the new
+ * message: a flat frame (only scalars and strings after the destination,
+ * nearly all traffic) straight in its final layout, any other through the
+ * reader's message builder (see "flat frames" below).  Encoding walks a
+ * message's cells and writes into the output buffer.  Neither direction
+ * allocates anything but the output buffer and the decoded message in
+ * steady state.
  *
  * Value mapping (the same set of values both ways, so that any frame
  * accepted from one peer can be encoded for any other):
@@ -1563,9 +1565,11 @@ static int jd_number(jdec_t *d, val_t *c)
     const uint8_t *digits = q;
     if (!is_digit(q, end))
         return jd_fail(d, q, "a digit must follow '-'");
+    uint64_t u = (uint64_t)(*q - '0');   /* the first 19 digits (no overflow) */
     if (*q++ != '0')
-        while (is_digit(q, end))
-            q++;
+        for (; is_digit(q, end); q++)
+            if (q - digits < 19)
+                u = u * 10 + (unsigned)(*q - '0');
     size_t nd = (size_t)(q - digits);
     if (q < end && *q == '.') {
         real = 1;
@@ -1589,12 +1593,8 @@ static int jd_number(jdec_t *d, val_t *c)
         return jd_fail(d, q, "a number at the end of the frame");
     d->p = q;
     if (!real && nd <= 20) {
-        uint64_t u = 0;
-        size_t i = 0;
-        if (nd < 20) /* up to 19 digits cannot overflow */
-            for (; i < nd; i++)
-                u = u * 10 + (unsigned)(digits[i] - '0');
-        for (; i < nd; i++) {
+        size_t i = nd < 20 ? nd : 19;
+        for (; i < nd; i++) { /* the 20th digit, if it fits */
             unsigned dg = digits[i] - '0';
             if (u > (UINT64_MAX - dg) / 10)
                 break;
