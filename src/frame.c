@@ -382,13 +382,6 @@ static void json_put_val(aemp_buf_t *b, const val_t *v)
 
 /* ------------------------------------------------------------ CBOR encode */
 
-/* Append one CBOR item produced by a libcbor encoder (at most 9 bytes). */
-#define CB_PUT(b, call)                                              \
-    do {                                                             \
-        uint8_t *p_ = aemp__buf_reserve((b), 9);                     \
-        (b)->len += call;                                            \
-    } while (0)
-
 /* Write the shortest CBOR head of major type `major` with argument v to p
  * (room for 9 bytes); returns its length.  The same bytes as libcbor's
  * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
@@ -439,32 +432,42 @@ static void cbor_put_str(aemp_buf_t *b, unsigned major, const char *s, size_t n)
     b->len += h + n;
 }
 
+/* Room the CBOR form of the scalar or string cell c needs at most. */
+static inline size_t cb_scalar_room(const val_t *c)
+{
+    return 9 + (c->type == AEMP_T_STR || c->type == AEMP_T_BYTES ? c->n : 0);
+}
+
+/* Write the CBOR form of the cell c, a scalar or a string, at w (room for
+ * cb_scalar_room(c) bytes); returns its length. */
+static inline size_t cb_put_scalar(uint8_t *w, const val_t *c)
+{
+    switch (c->type) {
+    case AEMP_T_BOOL:
+        return cbor_encode_bool(c->v.i != 0, w, 9);
+    case AEMP_T_INT:
+        if (c->v.i >= 0)
+            return cb_head(w, 0, (uint64_t)c->v.i);
+        return cb_head(w, 1, (uint64_t)(-(c->v.i + 1)));
+    case AEMP_T_UINT:
+        return cb_head(w, 0, c->v.u);
+    case AEMP_T_DOUBLE:
+        return cbor_encode_double(c->v.d, w, 9);
+    case AEMP_T_STR:
+    case AEMP_T_BYTES: {
+        size_t h = cb_head(w, c->type == AEMP_T_BYTES ? 2 : 3, c->n);
+        memcpy(w + h, aemp__val_strp(c), c->n);
+        return h + c->n;
+    }
+    }
+    return cbor_encode_null(w, 9);
+}
+
 /* Append any value as CBOR.  Recursion is bounded by the message's depth
  * limit. */
 static void cbor_put_val(aemp_buf_t *b, const val_t *v)
 {
-    switch (v->type) {
-    case AEMP_T_BOOL:
-        CB_PUT(b, cbor_encode_bool(v->v.i != 0, p_, 9));
-        return;
-    case AEMP_T_INT:
-        if (v->v.i >= 0)
-            cb_put_head(b, 0, (uint64_t)v->v.i);
-        else
-            cb_put_head(b, 1, (uint64_t)(-(v->v.i + 1)));
-        return;
-    case AEMP_T_UINT:
-        cb_put_head(b, 0, v->v.u);
-        return;
-    case AEMP_T_DOUBLE:
-        CB_PUT(b, cbor_encode_double(v->v.d, p_, 9));
-        return;
-    case AEMP_T_STR:
-    case AEMP_T_BYTES:
-        cbor_put_str(b, v->type == AEMP_T_BYTES ? 2 : 3, aemp__val_strp(v), v->n);
-        return;
-    case AEMP_T_ARRAY:
-    case AEMP_T_MAP: {
+    if (v->type == AEMP_T_ARRAY || v->type == AEMP_T_MAP) {
         const val_t *c = aemp__val_child(v);
         uint32_t k = v->type == AEMP_T_MAP ? 2 * v->n : v->n;
         cb_put_head(b, v->type == AEMP_T_MAP ? 5 : 4, v->n);
@@ -472,8 +475,33 @@ static void cbor_put_val(aemp_buf_t *b, const val_t *v)
             cbor_put_val(b, c + i);
         return;
     }
+    size_t room = cb_scalar_room(v);
+    uint8_t *p = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room);
+    b->len += cb_put_scalar(p, v);
+}
+
+/* Append the CBOR frame [dest, c[0..n)] if all of c are scalars and
+ * strings, with room reserved once for all of it; 0 if one is an array or
+ * a map (nothing appended). */
+static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
+                               uint32_t n)
+{
+    size_t room = 9 + 9 + destlen;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
+            return 0;
+        room += cb_scalar_room(&c[i]);
     }
-    CB_PUT(b, cbor_encode_null(p_, 9));
+    uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
+    w += cb_head(w, 4, (uint64_t)n + 1);
+    w += cb_head(w, 3, destlen);
+    if (destlen)
+        memcpy(w, dest, destlen);
+    w += destlen;
+    for (uint32_t i = 0; i < n; i++)
+        w += cb_put_scalar(w, &c[i]);
+    b->len += (size_t)(w - w0);
+    return 1;
 }
 
 /* ------------------------------------------------------------ encode API */
@@ -494,7 +522,7 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
             json_put_val(out, c + i);
         }
         aemp__buf_putc(out, ']');
-    } else if (f == AEMP_FRAMING_CBOR) {
+    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, n)) {
         cb_put_head(out, 4, (uint64_t)n + 1);
         cbor_put_str(out, 3, dest, destlen);
         for (uint32_t i = 0; i < n; i++)
