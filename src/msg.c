@@ -796,79 +796,35 @@ static aemp_msg_t *finish_fmt(aemp_build_t *b, int as_array, const char *fmt)
 }
 
 /* The fast path of aemp_vmsgf for flat formats (scalars and strings at
- * the top level, at most FLAT_MAX of them): the exact size is computed from
- * the arguments, then the final layout is written in place, with no
- * builder and no copy.  Returns NULL (ap untouched) for any other format,
- * which the builder then handles (with its error reporting). */
+ * the top level, at most FLAT_MAX of them): one pass over the format and
+ * the arguments fills scratch cells (a string's bytes still the
+ * caller's), then the message is allocated at its exact size and the
+ * cells and strings are copied into it once, with no builder.  Returns
+ * NULL (ap untouched) for any other format, which the builder then
+ * handles (with its error reporting). */
 #define FLAT_MAX 16
 static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
 {
-    size_t lens[FLAT_MAX];
+    struct aemp_val cells[FLAT_MAX];
+    const char *strs[FLAT_MAX];
     uint32_t n = 0;
     size_t heap = 0;
     va_list cp;
     va_copy(cp, ap);
     for (const char *f = fmt; *f; f++) {
-        switch (*f) {
-        case ' ': case ',':
+        if (*f == ' ' || *f == ',')
             continue;
-        case 'n':
-            break;
-        case 'b': case 'i':
-            (void)va_arg(cp, int);
-            break;
-        case 'I':
-            (void)va_arg(cp, int64_t);
-            break;
-        case 'u':
-            (void)va_arg(cp, uint64_t);
-            break;
-        case 'f':
-            (void)va_arg(cp, double);
-            break;
-        case 's': {
-            const char *str = va_arg(cp, const char *);
-            size_t len;
-            if (f[1] == '#') {
-                len = va_arg(cp, size_t);
-                f++;
-            } else {
-                len = str ? strlen(str) : 0;
-            }
-            if (n < FLAT_MAX)
-                lens[n] = len;
-            if (str)
-                heap += len + 1;
-            if (len >= AEMP_MSG_MAX_STR)
-                n = FLAT_MAX;   /* let the builder report it */
-            break;
-        }
-        default:
+        if (n == FLAT_MAX) {
             va_end(cp);
             return NULL;
         }
-        if (++n > FLAT_MAX) {
-            va_end(cp);
-            return NULL;
-        }
-    }
-    va_end(cp);
-    size_t cells = (size_t)n + 1;
-    aemp_msg_t *m = aemp__msg_new_flat(n, heap);
-    if (!m)
-        return NULL;
-    struct aemp_val *v = m->cells;
-    memset(v + 1, 0, n * sizeof *v);
-    char *hp = (char *)(v + cells);
-    uint32_t k = 1;
-    va_copy(cp, ap);
-    for (const char *f = fmt; *f; f++) {
-        struct aemp_val *c = &v[k];
+        struct aemp_val *c = &cells[n];
+        c->type = AEMP_T_NULL;
+        memset(c->pad, 0, sizeof c->pad);
+        c->n = 0;
+        c->v.u = 0;
         switch (*f) {
-        case ' ': case ',':
-            continue;
         case 'n':
-            c->type = AEMP_T_NULL;
             break;
         case 'b':
             c->type = AEMP_T_BOOL;
@@ -882,40 +838,57 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
             c->type = AEMP_T_INT;
             c->v.i = va_arg(cp, int64_t);
             break;
-        case 'u': {
-            uint64_t u = va_arg(cp, uint64_t);
-            c->type = u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
-            c->v.u = u;
+        case 'u':
+            c->v.u = va_arg(cp, uint64_t);
+            c->type = c->v.u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
             break;
-        }
         case 'f':
             c->type = AEMP_T_DOUBLE;
             c->v.d = va_arg(cp, double);
             break;
         case 's': {
             const char *str = va_arg(cp, const char *);
+            size_t len;
             if (f[1] == '#') {
-                (void)va_arg(cp, size_t);
+                len = va_arg(cp, size_t);
                 f++;
+            } else {
+                len = str ? strlen(str) : 0;
             }
-            if (!str) {
-                c->type = AEMP_T_NULL;
+            if (!str)   /* null */
                 break;
+            if (len >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
+                va_end(cp);
+                return NULL;
             }
-            size_t len = lens[k - 1];
             c->type = AEMP_T_STR;
             c->n = (uint32_t)len;
-            c->v.off = (uint64_t)(hp - (char *)c);
-            if (len)
-                memcpy(hp, str, len);
-            hp[len] = 0;
-            hp += len + 1;
+            strs[n] = str;
+            heap += len + 1;
             break;
         }
+        default:
+            va_end(cp);
+            return NULL;
         }
-        k++;
+        n++;
     }
     va_end(cp);
+    aemp_msg_t *m = aemp__msg_new_flat(n, heap);
+    if (!m)
+        return NULL;
+    struct aemp_val *v = m->cells + 1;
+    char *hp = (char *)(v + n);
+    for (uint32_t k = 0; k < n; k++) {
+        v[k] = cells[k];
+        if (v[k].type != AEMP_T_STR)
+            continue;
+        if (v[k].n)
+            memcpy(hp, strs[k], v[k].n);
+        hp[v[k].n] = 0;
+        v[k].v.off = (uint64_t)(hp - (char *)&v[k]);
+        hp += v[k].n + 1;
+    }
     return m;
 }
 
