@@ -9,12 +9,14 @@
  * would (so a frame that arrived whole is walked once); if that fails --
  * the frame is cut, or wrong -- the scanner takes over (once per frame,
  * so the cost stays linear) and only a complete frame is decoded, with
- * exactly the old errors.  Decoding goes straight into the reader's
- * message builder: element 0 (the
- * destination port) goes to the reader's own buffer, elements 1.. become
- * the root array of the new message.  Encoding walks a message's cells and
- * writes into the output buffer.  Neither direction allocates anything but
- * the output buffer and the decoded message in steady state.
+ * exactly the old errors.  Element 0 (the destination port) goes to the
+ * reader's own buffer, elements 1.. become the root array of the new
+ * message: a flat frame (only scalars and strings after the destination,
+ * nearly all traffic) straight in its final layout, any other through the
+ * reader's message builder (see "flat frames" below).  Encoding walks a
+ * message's cells and writes into the output buffer.  Neither direction
+ * allocates anything but the output buffer and the decoded message in
+ * steady state.
  *
  * Value mapping (the same set of values both ways, so that any frame
  * accepted from one peer can be encoded for any other):
@@ -73,6 +75,23 @@
 
 typedef struct aemp_val val_t;
 
+/* Make c a cell of type t with no payload yet (no uninitialised bytes). */
+static inline void cell_init(val_t *c, aemp_type_t t)
+{
+    c->type = (uint8_t)t;
+    memset(c->pad, 0, sizeof c->pad);
+    c->n = 0;
+    c->v.u = 0;
+}
+
+/* Make c the integer u: INT if it fits int64, else UINT (as
+ * aemp_build_uint does). */
+static inline void cell_uint(val_t *c, uint64_t u)
+{
+    cell_init(c, u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT);
+    c->v.u = u;
+}
+
 /* ------------------------------------------------------------ names */
 
 /* Wire name of a framing; NULL for NONE. */
@@ -101,6 +120,15 @@ aemp_framing_t aemp__framing_parse(const char *name, size_t len)
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
+
+/* A big-endian word loaded with memcpy, in host order. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BE32(w) __builtin_bswap32(w)
+#define BE64(w) __builtin_bswap64(w)
+#else
+#define BE32(w) (w)
+#define BE64(w) (w)
+#endif
 
 /* The 8 bytes at p as one word (any alignment). */
 static inline uint64_t load8(const uint8_t *p)
@@ -354,13 +382,6 @@ static void json_put_val(aemp_buf_t *b, const val_t *v)
 
 /* ------------------------------------------------------------ CBOR encode */
 
-/* Append one CBOR item produced by a libcbor encoder (at most 9 bytes). */
-#define CB_PUT(b, call)                                              \
-    do {                                                             \
-        uint8_t *p_ = aemp__buf_reserve((b), 9);                     \
-        (b)->len += call;                                            \
-    } while (0)
-
 /* Write the shortest CBOR head of major type `major` with argument v to p
  * (room for 9 bytes); returns its length.  The same bytes as libcbor's
  * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
@@ -411,32 +432,42 @@ static void cbor_put_str(aemp_buf_t *b, unsigned major, const char *s, size_t n)
     b->len += h + n;
 }
 
+/* Room the CBOR form of the scalar or string cell c needs at most. */
+static inline size_t cb_scalar_room(const val_t *c)
+{
+    return 9 + (c->type == AEMP_T_STR || c->type == AEMP_T_BYTES ? c->n : 0);
+}
+
+/* Write the CBOR form of the cell c, a scalar or a string, at w (room for
+ * cb_scalar_room(c) bytes); returns its length. */
+static inline size_t cb_put_scalar(uint8_t *w, const val_t *c)
+{
+    switch (c->type) {
+    case AEMP_T_BOOL:
+        return cbor_encode_bool(c->v.i != 0, w, 9);
+    case AEMP_T_INT:
+        if (c->v.i >= 0)
+            return cb_head(w, 0, (uint64_t)c->v.i);
+        return cb_head(w, 1, (uint64_t)(-(c->v.i + 1)));
+    case AEMP_T_UINT:
+        return cb_head(w, 0, c->v.u);
+    case AEMP_T_DOUBLE:
+        return cbor_encode_double(c->v.d, w, 9);
+    case AEMP_T_STR:
+    case AEMP_T_BYTES: {
+        size_t h = cb_head(w, c->type == AEMP_T_BYTES ? 2 : 3, c->n);
+        memcpy(w + h, aemp__val_strp(c), c->n);
+        return h + c->n;
+    }
+    }
+    return cbor_encode_null(w, 9);
+}
+
 /* Append any value as CBOR.  Recursion is bounded by the message's depth
  * limit. */
 static void cbor_put_val(aemp_buf_t *b, const val_t *v)
 {
-    switch (v->type) {
-    case AEMP_T_BOOL:
-        CB_PUT(b, cbor_encode_bool(v->v.i != 0, p_, 9));
-        return;
-    case AEMP_T_INT:
-        if (v->v.i >= 0)
-            cb_put_head(b, 0, (uint64_t)v->v.i);
-        else
-            cb_put_head(b, 1, (uint64_t)(-(v->v.i + 1)));
-        return;
-    case AEMP_T_UINT:
-        cb_put_head(b, 0, v->v.u);
-        return;
-    case AEMP_T_DOUBLE:
-        CB_PUT(b, cbor_encode_double(v->v.d, p_, 9));
-        return;
-    case AEMP_T_STR:
-    case AEMP_T_BYTES:
-        cbor_put_str(b, v->type == AEMP_T_BYTES ? 2 : 3, aemp__val_strp(v), v->n);
-        return;
-    case AEMP_T_ARRAY:
-    case AEMP_T_MAP: {
+    if (v->type == AEMP_T_ARRAY || v->type == AEMP_T_MAP) {
         const val_t *c = aemp__val_child(v);
         uint32_t k = v->type == AEMP_T_MAP ? 2 * v->n : v->n;
         cb_put_head(b, v->type == AEMP_T_MAP ? 5 : 4, v->n);
@@ -444,8 +475,33 @@ static void cbor_put_val(aemp_buf_t *b, const val_t *v)
             cbor_put_val(b, c + i);
         return;
     }
+    size_t room = cb_scalar_room(v);
+    uint8_t *p = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room);
+    b->len += cb_put_scalar(p, v);
+}
+
+/* Append the CBOR frame [dest, c[0..n)] if all of c are scalars and
+ * strings, with room reserved once for all of it; 0 if one is an array or
+ * a map (nothing appended). */
+static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
+                               uint32_t n)
+{
+    size_t room = 9 + 9 + destlen;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
+            return 0;
+        room += cb_scalar_room(&c[i]);
     }
-    CB_PUT(b, cbor_encode_null(p_, 9));
+    uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
+    w += cb_head(w, 4, (uint64_t)n + 1);
+    w += cb_head(w, 3, destlen);
+    if (destlen)
+        memcpy(w, dest, destlen);
+    w += destlen;
+    for (uint32_t i = 0; i < n; i++)
+        w += cb_put_scalar(w, &c[i]);
+    b->len += (size_t)(w - w0);
+    return 1;
 }
 
 /* ------------------------------------------------------------ encode API */
@@ -466,7 +522,7 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
             json_put_val(out, c + i);
         }
         aemp__buf_putc(out, ']');
-    } else if (f == AEMP_FRAMING_CBOR) {
+    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, n)) {
         cb_put_head(out, 4, (uint64_t)n + 1);
         cbor_put_str(out, 3, dest, destlen);
         for (uint32_t i = 0; i < n; i++)
@@ -859,8 +915,8 @@ static int cd_check(cdec_t *d, const uint8_t *at)
 
 /* Parse the head at q (before end): its length in bytes, or 0 if it is cut
  * by the end or uses reserved additional information 28..30. */
-static size_t cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *major, unsigned *ai,
-                            uint64_t *val)
+static inline __attribute__((always_inline)) size_t
+cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *major, unsigned *ai, uint64_t *val)
 {
     if (q >= end)
         return 0;
@@ -874,9 +930,25 @@ static size_t cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *majo
     size_t k = (size_t)1 << (*ai - 24);
     if ((size_t)(end - q) <= k)
         return 0;
-    uint64_t v = 0;
-    for (size_t j = 1; j <= k; j++)
-        v = (v << 8) | q[j];
+    uint64_t v;
+    switch (k) { /* big-endian argument of 1, 2, 4 or 8 bytes */
+    case 1:
+        v = q[1];
+        break;
+    case 2:
+        v = (uint64_t)q[1] << 8 | q[2];
+        break;
+    case 4: {
+        uint32_t w;
+        memcpy(&w, q + 1, 4);
+        v = BE32(w);
+        break;
+    }
+    default:
+        memcpy(&v, q + 1, 8);
+        v = BE64(v);
+        break;
+    }
     *val = v;
     return 1 + k;
 }
@@ -984,6 +1056,64 @@ static double half_to_double(uint16_t h)
     return (h & 0x8000) ? -v : v;
 }
 
+/* The scalar of a CBOR head (major 0, 1 or 7; ai and val as cb_parse_head
+ * gives them) as the cell c: unsigned integers INT or, above INT64_MAX,
+ * UINT; negative ones INT or, below INT64_MIN, doubles; false, true, null,
+ * undefined (null) and half, single and double floats.  -1 for anything
+ * else: other major types, indefinite lengths, breaks, other simple
+ * values. */
+static inline int cb_scalar(unsigned major, unsigned ai, uint64_t val, val_t *c)
+{
+    if (ai == 31)
+        return -1;
+    switch (major) {
+    case 0:
+        cell_uint(c, val);
+        return 0;
+    case 1:
+        if (val <= INT64_MAX) {
+            cell_init(c, AEMP_T_INT);
+            c->v.i = -1 - (int64_t)val;
+        } else {
+            cell_init(c, AEMP_T_DOUBLE);
+            c->v.d = -1.0 - (double)val;
+        }
+        return 0;
+    case 7:
+        break;
+    default:
+        return -1;
+    }
+    switch (ai) {
+    case 20:
+    case 21:
+        cell_init(c, AEMP_T_BOOL);
+        c->v.i = ai == 21;
+        return 0;
+    case 22:
+    case 23: /* null, undefined */
+        cell_init(c, AEMP_T_NULL);
+        return 0;
+    case 25:
+        cell_init(c, AEMP_T_DOUBLE);
+        c->v.d = half_to_double((uint16_t)val);
+        return 0;
+    case 26: {
+        uint32_t u = (uint32_t)val;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        cell_init(c, AEMP_T_DOUBLE);
+        c->v.d = f;
+        return 0;
+    }
+    case 27:
+        cell_init(c, AEMP_T_DOUBLE);
+        memcpy(&c->v.d, &val, sizeof c->v.d);
+        return 0;
+    }
+    return -1;
+}
+
 static int cd_item(cdec_t *d);
 
 /* The end of a break or an item that cbor_scan counts as complete (clears
@@ -1038,15 +1168,6 @@ static int cd_item_body(cdec_t *d)
         return -1;
 
     switch (major) {
-    case 0:
-        aemp_build_uint(b, val);
-        break;
-    case 1:
-        if (val <= INT64_MAX)
-            aemp_build_int(b, -1 - (int64_t)val);
-        else
-            aemp_build_double(b, -1.0 - (double)val);
-        break;
     case 2:
     case 3:
         return cd_build_str(d, major, ai, val, at);
@@ -1074,35 +1195,12 @@ static int cd_item_body(cdec_t *d)
         d->depth--;
         aemp_build_close(b);
         break;
-    default: /* 7; 6 (tags) was skipped */
-        switch (ai) {
-        case 20:
-        case 21:
-            aemp_build_bool(b, ai == 21);
-            break;
-        case 22:
-        case 23: /* null, undefined */
-            aemp_build_null(b);
-            break;
-        case 25:
-            aemp_build_double(b, half_to_double((uint16_t)val));
-            break;
-        case 26: {
-            uint32_t u = (uint32_t)val;
-            float f;
-            memcpy(&f, &u, sizeof f);
-            aemp_build_double(b, f);
-            break;
-        }
-        case 27: {
-            double f;
-            memcpy(&f, &val, sizeof f);
-            aemp_build_double(b, f);
-            break;
-        }
-        default:
+    default: { /* 0, 1, 7 (cd_head refused indefinite integers); 6 (tags) was skipped */
+        val_t c;
+        if (cb_scalar(major, ai, val, &c) < 0)
             return cd_fail(d, at, ai == 31 ? "unexpected break" : "unsupported simple value");
-        }
+        aemp__build_scalar(b, &c);
+    }
     }
     return cd_check(d, at);
 }
@@ -1484,10 +1582,10 @@ static inline int is_digit(const uint8_t *q, const uint8_t *end)
     return q < end && *q >= '0' && *q <= '9';
 }
 
-/* Decode the number at d->p: integers that fit int64 or uint64 as INT or
- * UINT, everything else (fractions, exponents, bigger integers) as a
- * double.  -1 on error. */
-static int jd_number(jdec_t *d)
+/* Decode the number at d->p into the cell c: integers that fit int64 or
+ * uint64 as INT or UINT, everything else (fractions, exponents, bigger
+ * integers) as a double.  -1 on error. */
+static int jd_number(jdec_t *d, val_t *c)
 {
     const uint8_t *s = d->p, *q = s, *end = d->end;
     int neg = *q == '-', real = 0;
@@ -1495,9 +1593,11 @@ static int jd_number(jdec_t *d)
     const uint8_t *digits = q;
     if (!is_digit(q, end))
         return jd_fail(d, q, "a digit must follow '-'");
+    uint64_t u = (uint64_t)(*q - '0');   /* the first 19 digits (no overflow) */
     if (*q++ != '0')
-        while (is_digit(q, end))
-            q++;
+        for (; is_digit(q, end); q++)
+            if (q - digits < 19)
+                u = u * 10 + (unsigned)(*q - '0');
     size_t nd = (size_t)(q - digits);
     if (q < end && *q == '.') {
         real = 1;
@@ -1521,28 +1621,25 @@ static int jd_number(jdec_t *d)
         return jd_fail(d, q, "a number at the end of the frame");
     d->p = q;
     if (!real && nd <= 20) {
-        uint64_t u = 0;
-        size_t i;
-        for (i = 0; i < nd; i++) {
+        size_t i = nd < 20 ? nd : 19;
+        for (; i < nd; i++) { /* the 20th digit, if it fits */
             unsigned dg = digits[i] - '0';
             if (u > (UINT64_MAX - dg) / 10)
                 break;
             u = u * 10 + dg;
         }
         if (i == nd && !neg) {
-            aemp_build_uint(d->b, u);
-            return jd_check(d, s);
+            cell_uint(c, u);
+            return 0;
         }
         if (i == nd && u <= (uint64_t)INT64_MAX + 1) {
-            aemp_build_int(d->b, u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u);
-            return jd_check(d, s);
+            cell_init(c, AEMP_T_INT);
+            c->v.i = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+            return 0;
         }
     }
-    double v;
-    if (jd_real(d, s, q, &v) < 0)
-        return -1;
-    aemp_build_double(d->b, v);
-    return jd_check(d, s);
+    cell_init(c, AEMP_T_DOUBLE);
+    return jd_real(d, s, q, &c->v.d);
 }
 
 /* 1 if the literal word w (of n bytes) is at d->p (and consume it). */
@@ -1600,18 +1697,45 @@ static int jd_container(jdec_t *d)
     }
 }
 
+/* Decode the scalar (number, true, false or null) at d->p (no leading
+ * whitespace) into the cell c.  -1 on error, or if there is none there. */
+static int jd_scalar(jdec_t *d, val_t *c)
+{
+    if (d->p < d->end) {
+        switch (*d->p) {
+        case '-':
+        case '0': case '1': case '2': case '3': case '4':
+        case '5': case '6': case '7': case '8': case '9':
+            return jd_number(d, c);
+        case 't':
+        case 'f': {
+            int t = *d->p == 't';
+            if (t ? jd_word(d, "true", 4) : jd_word(d, "false", 5)) {
+                cell_init(c, AEMP_T_BOOL);
+                c->v.i = t;
+                return 0;
+            }
+            break;
+        }
+        case 'n':
+            if (jd_word(d, "null", 4)) {
+                cell_init(c, AEMP_T_NULL);
+                return 0;
+            }
+            break;
+        }
+    }
+    return jd_unexpected(d, "a value");
+}
+
 /* Decode one value at d->p (no leading whitespace).  Recursion is bounded
  * by the depth limit (AEMP_MSG_MAX_DEPTH).  -1 on error. */
 static int jd_value(jdec_t *d)
 {
     const uint8_t *at = d->p;
-    if (d->p >= d->end)
-        return jd_unexpected(d, "a value");
-    switch (*d->p) {
-    case '"':
+    if (d->p < d->end && *d->p == '"')
         return jd_build_str(d);
-    case '[':
-    case '{': {
+    if (d->p < d->end && (*d->p == '[' || *d->p == '{')) {
         /* the scanner's limit (it already held unless on a trial) */
         if (d->depth >= AEMP_MSG_MAX_DEPTH)
             return jd_fail(d, d->p, "nesting deeper than %d levels", AEMP_MSG_MAX_DEPTH);
@@ -1620,30 +1744,11 @@ static int jd_value(jdec_t *d)
         d->depth--;
         return rc;
     }
-    case '-':
-    case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
-        return jd_number(d);
-    case 't':
-        if (jd_word(d, "true", 4)) {
-            aemp_build_bool(d->b, 1);
-            return jd_check(d, at);
-        }
-        break;
-    case 'f':
-        if (jd_word(d, "false", 5)) {
-            aemp_build_bool(d->b, 0);
-            return jd_check(d, at);
-        }
-        break;
-    case 'n':
-        if (jd_word(d, "null", 4)) {
-            aemp_build_null(d->b);
-            return jd_check(d, at);
-        }
-        break;
-    }
-    return jd_unexpected(d, "a value");
+    val_t c;
+    if (jd_scalar(d, &c) < 0)
+        return -1;
+    aemp__build_scalar(d->b, &c);
+    return jd_check(d, at);
 }
 
 /* Decode the JSON frame p[0..*n) that json_scan delimited (it starts with
@@ -1699,6 +1804,181 @@ static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size
     return kind;
 }
 
+/* ------------------------------------------------------------ flat frames */
+
+/* Most frames are flat: a destination string and then only scalars and
+ * strings.  Such a frame is decoded straight into its final message (see
+ * msg.h: root array, the elements in order, the heap after them) with no
+ * builder: the elements go to a scratch array of cells first, whose
+ * strings still point into the frame, then the message is allocated at
+ * its exact size (JSON strings with escapes: at most their raw length)
+ * and the cells and string bytes are copied into it once.  Anything else
+ * -- a nested array or map, a tag, an indefinite length, more than
+ * FLAT_MAX elements, an error, bytes that end before the frame does -- is
+ * "not flat", and the frame goes the general way (the builder), which
+ * decides and reports exactly as it always did, so the flat path sets no
+ * error and changes no limit. */
+#define FLAT_MAX 64
+#define NOT_FLAT (-2)
+
+/* The elements after the destination, as cells of the final message
+ * except that a string's v.off is the offset of its content in the frame
+ * and pad[0] is 1 for a JSON string with escapes (decoded at the copy). */
+typedef struct flat {
+    val_t cells[FLAT_MAX];
+    uint32_t n;
+    size_t heap;               /* heap bytes the strings need (NULs counted);
+                                  JSON strings with escapes at most */
+} flat_t;
+
+/* Make c the scratch cell of the string of len bytes whose content is at
+ * offset `at` of the frame.  Returns the heap bytes it needs. */
+static inline size_t flat_str(val_t *c, aemp_type_t type, size_t at, size_t len, int escaped)
+{
+    cell_init(c, type);
+    c->pad[0] = (uint8_t)escaped;
+    c->n = (uint32_t)len;
+    c->v.off = at;
+    return len + 1;
+}
+
+/* The message of the elements in f, whose strings are in the frame at
+ * base (for the empty one the shared empty message); NULL if a JSON
+ * string with escapes does not decode. */
+static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
+{
+    if (!f->n)
+        return aemp_msg_empty();
+    aemp_msg_t *m = aemp__msg_new_flat(f->n, f->heap);
+    if (!m)
+        return NULL;
+    val_t *F = m->cells + 1;
+    char *heap = (char *)(F + f->n), *h = heap;
+    for (uint32_t i = 0; i < f->n; i++) {
+        val_t *c = &F[i];
+        *c = f->cells[i];
+        if (c->type != AEMP_T_STR && c->type != AEMP_T_BYTES)
+            continue;
+        const uint8_t *src = base + c->v.off;
+        if (c->pad[0]) {
+            jdec_t d = { base, src - 1, src + c->n, NULL, NULL, 1, 1 };
+            size_t len;
+            if (jd_unescape(&d, src + c->n, h, &len) < 0) {
+                aemp_msg_unref(m);
+                return NULL;
+            }
+            c->pad[0] = 0;
+            c->n = (uint32_t)len;
+        } else {
+            memcpy(h, src, c->n);
+        }
+        h[c->n] = 0;
+        c->v.off = (uint64_t)(h - (char *)c);
+        h += c->n + 1;
+    }
+    m->heaplen = (uint32_t)(h - heap);
+    return m;
+}
+
+/* Decode the CBOR frame at p[0..*n) if it is flat: *n gets its length,
+ * element 0 goes to r->dest (its length in *destlen), the message to *out.
+ * FRAME_DEST, or NOT_FLAT. */
+static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
+                     aemp_msg_t **out)
+{
+    const uint8_t *q = p, *end = p + *n, *dest;
+    unsigned major, ai;
+    uint64_t count, val;
+    size_t hl = cb_parse_head(q, end, &major, &ai, &count);
+    if (!hl || major != 4 || ai == 31 || count == 0 || count - 1 > FLAT_MAX)
+        return NOT_FLAT;
+    q += hl;
+    hl = cb_parse_head(q, end, &major, &ai, &val);
+    if (!hl || (major != 2 && major != 3) || ai == 31 || val > (uint64_t)(end - q - hl))
+        return NOT_FLAT;
+    dest = q + hl;
+    size_t dlen = (size_t)val;
+    q = dest + dlen;
+    flat_t f;   /* (not zeroed: 1 KiB) */
+    size_t heap = 0;
+    uint32_t k;
+    for (k = 0; k < count - 1; k++) {
+        hl = cb_parse_head(q, end, &major, &ai, &val);
+        if (!hl)
+            return NOT_FLAT;
+        q += hl;
+        if ((major == 2 || major == 3) && ai != 31) {
+            if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
+                return NOT_FLAT;
+            heap += flat_str(&f.cells[k], major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (size_t)(q - p),
+                             (size_t)val, 0);
+            q += val;
+        } else if (cb_scalar(major, ai, val, &f.cells[k]) < 0) {
+            return NOT_FLAT;
+        }
+    }
+    f.n = k;
+    f.heap = heap;
+    char *o = dest_room(r, dlen);
+    if (!o)
+        return NOT_FLAT;
+    memcpy(o, dest, dlen);
+    o[dlen] = 0;
+    if (!(*out = flat_msg(&f, p)))
+        return NOT_FLAT;
+    *destlen = dlen;
+    *n = (size_t)(q - p);
+    return FRAME_DEST;
+}
+
+/* Decode the JSON frame at p[0..*n) (from its '[' on) if it is flat, as
+ * cbor_flat does.  FRAME_DEST, or NOT_FLAT. */
+static int json_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
+                     aemp_msg_t **out)
+{
+    jdec_t d = { p, p + 1, p + *n, r, NULL, 1, 1 }; /* a trial: silent */
+    int plain;
+    jd_ws(&d);
+    if (d.p >= d.end || *d.p != '"')
+        return NOT_FLAT;
+    const uint8_t *close = jd_str_end(&d, &plain);
+    char *o = close ? dest_room(r, (size_t)(close - d.p - 1)) : NULL;
+    size_t dlen;
+    if (!o || jd_str_into(&d, close, plain, o, &dlen) < 0)
+        return NOT_FLAT;
+    o[dlen] = 0;
+    flat_t f;   /* (not zeroed: 1 KiB) */
+    size_t heap = 0;
+    uint32_t k;
+    for (k = 0;; k++) {
+        jd_ws(&d);
+        if (d.p < d.end && *d.p == ']') {
+            d.p++;
+            break;
+        }
+        if (d.p >= d.end || *d.p != ',' || k == FLAT_MAX)
+            return NOT_FLAT;
+        d.p++;
+        jd_ws(&d);
+        if (d.p < d.end && *d.p == '"') {
+            if (!(close = jd_str_end(&d, &plain)) || (size_t)(close - d.p - 1) >= AEMP_MSG_MAX_STR)
+                return NOT_FLAT;
+            heap += flat_str(&f.cells[k], AEMP_T_STR, (size_t)(d.p + 1 - p), (size_t)(close - d.p - 1),
+                             !plain);
+            d.p = close + 1;
+        } else if (d.p >= d.end || *d.p == '[' || *d.p == '{' || jd_scalar(&d, &f.cells[k]) < 0) {
+            return NOT_FLAT;
+        }
+    }
+    f.n = k;
+    f.heap = heap;
+    if (!(*out = flat_msg(&f, p)))
+        return NOT_FLAT;
+    *destlen = dlen;
+    *n = (size_t)(d.p - p);
+    return FRAME_DEST;
+}
+
 /* ------------------------------------------------------------ next frame */
 
 /* An empty builder for the next frame in r->build. */
@@ -1708,6 +1988,29 @@ static void build_prepare(aemp_frame_reader_t *r)
         aemp__build_reset(r->build);
     else
         r->build = aemp_build_new();
+}
+
+/* Decode the frame at p[0..*n) in r's framing (n, destlen, trial and the
+ * result as for json_decode and cbor_decode): a flat frame straight into
+ * its message, which goes to *flat, any other into the reader's builder
+ * (*flat untouched). */
+static int decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen, int trial,
+                  aemp_msg_t **flat)
+{
+    int json = r->framing == AEMP_FRAMING_JSON;
+    size_t fn = *n;
+    aemp_msg_t *m = NULL;
+    int kind = json ? json_flat(r, p, &fn, destlen, &m) : cbor_flat(r, p, &fn, destlen, &m);
+    if (kind != NOT_FLAT) {
+        if (trial || fn == *n) { /* (a scanned frame ends where it ends) */
+            *n = fn;
+            *flat = m;
+            return kind;
+        }
+        aemp_msg_unref(m);
+    }
+    build_prepare(r);
+    return json ? json_decode(r, p, n, destlen, trial) : cbor_decode(r, p, n, destlen, trial);
 }
 
 /* Take the next complete frame from `in` (see frame.h).  Byte offsets in
@@ -1724,6 +2027,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
 
     size_t destlen = 0, n;
     int kind = -1;
+    aemp_msg_t *m = NULL;   /* a flat frame's message */
     if (!r->scan && !r->started) {
         /* No frame begun: try to decode one straight from the bytes at
          * hand (within max_frame), the decoder checking all the scanner
@@ -1740,8 +2044,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
         if (!json || p[0] == '[') {
             if (r->max_frame && n > r->max_frame)
                 n = r->max_frame;
-            build_prepare(r);
-            kind = json ? json_decode(r, p, &n, &destlen, 1) : cbor_decode(r, p, &n, &destlen, 1);
+            kind = decode(r, p, &n, &destlen, 1, &m);
             if (kind >= 0) {
                 r->scan = n;
             } else { /* forget any error a trial left */
@@ -1754,18 +2057,15 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
         int rc = json ? json_scan(r, in) : aemp__buf_used(in) ? cbor_scan(r, in) : 0;
         if (rc <= 0)
             return rc;
-        build_prepare(r);
         n = r->scan;
-        kind = json ? json_decode(r, aemp__buf_head(in), &n, &destlen, 0)
-                    : cbor_decode(r, aemp__buf_head(in), &n, &destlen, 0);
+        kind = decode(r, aemp__buf_head(in), &n, &destlen, 0, &m);
         if (kind < 0)
             return -1;
     }
 
-    aemp_msg_t *m;
     if (kind == FRAME_EMPTY) {
         m = aemp_msg_empty();
-    } else {
+    } else if (!m) {
         m = aemp__build_take_msg(r->build);
         if (m && kind == FRAME_NODEST) {
             aemp_msg_t *rest = aemp__msg_slice(m, 1);

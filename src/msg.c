@@ -38,6 +38,83 @@ const char *aemp_type_name(aemp_type_t t)
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
+/* ---------------------------------------------------------- block cache */
+
+/* Small message blocks are kept for reuse instead of going back to malloc:
+ * a connection decodes all the frames of a read (a thousand or so) before
+ * their ports run and free them, so the blocks are freed in batches
+ * larger than malloc's per-thread cache, and the general free and malloc
+ * paths cost more than the decoding of such a message.  Blocks of up to
+ * MSG_GRAIN * MSG_CLASSES bytes are allocated at the full size of their
+ * class (their size rounded up to a multiple of MSG_GRAIN); a freed block
+ * goes to the class of its message's size (aemp__msg_size), which never
+ * exceeds what the block holds.  At most MSG_KEEP blocks per class and
+ * MSG_CACHE_BYTES in all are kept, in arrays outside the blocks: under
+ * AddressSanitizer a kept block is poisoned whole (a use after its unref
+ * is still reported) and stays visible to the leak checker.  (One
+ * thread: see DESIGN.md.) */
+#define MSG_GRAIN 64
+#define MSG_CLASSES 4
+#define MSG_KEEP 1024
+#define MSG_CACHE_BYTES (256u << 10)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MSG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MSG_ASAN 1
+#endif
+#endif
+#ifdef MSG_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void *block_cache[MSG_CLASSES][MSG_KEEP];
+static unsigned block_cached[MSG_CLASSES];
+static size_t block_cache_bytes;
+
+/* A block of at least `bytes` bytes for a message (from the cache if one
+ * of its class is kept).  Aborts on no memory. */
+static void *block_alloc(size_t bytes)
+{
+    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
+        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+        if (block_cached[c]) {
+            void *b = block_cache[c][--block_cached[c]];
+            block_cache_bytes -= size;
+            UNPOISON(b, size);
+            return b;
+        }
+        bytes = size;
+    }
+    void *p = malloc(bytes);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* Give the block of message m (no references left) back: to the cache if
+ * it is small and the cache has room, else to malloc. */
+static void block_free(aemp_msg_t *m)
+{
+    size_t bytes = aemp__msg_size(m);
+    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
+        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+        if (block_cached[c] < MSG_KEEP && block_cache_bytes + size <= MSG_CACHE_BYTES) {
+            block_cache[c][block_cached[c]++] = m;
+            block_cache_bytes += size;
+            POISON(m, size);
+            return;
+        }
+    }
+    free(m);
+}
+
 /* ------------------------------------------------------------ references */
 
 #define MSG_STATIC 1u   /* flags: never freed (the shared empty message) */
@@ -54,12 +131,42 @@ void aemp_msg_unref(aemp_msg_t *m)
     if (!m || (m->flags & MSG_STATIC))
         return;
     if (--m->refs == 0)
-        free(m);
+        block_free(m);
 }
 
 size_t aemp__msg_size(const aemp_msg_t *m)
 {
     return sizeof *m + (size_t)m->ncells * sizeof(struct aemp_val) + m->heaplen;
+}
+
+/* A new message of ncells cells and heaplen heap bytes, one reference,
+ * cells and heap uninitialised (the caller writes every byte); NULL if a
+ * count does not fit the 32-bit header fields.  Aborts on no memory. */
+static aemp_msg_t *msg_alloc(size_t ncells, size_t heaplen)
+{
+    if (ncells > UINT32_MAX || heaplen > UINT32_MAX)
+        return NULL;
+    aemp_msg_t *m = block_alloc(sizeof *m + ncells * sizeof(struct aemp_val) + heaplen);
+    m->refs = 1;
+    m->ncells = (uint32_t)ncells;
+    m->heaplen = (uint32_t)heaplen;
+    m->flags = 0;
+    return m;
+}
+
+aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
+{
+    if (n >= UINT32_MAX)
+        return NULL;
+    aemp_msg_t *m = msg_alloc(n + 1, heaplen);
+    if (!m)
+        return NULL;
+    struct aemp_val *root = &m->cells[0];
+    root->type = AEMP_T_ARRAY;
+    memset(root->pad, 0, sizeof root->pad);
+    root->n = (uint32_t)n;
+    root->v.off = 1;
+    return m;
 }
 
 /* The shared empty message [].  A struct with a flexible array member may
@@ -237,6 +344,15 @@ int aemp_build_double(aemp_build_t *b, double x)
     return 0;
 }
 
+int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c)
+{
+    struct aemp_val *v = add(b, (aemp_type_t)c->type);
+    if (!v)
+        return b->err;
+    v->v = c->v;
+    return 0;
+}
+
 char *aemp__build_str_space(aemp_build_t *b, aemp_type_t type, size_t len)
 {
     if (b->err)
@@ -388,28 +504,20 @@ static aemp_msg_t *finish(aemp_build_t *b, int as_array)
         return NULL;
     size_t total = (size_t)b->ncells + (as_array ? 1 : 0);
     size_t cells_bytes = total * sizeof(struct aemp_val);
-    if (total > UINT32_MAX || b->heaplen > UINT32_MAX) {
+    int flat = as_array && !b->deepest;
+    aemp_msg_t *m = flat ? aemp__msg_new_flat(b->ncells, b->heaplen) : msg_alloc(total, b->heaplen);
+    if (!m) {
         aemp__build_fail(b, AEMP_ELIMIT, "message too large");
         return NULL;
     }
-    aemp_msg_t *m = malloc(sizeof *m + cells_bytes + b->heaplen);
-    if (!m)
-        abort();
-    m->refs = 1;
-    m->ncells = (uint32_t)total;
-    m->heaplen = (uint32_t)b->heaplen;
-    m->flags = 0;
     struct aemp_val *F = m->cells;
     if (b->heaplen)
         memcpy((char *)F + cells_bytes, b->heap, b->heaplen);
     uint32_t next = 1;
-    if (as_array && !b->deepest) {
-        /* flat: pre-order is already the final order; only the string
-         * offsets change (they become relative to their cells) */
-        F[0].type = AEMP_T_ARRAY;
-        memset(F[0].pad, 0, sizeof F[0].pad);
-        F[0].n = b->ntop;
-        F[0].v.off = 1;
+    if (flat) {
+        /* flat: pre-order is already the final order (the root is set);
+         * only the string offsets change (they become relative to their
+         * cells) */
         if (b->ncells)
             memcpy(F + 1, b->cells, (size_t)b->ncells * sizeof *F);
         for (uint32_t q = 1; q < total; q++)
@@ -507,38 +615,78 @@ aemp_msg_t *aemp_msg_copy_val(const aemp_val_t *v)
     return aemp_build_root(b);
 }
 
+/* A new message: the elements of m's root array (borrowed) with the
+ * string s[0..len) inserted as element `at` (at most aemp_msg_len(m)); a
+ * NULL m or another root counts as no elements.  m's block is copied
+ * whole, the new cell goes in at its place in the breadth-first order and
+ * the heap grows by the string at its end: the cells after that place and
+ * the heap move by one cell each, so their relative offsets hold, and only
+ * the `at` elements before it (which now reach one cell further to their
+ * children and their strings) are adjusted.  Cells of m no element
+ * reaches (left by aemp__msg_slice) are copied as they are and stay
+ * unreached.  NULL if the message would be too large. */
+static aemp_msg_t *insert_str(const aemp_msg_t *m, size_t at, const char *s, size_t len)
+{
+    if (len >= AEMP_MSG_MAX_STR)
+        return NULL;
+    if (!m || m->cells[0].type != AEMP_T_ARRAY)
+        m = aemp_msg_empty();
+    const struct aemp_val *root = &m->cells[0];
+    size_t q = (size_t)root->v.off + at;   /* the new cell's index */
+    aemp_msg_t *r = msg_alloc((size_t)m->ncells + 1, (size_t)m->heaplen + len + 1);
+    if (!r)
+        return NULL;
+    struct aemp_val *F = r->cells;
+    memcpy(F, m->cells, q * sizeof *F);
+    /* the cells from q on and the heap are contiguous in both blocks */
+    memcpy(F + q + 1, m->cells + q, (m->ncells - q) * sizeof *F + m->heaplen);
+    F[0].n = root->n + 1;
+    for (size_t i = (size_t)root->v.off; i < q; i++) {
+        if (F[i].type == AEMP_T_ARRAY || F[i].type == AEMP_T_MAP)
+            F[i].v.off += 1;
+        else if (F[i].type == AEMP_T_STR || F[i].type == AEMP_T_BYTES)
+            F[i].v.off += sizeof *F;
+    }
+    char *heap_end = (char *)(F + r->ncells) + m->heaplen;
+    struct aemp_val *c = &F[q];
+    c->type = AEMP_T_STR;
+    memset(c->pad, 0, sizeof c->pad);
+    c->n = (uint32_t)len;
+    c->v.off = (uint64_t)(heap_end - (char *)c);
+    if (len)   /* s may be NULL for an empty string */
+        memcpy(heap_end, s, len);
+    heap_end[len] = 0;
+    return r;
+}
+
+aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m)
+{
+    return insert_str(m, 0, s, len);
+}
+
+aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len)
+{
+    return insert_str(m, aemp_msg_len(m), s, len);
+}
+
+aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from)
+{
+    size_t n = aemp_msg_len(m);
+    if (from >= n)
+        return aemp_msg_empty();
+    aemp_msg_t *r = msg_alloc(m->ncells, m->heaplen);
+    memcpy(r->cells, m->cells, (size_t)m->ncells * sizeof *r->cells + m->heaplen);
+    r->cells[0].n = (uint32_t)(n - from);
+    r->cells[0].v.off += from;
+    return r;
+}
+
 /* Append the elements i >= from of m's root array to b. */
 static void build_elements(aemp_build_t *b, const aemp_msg_t *m, size_t from)
 {
     size_t n = aemp_msg_len(m);
     for (size_t i = from; i < n; i++)
         aemp_build_val(b, aemp_msg_at(m, i));
-}
-
-aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m)
-{
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_strn(b, s, len);
-    if (m)
-        build_elements(b, m, 0);
-    return aemp_build_msg(b);
-}
-
-aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from)
-{
-    aemp_build_t *b = aemp_build_new();
-    if (m)
-        build_elements(b, m, from);
-    return aemp_build_msg(b);
-}
-
-aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len)
-{
-    aemp_build_t *b = aemp_build_new();
-    if (m)
-        build_elements(b, m, 0);
-    aemp_build_strn(b, s, len);
-    return aemp_build_msg(b);
 }
 
 /* --------------------------------------------------------------- format */
@@ -648,88 +796,35 @@ static aemp_msg_t *finish_fmt(aemp_build_t *b, int as_array, const char *fmt)
 }
 
 /* The fast path of aemp_vmsgf for flat formats (scalars and strings at
- * the top level, at most FLAT_MAX of them): the exact size is computed from
- * the arguments, then the final layout is written in place, with no
- * builder and no copy.  Returns NULL (ap untouched) for any other format,
- * which the builder then handles (with its error reporting). */
+ * the top level, at most FLAT_MAX of them): one pass over the format and
+ * the arguments fills scratch cells (a string's bytes still the
+ * caller's), then the message is allocated at its exact size and the
+ * cells and strings are copied into it once, with no builder.  Returns
+ * NULL (ap untouched) for any other format, which the builder then
+ * handles (with its error reporting). */
 #define FLAT_MAX 16
 static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
 {
-    size_t lens[FLAT_MAX];
+    struct aemp_val cells[FLAT_MAX];
+    const char *strs[FLAT_MAX];
     uint32_t n = 0;
     size_t heap = 0;
     va_list cp;
     va_copy(cp, ap);
     for (const char *f = fmt; *f; f++) {
-        switch (*f) {
-        case ' ': case ',':
+        if (*f == ' ' || *f == ',')
             continue;
-        case 'n':
-            break;
-        case 'b': case 'i':
-            (void)va_arg(cp, int);
-            break;
-        case 'I':
-            (void)va_arg(cp, int64_t);
-            break;
-        case 'u':
-            (void)va_arg(cp, uint64_t);
-            break;
-        case 'f':
-            (void)va_arg(cp, double);
-            break;
-        case 's': {
-            const char *str = va_arg(cp, const char *);
-            size_t len;
-            if (f[1] == '#') {
-                len = va_arg(cp, size_t);
-                f++;
-            } else {
-                len = str ? strlen(str) : 0;
-            }
-            if (n < FLAT_MAX)
-                lens[n] = len;
-            if (str)
-                heap += len + 1;
-            if (len >= AEMP_MSG_MAX_STR)
-                n = FLAT_MAX;   /* let the builder report it */
-            break;
-        }
-        default:
+        if (n == FLAT_MAX) {
             va_end(cp);
             return NULL;
         }
-        if (++n > FLAT_MAX) {
-            va_end(cp);
-            return NULL;
-        }
-    }
-    va_end(cp);
-    size_t cells = (size_t)n + 1;
-    if (heap > UINT32_MAX)
-        return NULL;
-    aemp_msg_t *m = malloc(sizeof *m + cells * sizeof(struct aemp_val) + heap);
-    if (!m)
-        abort();
-    m->refs = 1;
-    m->ncells = (uint32_t)cells;
-    m->heaplen = (uint32_t)heap;
-    m->flags = 0;
-    struct aemp_val *v = m->cells;
-    memset(v, 0, cells * sizeof *v);
-    v[0].type = AEMP_T_ARRAY;
-    v[0].n = n;
-    v[0].v.off = 1;
-    char *hp = (char *)(v + cells);
-    uint32_t k = 1;
-    va_copy(cp, ap);
-    for (const char *f = fmt; *f; f++) {
-        struct aemp_val *c = &v[k];
+        struct aemp_val *c = &cells[n];
+        c->type = AEMP_T_NULL;
+        memset(c->pad, 0, sizeof c->pad);
+        c->n = 0;
+        c->v.u = 0;
         switch (*f) {
-        case ' ': case ',':
-            continue;
         case 'n':
-            c->type = AEMP_T_NULL;
             break;
         case 'b':
             c->type = AEMP_T_BOOL;
@@ -743,40 +838,57 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
             c->type = AEMP_T_INT;
             c->v.i = va_arg(cp, int64_t);
             break;
-        case 'u': {
-            uint64_t u = va_arg(cp, uint64_t);
-            c->type = u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
-            c->v.u = u;
+        case 'u':
+            c->v.u = va_arg(cp, uint64_t);
+            c->type = c->v.u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
             break;
-        }
         case 'f':
             c->type = AEMP_T_DOUBLE;
             c->v.d = va_arg(cp, double);
             break;
         case 's': {
             const char *str = va_arg(cp, const char *);
+            size_t len;
             if (f[1] == '#') {
-                (void)va_arg(cp, size_t);
+                len = va_arg(cp, size_t);
                 f++;
+            } else {
+                len = str ? strlen(str) : 0;
             }
-            if (!str) {
-                c->type = AEMP_T_NULL;
+            if (!str)   /* null */
                 break;
+            if (len >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
+                va_end(cp);
+                return NULL;
             }
-            size_t len = lens[k - 1];
             c->type = AEMP_T_STR;
             c->n = (uint32_t)len;
-            c->v.off = (uint64_t)(hp - (char *)c);
-            if (len)
-                memcpy(hp, str, len);
-            hp[len] = 0;
-            hp += len + 1;
+            strs[n] = str;
+            heap += len + 1;
             break;
         }
+        default:
+            va_end(cp);
+            return NULL;
         }
-        k++;
+        n++;
     }
     va_end(cp);
+    aemp_msg_t *m = aemp__msg_new_flat(n, heap);
+    if (!m)
+        return NULL;
+    struct aemp_val *v = m->cells + 1;
+    char *hp = (char *)(v + n);
+    for (uint32_t k = 0; k < n; k++) {
+        v[k] = cells[k];
+        if (v[k].type != AEMP_T_STR)
+            continue;
+        if (v[k].n)
+            memcpy(hp, strs[k], v[k].n);
+        hp[v[k].n] = 0;
+        v[k].v.off = (uint64_t)(hp - (char *)&v[k]);
+        hp += v[k].n + 1;
+    }
     return m;
 }
 

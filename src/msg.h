@@ -14,6 +14,12 @@
  * A builder holds the cells in pre-order (each container followed by its
  * subtree, with the subtree's size in `span`) plus the heap; finishing lays
  * the cells out breadth-first into the final allocation in one pass.
+ *
+ * Not every cell or heap byte need be reachable from the root: a slice
+ * (aemp__msg_slice) is a copy of the whole block with the root re-pointed
+ * past the elements it drops.  Code that reads a message walks it from
+ * the root; ncells and heaplen give the size of the block, not the number
+ * of values in it.
  */
 #ifndef AEMP_MSG_INTERNAL_H
 #define AEMP_MSG_INTERNAL_H
@@ -101,14 +107,39 @@ static inline const struct aemp_val *aemp__val_child(const struct aemp_val *v)
     return v + v->v.off;
 }
 
+/* Add a scalar value (NULL, BOOL, INT, UINT or DOUBLE) given as a cell
+ * whose type and v are set (INT/UINT as aemp_build_uint leaves them: UINT
+ * only above INT64_MAX) to b.  For decoders that decode a scalar once for
+ * either a builder or a flat message.  0, or b's error. */
+int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c);
+
+/* A new flat message: root array of n elements, cells[1..n] and `heaplen`
+ * heap bytes uninitialised for the caller to write (every byte of them:
+ * pad zero, offsets relative); the caller may lower heaplen when it used
+ * less heap than it asked for.  NULL if n or heaplen do not fit the
+ * 32-bit fields. */
+aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen);
+
+/* Relays.  The results of these three share no memory with m (borrowed)
+ * and keep its values exactly, in one copy of m's block with no work per
+ * element beyond the prefix noted; they may keep cells and heap bytes of
+ * m that no element reaches any more (ncells and heaplen then count
+ * them: aemp__msg_size is the real size of the block).  NULL only if the
+ * result would be too large (a string of AEMP_MSG_MAX_STR bytes, or
+ * counts beyond 32 bits). */
+
 /* A new message whose root array holds a string s[0..len) followed by the
- * elements of m (borrowed): used to prepend a tag or port.  O(size of m). */
+ * elements of m (NULL or a root that is no array: none): used to prepend a
+ * tag or port. */
 aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m);
 
-/* A new message: the elements of m (borrowed) from element `from` on. */
+/* A new message: the elements of m from element `from` on (the root
+ * re-pointed in a copy of the block).  No elements left: the shared empty
+ * message. */
 aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from);
 
-/* A new message: the elements of m followed by the string s[0..len). */
+/* A new message: the elements of m followed by the string s[0..len) (the
+ * top-level elements of m adjusted, O(their number)). */
 aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len);
 
 /* 1 if s[0..n) is valid UTF-8 (no overlong forms, no surrogates, nothing

@@ -1184,14 +1184,15 @@ static void json_special_bytes_everywhere(void **state)
 }
 
 /* The reader gives the storage of a big frame back: its builder to msg.c
- * (which trims it), its destination buffer shrinks again. */
+ * (which trims it), its destination buffer shrinks again.  (The messages
+ * are nested: flat ones take no builder.) */
 static void reader_memory(void **state)
 {
     for (int f = AEMP_FRAMING_JSON; f <= AEMP_FRAMING_CBOR; f++) {
         size_t n = 100000;
         char *big = malloc(n);
         memset(big, 'd', n);
-        aemp_msg_t *small = aemp_msgf("i", 1);
+        aemp_msg_t *small = aemp_msgf("[i]", 1);
         aemp_buf_t in = AEMP_BUF_INIT;
         aemp__frame_encode((aemp_framing_t)f, &in, "p", 1, small);
         aemp__frame_encode((aemp_framing_t)f, &in, big, n, small);
@@ -2104,6 +2105,117 @@ static void cross_framing_property(void **state)
     aemp__buf_free(&stream[1]);
 }
 
+/* ------------------------------------------------------------ flat frames */
+
+/* Walk the elements of m: its size must be exactly the header, its cells
+ * and its strings (a decoded message holds nothing else). */
+static void assert_exact_block(const aemp_msg_t *m)
+{
+    size_t heap = 0, n = aemp_msg_len(m);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        if (aemp_val_str(aemp_msg_at(m, i), &len))
+            heap += len + 1;
+    }
+    assert_int_equal(aemp__msg_size(m), sizeof(aemp_msg_t) + (n + 1) * 16 + heap);
+}
+
+/* Decode the single frame p[0..len) with a fresh reader; *took_builder
+ * says whether the reader needed its message builder. */
+static aemp_msg_t *decode_flat(aemp_framing_t f, const void *p, size_t len, int *took_builder)
+{
+    aemp_frame_reader_t r;
+    aemp_buf_t in = AEMP_BUF_INIT;
+    aemp_frame_t fr;
+    aemp__frame_reader_init(&r, f, 0);
+    aemp__buf_append(&in, p, len);
+    int rc = aemp__frame_next(&r, &in, &fr);
+    if (rc != 1)
+        fail_msg("expected a frame, got %d (%s)", rc, r.error);
+    assert_int_equal(aemp__buf_used(&in), 0);
+    assert_string_equal(fr.dest, "dest");
+    *took_builder = r.build != NULL;
+    aemp__buf_free(&in);
+    aemp__frame_reader_free(&r);
+    return fr.msg;
+}
+
+/* Frames of a destination and scalars and strings only (what almost all
+ * traffic is) decode straight into their message with no builder, up to
+ * 64 elements; the same values, in both framings, as the builder gives
+ * (the same frame with a nested element added goes that way), each
+ * message exactly its values' size (JSON strings with escapes included). */
+static void flat_frames(void **state)
+{
+    for (int k = 0; k < 2000; k++) {
+        aemp_build_t *b = aemp_build_new();
+        unsigned n = k < 200 ? (unsigned)(k % 70) : (unsigned)(rnd() % 8);
+        for (unsigned i = 0; i < n; i++)
+            gen_val(b, 0);
+        aemp_msg_t *m = aemp_build_msg(b);
+        assert_non_null(m);
+        aemp_msg_t *nested = aemp_msgf("m[i]", m, 7);
+        for (int f = AEMP_FRAMING_JSON; f <= AEMP_FRAMING_CBOR; f++) {
+            aemp_msg_t *want = f == AEMP_FRAMING_JSON ? fc_json_view(m) : aemp_msg_ref(m);
+            aemp_buf_t buf = AEMP_BUF_INIT;
+            aemp__frame_encode((aemp_framing_t)f, &buf, "dest", 4, m);
+            int built;
+            aemp_msg_t *got = decode_flat((aemp_framing_t)f, buf.data, buf.len, &built);
+            assert_int_equal(built, n > 64);
+            assert_val_eq(aemp_msg_root(got), aemp_msg_root(want));
+            assert_exact_block(got);
+            buf.len = 0;
+            aemp__frame_encode((aemp_framing_t)f, &buf, "dest", 4, nested);
+            aemp_msg_t *gn = decode_flat((aemp_framing_t)f, buf.data, buf.len, &built);
+            assert_true(built);
+            assert_int_equal(aemp_msg_len(gn), n + 1);
+            for (unsigned i = 0; i < n; i++)
+                assert_val_eq(aemp_msg_at(gn, i), aemp_msg_at(got, i));
+            aemp_msg_unref(gn);
+            aemp_msg_unref(got);
+            aemp_msg_unref(want);
+            aemp__buf_free(&buf);
+        }
+        aemp_msg_unref(nested);
+        aemp_msg_unref(m);
+    }
+
+    /* JSON escapes of every kind in a flat frame: decoded, the heap exact */
+    static const char esc[] = "[\"dest\",\"a\\n\\t\\\"\\\\\\/\\u00e9\\ud83d\\ude00\",\"\\u0000\",\"\xc3\xa9x\",1,\"plain\"]";
+    int built;
+    aemp_msg_t *got = decode_flat(AEMP_FRAMING_JSON, esc, sizeof esc - 1, &built);
+    assert_false(built);
+    size_t len;
+    const char *s = aemp_msg_str(got, 0, &len);
+    assert_int_equal(len, 12);
+    assert_memory_equal(s, "a\n\t\"\\/\xc3\xa9\xf0\x9f\x98\x80", 12);
+    assert_int_equal(s[len], 0);
+    s = aemp_msg_str(got, 1, &len);
+    assert_int_equal(len, 1);
+    assert_int_equal(s[0], 0);
+    assert_string_equal(aemp_msg_str(got, 2, NULL), "\xc3\xa9x");
+    assert_string_equal(aemp_msg_str(got, 4, NULL), "plain");
+    assert_exact_block(got);
+    aemp_msg_unref(got);
+
+    /* a bad string among flat values: the builder's way, its error */
+    EXPECT_JSON_ERROR("[\"dest\",1,\"a\\qb\"]",
+                      "malformed JSON frame at byte 12: invalid escape '\\q' in a string");
+    EXPECT_JSON_ERROR("[\"dest\",1,\"\xc3\"]",
+                      "malformed JSON frame at byte 11: invalid UTF-8 sequence starting with byte "
+                      "0xc3 in a string");
+    /* CBOR: a tag, an indefinite string, a simple value among flat ones */
+    static const uint8_t tagged[] = { 0x83, 0x64, 'd', 'e', 's', 't', 0xc1, 0x01, 0x7f, 0x61, 'a', 0x61, 'b', 0xff };
+    got = decode_flat(AEMP_FRAMING_CBOR, tagged, sizeof tagged, &built);
+    assert_true(built);
+    assert_msg_eq(got, aemp_msgf("is", 1, "ab"));
+    aemp_msg_unref(got);
+    static const uint8_t simple[] = { 0x82, 0x64, 'd', 'e', 's', 't', 0xf0 };
+    char err[160];
+    assert_int_equal(feed(AEMP_FRAMING_CBOR, 0, simple, sizeof simple, err, sizeof err), -1);
+    assert_string_equal(err, "malformed CBOR frame: unsupported simple value 16 at byte 6");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2134,6 +2246,7 @@ int main(void)
         cmocka_unit_test(cbor_features),
         cmocka_unit_test(cbor_errors),
         cmocka_unit_test(cross_framing_property),
+        cmocka_unit_test(flat_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

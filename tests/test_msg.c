@@ -86,9 +86,11 @@ static void walk(const aemp_msg_t *m, const struct aemp_val *v, unsigned char *s
     }
 }
 
-/* m is one allocation: header + cells * 16 + heap, every cell reachable
- * exactly once from the root, every pointer a reader gets inside it. */
-static void check_layout(const aemp_msg_t *m)
+/* m is one allocation: header + ncells * 16 + heaplen, every cell reached
+ * at most once from the root and every pointer a reader gets inside it;
+ * if exact, every cell and heap byte is reached (a message as built; a
+ * relay's slice may keep cells and strings no element reaches). */
+static void check_block(const aemp_msg_t *m, int exact)
 {
     assert_non_null(m);
     unsigned char *seen = calloc(m->ncells, 1);
@@ -96,12 +98,23 @@ static void check_layout(const aemp_msg_t *m)
     size_t cells = 0, heap = 0;
     walk(m, aemp_msg_root(m), seen, &cells, &heap);
     free(seen);
-    assert_int_equal(cells, m->ncells);
-    assert_int_equal(heap, m->heaplen);
+    if (exact) {
+        assert_int_equal(cells, m->ncells);
+        assert_int_equal(heap, m->heaplen);
+    } else {
+        assert_true(cells <= m->ncells);
+        assert_true(heap <= m->heaplen);
+    }
     assert_int_equal(sizeof(struct aemp_val), 16);
-    assert_int_equal(aemp__msg_size(m), sizeof(aemp_msg_t) + cells * 16 + heap);
+    assert_int_equal(aemp__msg_size(m), sizeof(aemp_msg_t) + (size_t)m->ncells * 16 + m->heaplen);
     if (m != aemp_msg_empty())   /* the shared one is static */
         assert_true(malloc_usable_size((void *)m) >= aemp__msg_size(m));
+}
+
+/* A message as built: one allocation holding exactly its values. */
+static void check_layout(const aemp_msg_t *m)
+{
+    check_block(m, 1);
 }
 
 /* The text of v (aemp_val_text) and of m (aemp__msg_text), compared with
@@ -1283,14 +1296,16 @@ static void internal_helpers(void **state)
     aemp_msg_unref(p);
 
     aemp_msg_t *s = aemp__msg_slice(m, 1);
-    check_layout(s);
+    check_block(s, 0);
     assert_msg_text(s, "[18446744073709551615,\"\\u00ff\",[1,{\"k\":\"v\"}]]");
     aemp_msg_unref(s);
     s = aemp__msg_slice(m, 0);
+    check_layout(s);
     assert_true(aemp_val_equal(aemp_msg_root(s), aemp_msg_root(m)));
     assert_ptr_not_equal(s, m);
     aemp_msg_unref(s);
     s = aemp__msg_slice(m, 3);
+    check_block(s, 0);
     assert_msg_text(s, "[[1,{\"k\":\"v\"}]]");
     aemp_msg_unref(s);
     s = aemp__msg_slice(m, 4);
@@ -1595,6 +1610,218 @@ static void random_value(aemp_build_t *b, char **t, size_t *tlen, int depth)
     }
 }
 
+/* A message of exactly `bytes` bytes (header, root, string cells and
+ * heap): n strings of 15 bytes (a 16-byte cell, 16 heap bytes each) and a
+ * last one of what is left over (bytes - 32 - 16 * n >= 17). */
+static aemp_msg_t *sized_msg(size_t bytes)
+{
+    aemp_build_t *b = aemp_build_new();
+    size_t left = bytes - 32;
+    static const char fill[512] = { 0 };
+    while (left >= 64) {
+        aemp_build_strn(b, fill, 15);
+        left -= 32;
+    }
+    aemp_build_strn(b, fill, left - 17);
+    aemp_msg_t *m = aemp_build_msg(b);
+    assert_non_null(m);
+    assert_int_equal(aemp__msg_size(m), bytes);
+    return m;
+}
+
+/* Small blocks come back for messages of the same size class (multiples
+ * of 64 bytes up to 256), whatever their exact size (malloc alone would
+ * not give 49 and 64, or 129 and 192 bytes, the same block); a cached
+ * block is reused only for a message it holds. */
+static void block_reuse(void **state)
+{
+    static const size_t sizes[] = { 49, 64, 65, 100, 128, 129, 192, 193, 255, 256 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        aemp_msg_t *m = sized_msg(sizes[i]);
+        void *block = m;
+        aemp_msg_unref(m);
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+            int same_class = (sizes[j] - 1) / 64 == (sizes[i] - 1) / 64;
+            m = sized_msg(sizes[j]);
+            check_layout(m);   /* its block holds it */
+            if (same_class)
+                assert_ptr_equal(m, block);
+            else
+                assert_ptr_not_equal(m, block);
+            block = m;
+            aemp_msg_unref(m);
+            if (!same_class) {   /* put back the block of class i */
+                m = sized_msg(sizes[i]);
+                block = m;
+                aemp_msg_unref(m);
+            }
+        }
+    }
+}
+
+/* The elements of m from `from` on, rebuilt value by value (what a relay
+ * must give), with `pre` prepended and `post` appended if not NULL. */
+static aemp_msg_t *rebuilt(const aemp_msg_t *m, size_t from, const char *pre, const char *post)
+{
+    aemp_build_t *b = aemp_build_new();
+    if (pre)
+        aemp_build_str(b, pre);
+    for (size_t i = from; i < aemp_msg_len(m); i++)
+        assert_int_equal(aemp_build_val(b, aemp_msg_at(m, i)), 0);
+    if (post)
+        aemp_build_str(b, post);
+    aemp_msg_t *r = aemp_build_msg(b);
+    assert_non_null(r);
+    return r;
+}
+
+/* r holds the same values as want (and its text); want is released. */
+static void assert_same_msg(const aemp_msg_t *r, aemp_msg_t *want)
+{
+    assert_true(aemp_val_equal(aemp_msg_root(r), aemp_msg_root(want)));
+    char *a = aemp__msg_text(r), *b = aemp__msg_text(want);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_t *ja = aemp_msg_to_json(r), *jb = aemp_msg_to_json(want);
+    assert_true(json_equal(ja, jb));
+    json_decref(ja);
+    json_decref(jb);
+    aemp_msg_unref(want);
+}
+
+/* Relays: slices are one copy of the block with the root re-pointed,
+ * prepend/append one copy with a cell put in; all of them give exactly the
+ * values a rebuild gives, own their memory, and chain (a slice's unreached
+ * cells stay unreached through prepend, append and further slices). */
+static void relay_slices(void **state)
+{
+    /* nested values: the slice is the source's block, re-pointed */
+    aemp_msg_t *m = nested();
+    for (size_t from = 0; from <= aemp_msg_len(m); from++) {
+        aemp_msg_t *s = aemp__msg_slice(m, from);
+        check_block(s, from == 0 || from == aemp_msg_len(m));
+        assert_int_equal(aemp_msg_len(s), aemp_msg_len(m) - from);
+        if (from < aemp_msg_len(m)) {
+            assert_int_equal(aemp__msg_size(s), aemp__msg_size(m));   /* no rebuild */
+            assert_int_equal(s->refs, 1);
+        }
+        assert_same_msg(s, rebuilt(m, from, NULL, NULL));
+        aemp_msg_unref(s);
+    }
+    assert_int_equal(m->refs, 1);                               /* the source untouched */
+    aemp_msg_t *s = aemp__msg_slice(m, 1);
+    aemp_msg_t *want = rebuilt(m, 1, NULL, NULL);
+    aemp_msg_unref(m);                                          /* independent of m */
+    check_block(s, 0);
+    assert_msg_text(s, "[[2,[3,{\"a\":[4,5],\"b\":{\"c\":\"d\"},\"\":null}]],\"e\",{}]");
+    const aemp_val_t *map = aemp_val_at(aemp_val_at(aemp_msg_at(s, 0), 1), 1);
+    assert_string_equal(aemp_val_str(aemp_val_get(aemp_val_get(map, "b"), "c"), NULL), "d");
+    assert_same_msg(s, want);
+
+    /* chains on a slice whose first element is not cells[1] */
+    aemp_msg_t *p = aemp__msg_prepend_str("tag", 3, s);
+    check_block(p, 0);
+    assert_msg_text(p, "[\"tag\",[2,[3,{\"a\":[4,5],\"b\":{\"c\":\"d\"},\"\":null}]],\"e\",{}]");
+    assert_same_msg(p, rebuilt(s, 0, "tag", NULL));
+    aemp_msg_t *a = aemp__msg_append_str(s, "reply", 5);
+    check_block(a, 0);
+    assert_msg_text(a, "[[2,[3,{\"a\":[4,5],\"b\":{\"c\":\"d\"},\"\":null}]],\"e\",{},\"reply\"]");
+    assert_same_msg(a, rebuilt(s, 0, NULL, "reply"));
+    aemp_msg_t *s2 = aemp__msg_slice(a, 2);                     /* a slice of a slice */
+    assert_msg_text(s2, "[{},\"reply\"]");
+    aemp_msg_t *a2 = aemp__msg_append_str(p, "", 0);
+    assert_same_msg(a2, rebuilt(s, 0, "tag", ""));
+    aemp_msg_unref(s);                                          /* each owns its block */
+    aemp_msg_unref(p);
+    aemp_msg_unref(a);
+    assert_msg_text(s2, "[{},\"reply\"]");
+    check_block(s2, 0);
+    check_block(a2, 0);
+    aemp_msg_unref(s2);
+    aemp_msg_unref(a2);
+
+    /* strings: any bytes, both kinds, a long one */
+    static char big[100000];
+    memset(big, 'z', sizeof big);
+    m = aemp_msgf("s s# y s# s", "head", "a\0b", (size_t)3, "\x00\xff", (size_t)2, big, sizeof big, "");
+    s = aemp__msg_slice(m, 1);
+    check_block(s, 0);
+    size_t len;
+    assert_memory_equal(aemp_msg_str(s, 0, &len), "a\0b", 3);
+    assert_int_equal(len, 3);
+    assert_int_equal(aemp_val_type(aemp_msg_at(s, 1)), AEMP_T_BYTES);
+    assert_memory_equal(aemp_msg_str(s, 1, &len), "\x00\xff", 2);
+    assert_int_equal(len, 2);
+    assert_int_equal(aemp_msg_str(s, 2, &len)[len], 0);
+    assert_int_equal(len, sizeof big);
+    assert_string_equal(aemp_msg_str(s, 3, NULL), "");
+    assert_same_msg(s, rebuilt(m, 1, NULL, NULL));
+    p = aemp__msg_prepend_str("t\0", 2, s);
+    assert_memory_equal(aemp_msg_tag(p, &len), "t\0", 2);
+    assert_int_equal(aemp_msg_len(p), 5);
+    assert_true(aemp_val_equal(aemp_msg_at(p, 3), aemp_msg_at(m, 3)));
+    s2 = aemp__msg_slice(p, 1);
+    assert_same_msg(s2, rebuilt(m, 1, NULL, NULL));
+    aemp_msg_unref(s2);
+    aemp_msg_unref(p);
+    aemp_msg_unref(s);
+    aemp_msg_unref(m);
+
+    /* the empty tail is the shared empty message; so are [] and NULL */
+    m = aemp_msgf("s i", "x", 1);
+    assert_ptr_equal(aemp__msg_slice(m, 2), aemp_msg_empty());
+    assert_ptr_equal(aemp__msg_slice(m, SIZE_MAX), aemp_msg_empty());
+    assert_ptr_equal(aemp__msg_slice(aemp_msg_empty(), 0), aemp_msg_empty());
+    assert_ptr_equal(aemp__msg_slice(NULL, 0), aemp_msg_empty());
+    aemp_msg_t *root = aemp_valf("{s:i}", "k", 1);             /* no root array: no elements */
+    assert_ptr_equal(aemp__msg_slice(root, 0), aemp_msg_empty());
+    p = aemp__msg_prepend_str("p", 1, root);
+    assert_msg_text(p, "[\"p\"]");
+    check_layout(p);
+    aemp_msg_unref(p);
+    aemp_msg_unref(root);
+    s = aemp__msg_slice(m, 1);
+    assert_msg_text(s, "[1]");
+    aemp_msg_unref(m);
+    aemp_msg_unref(s);
+
+    /* too large: a string the n field cannot hold */
+    assert_null(aemp__msg_prepend_str("", AEMP_MSG_MAX_STR, aemp_msg_empty()));
+    assert_null(aemp__msg_append_str(NULL, "", AEMP_MSG_MAX_STR));
+
+    /* random messages: every slice, with and without a prepended and an
+     * appended string, equals its rebuild */
+    for (int round = 0; round < 300; round++) {
+        aemp_build_t *b = aemp_build_new();
+        char *t = NULL;
+        size_t tlen = 0, n = 1 + rnd(6);
+        for (size_t i = 0; i < n; i++)
+            random_value(b, &t, &tlen, 1 + (int)rnd(4));
+        free(t);
+        m = aemp_build_msg(b);
+        assert_non_null(m);
+        for (size_t from = 0; from <= n; from++) {
+            s = aemp__msg_slice(m, from);
+            check_block(s, 0);
+            assert_same_msg(s, rebuilt(m, from, NULL, NULL));
+            p = aemp__msg_prepend_str("pre", 3, s);
+            check_block(p, 0);
+            assert_same_msg(p, rebuilt(m, from, "pre", NULL));
+            a = aemp__msg_append_str(p, "post", 4);
+            check_block(a, 0);
+            assert_same_msg(a, rebuilt(m, from, "pre", "post"));
+            s2 = aemp__msg_slice(a, 1);
+            assert_same_msg(s2, rebuilt(m, from, NULL, "post"));
+            aemp_msg_unref(s2);
+            aemp_msg_unref(a);
+            aemp_msg_unref(p);
+            aemp_msg_unref(s);
+        }
+        aemp_msg_unref(m);
+    }
+}
+
 /* Random trees of every type, as messages and as roots: the text shows
  * what was built, copies are equal and byte for byte the same. */
 static void random_trees(void **state)
@@ -1825,6 +2052,8 @@ int main(void)
         cmocka_unit_test(builder_recycling),
         cmocka_unit_test(large_messages),
         cmocka_unit_test(random_trees),
+        cmocka_unit_test(relay_slices),
+        cmocka_unit_test(block_reuse),
         cmocka_unit_test(single_allocation_layout),
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(json_conversions),
