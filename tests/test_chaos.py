@@ -23,7 +23,7 @@ from the nodes' event logs:
   memory    survivors (never killed) stay below CHAOS_RSS_MB (96) and grow
             by at most CHAOS_GROWTH_MB (24) after the warm-up;
   rejoin    whenever two incarnations both run undisturbed for
-            CHAOS_REJOIN_S (8) seconds, each has received the other's
+            CHAOS_REJOIN_S (5) seconds, each has received the other's
             traffic by the end of that window (so every restarted node
             rejoined, and after the settle time all pairs talk again);
   exit      every node still running at the end exits with status 0 on
@@ -57,7 +57,7 @@ NODES = env_num("CHAOS_NODES", 6)
 SECONDS = env_num("CHAOS_SECONDS", 15.0)
 SEED = env_num("CHAOS_SEED", 1)
 FIRE_S = env_num("CHAOS_FIRE_S", 5.0)
-REJOIN_S = env_num("CHAOS_REJOIN_S", 8.0)
+REJOIN_S = env_num("CHAOS_REJOIN_S", 5.0)
 RSS_MB = env_num("CHAOS_RSS_MB", 96.0)
 GROWTH_MB = env_num("CHAOS_GROWTH_MB", 24.0)
 WARMUP = 3.0                      # seconds before the first disturbance
@@ -74,7 +74,12 @@ def die_with_parent():
 
 
 def say(msg):
-    print(f"[{time.monotonic() - T0:6.2f} s] {msg}", flush=True)
+    """Print a line with the time since the start (also to driver.log)."""
+    line = f"[{time.monotonic() - T0:6.2f} s] {msg}"
+    print(line, flush=True)
+    if DRIVER_LOG:
+        DRIVER_LOG.write(line + "\n")
+        DRIVER_LOG.flush()
 
 
 def free_ports(n):
@@ -120,6 +125,10 @@ class Incarnation:
             out.append((t, self.end))
         return out
 
+    def ran(self, t0, t1):
+        """Seconds it ran between t0 and t1."""
+        return sum(max(0.0, min(b, t1) - max(a, t0)) for a, b in self.running())
+
     def running_deadline(self, t0, seconds):
         """The time at which it has run `seconds` after t0, or None if it
         ended before."""
@@ -156,7 +165,7 @@ class Cluster:
             x.start = time.monotonic()
             x.proc = subprocess.Popen([NODE_BIN, str(node), str(inc), log, SECRET] + self.addrs,
                                       stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                      preexec_fn=die_with_parent)
+                                      env=NODE_ENV, preexec_fn=die_with_parent)
             err.close()
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -372,7 +381,7 @@ def check(c):
             due = a.running_deadline(b.end, FIRE_S)
             tf = fired(sender, sinc, b.node, epoch)
             if tf is not None and tf > b.end:
-                fire_lat.append(tf - b.end)
+                fire_lat.append(a.ran(b.end, tf))
             if due is not None and (tf is None or tf > due):
                 fails.append(f"monitor: chaos{sender}.{sinc}'s monitor of chaos{b.node}#sink epoch {epoch} "
                              f"did not fire within {FIRE_S} s (running) of the kill of chaos{b.node}.{b.inc} "
@@ -420,7 +429,7 @@ def check(c):
             got = [s[0] for s in ev[(b.node, b.inc)].get("stream", [])
                    if int(s[1]) == a.node and int(s[2]) == a.inc]
             if got and (b.inc > 0 or a.inc > 0):
-                rejoin_lat.append(max(0.0, min(got) - max(a.start, b.start)))
+                rejoin_lat.append((max(0.0, min(got) - w), f"chaos{a.node}.{a.inc}->chaos{b.node}.{b.inc}"))
 
     # at the end every pair talks: each sink's last message from every
     # other node's final incarnation is at most a second old
@@ -449,9 +458,11 @@ def check(c):
     say("survivors: " + "; ".join(rss_note))
     print(f"RESULT chaos_messages_received {received} messages")
     if fire_lat:
-        print(f"RESULT chaos_max_fire_after_kill {max(fire_lat):.3f} s")
+        print(f"RESULT chaos_max_fire_after_kill {max(fire_lat):.3f} s (sender running)")
     if rejoin_lat:
-        print(f"RESULT chaos_max_rejoin {max(rejoin_lat):.3f} s")
+        worst = max(rejoin_lat)
+        say(f"slowest rejoin: {worst[1]}, {worst[0]:.3f} s after both ran")
+        print(f"RESULT chaos_max_rejoin {worst[0]:.3f} s")
     if c.kills < 1 or c.stopcount < 1:
         fails.append(f"the schedule did too little ({c.kills} kills, {c.stopcount} stops)")
     if received < 1000:
@@ -470,11 +481,22 @@ def first_window(ra, rb, length):
     return None
 
 
+def node_environment():
+    """The nodes' environment: under AddressSanitizer the quarantine of
+    freed memory (256 MB by default) is kept small, so that the RSS bound
+    measures the library and not the sanitizer."""
+    env = dict(os.environ)
+    asan = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=4"
+    return env
+
+
 def main():
-    global T0
+    global T0, DRIVER_LOG
     T0 = time.monotonic()
     keep = os.environ.get("CHAOS_KEEP")
     tmp = tempfile.mkdtemp(prefix="aemp-chaos-")
+    DRIVER_LOG = open(os.path.join(tmp, "driver.log"), "w")
     c = Cluster(tmp)
     ok = False
     try:
@@ -507,5 +529,7 @@ def main():
 
 
 T0 = 0.0
+DRIVER_LOG = None
+NODE_ENV = node_environment()
 if __name__ == "__main__":
     sys.exit(main())
