@@ -45,6 +45,7 @@ fuzz:
 	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: build
+	@sh scripts/install-deps.sh bench
 	sh scripts/bench.sh $(BUILD)
 
 install: build
