@@ -14,7 +14,7 @@
  */
 #include "kernel.h"
 
-#include "module.h"   /* aemp__func_registered, aemp__spawn_request */
+#include "module.h"   /* aemp__func_registered, aemp__module_resolve, aemp__spawn_request */
 #include "node.h"
 #include "proto.h"    /* AEMP_DIALECT_* */
 
@@ -509,13 +509,14 @@ static void run_function(req_t *r, const aemp_val_t *tag)
     }
     if (refused(r, name, tag))
         return;
-    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
-    if (aemp__func_call(name, args) == AEMP_ENOFUNC) {
-        char *t = shown(tag);
-        aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: unable to resolve function '%s'", r->from,
-                 t);
-        free(t);
+    /* a miss says which module files it looked for, and where */
+    char err[1024];
+    if (aemp__module_resolve(name, err, sizeof err) < 0) {
+        aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: %s", r->from, err);
+        return;
     }
+    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
+    aemp__func_call(name, args);
     aemp_msg_unref(args);
 }
 
