@@ -368,8 +368,11 @@ int aemp_db_mon_cancel(aemp_handle_t handle);
 
 /* The 1.x group API on top of the database: a group is a family whose keys
  * are port IDs.  aemp_grp_get returns the members (new reference) from the
- * merged database on global nodes or from a monitored mirror elsewhere,
- * or NULL if there are none. */
+ * merged database on global nodes or from the local mirror elsewhere, or
+ * NULL if there are none.  On a node that is not global, the first call of
+ * a group starts mirroring it (for the life of the node): that call
+ * usually returns NULL, later ones see the members once the master has
+ * answered (docs/global.md). */
 typedef void (*aemp_grp_mon_fn)(aemp_msg_t *ports, aemp_msg_t *added, aemp_msg_t *removed, void *arg);
 int aemp_grp_reg(const char *group, const char *port, aemp_handle_t *handle);
 aemp_msg_t *aemp_grp_get(const char *group);

@@ -110,6 +110,14 @@ typedef struct spawn_job {
     const char *error;   /* why func could not be resolved, or NULL */
 } spawn_job_t;
 
+/* 1 if our port with the full ID id exists (and is alive). */
+static int port_exists(const char *id)
+{
+    const char *name = strchr(id, '#') + 1;
+    aemp_lport_t *p = aemp__port_find(name, strlen(name));
+    return p && !p->dead;
+}
+
 static void spawn_body(void *v)
 {
     spawn_job_t *s = v;
@@ -117,25 +125,56 @@ static void spawn_body(void *v)
         aemp_die("%s", s->error);
     else if (aemp__func_call(s->func, s->args) == AEMP_ENOFUNC)
         aemp_die("unable to resolve function '%s'", s->func);
+    /* a death with no port to kill would go unseen: say it here */
+    struct aemp_ctx *c = aemp__ctx_get();
+    if (c->die && !port_exists(s->id))
+        aemp_log(AEMP_LOG_ERROR, "spawn of %s: init function '%.256s' died before the port existed "
+                 "(monitors see no_such_port): %s", s->id, s->func, c->die);
 }
 
-/* Create the port called name, then run func(args) in its context.  The
- * port exists (without callbacks) before the init function runs, so a
- * failing or unknown function kills a real port and its monitors see why:
- * ("die", "unable to resolve function '<func>'") or the module load error.
- * Modules are loaded before entering port context, so a module's init
- * function never runs with SELF set. */
-void aemp__spawn_local(const char *name, size_t len, const char *func, aemp_msg_t *args)
+/* Run func(args) in the context of our port `name`, having created the
+ * port first if create (local spawn), else leaving it to the function's
+ * rcv (the node-port request).  Modules are loaded before entering port
+ * context, so a module's init function never runs with SELF set. */
+static void spawn_in(const char *name, size_t len, const char *func, aemp_msg_t *args, int create)
 {
     char err[1024];
     int resolved = aemp__module_resolve(func, err, sizeof err) == 0;
     aemp_lport_t *p = aemp__port_find(name, len);
-    if (!p)
+    if (!p && create)
         p = aemp__port_create_named(name, len);
-    spawn_job_t s = { p->id, (char *)func, args, resolved ? NULL : err };
-    aemp__port_ref(p);
-    aemp__in_context(p->id, spawn_body, &s);
-    aemp__port_unref(p);
+    char *self = NULL;
+    if (p) {
+        aemp__port_ref(p);
+    } else {
+        size_t nl = aemp__g.nodeid_len;
+        self = malloc(nl + 1 + len + 1);
+        if (!self)
+            abort();
+        memcpy(self, aemp__g.nodeid, nl);
+        self[nl] = '#';
+        memcpy(self + nl + 1, name, len);
+        self[nl + 1 + len] = 0;
+    }
+    spawn_job_t s = { p ? p->id : self, (char *)func, args, resolved ? NULL : err };
+    aemp__in_context(s.id, spawn_body, &s);
+    if (p)
+        aemp__port_unref(p);
+    free(self);
+}
+
+/* Local spawn: the port exists (without callbacks) before the init
+ * function runs, so a failing or unknown function kills a real port and
+ * the spawner's monitor sees why: ("die", "unable to resolve function
+ * '<func>'") or the module load error. */
+void aemp__spawn_local(const char *name, size_t len, const char *func, aemp_msg_t *args)
+{
+    spawn_in(name, len, func, args, 1);
+}
+
+void aemp__spawn_request(const char *name, size_t len, const char *func, aemp_msg_t *args)
+{
+    spawn_in(name, len, func, args, 0);
 }
 
 static void spawn_job(void *v)

@@ -215,6 +215,8 @@ typedef struct mirror {
     int synced;              /* the master sent the whole family (g_chg1) */
     int full;                /* a g_chg1 came since the last report */
     int due;                 /* a report job is queued */
+    int kept;                /* aemp_grp_get asked for it: it stays when its
+                                last monitor goes */
     char name[];             /* the family */
 } mirror_t;
 
@@ -1295,6 +1297,26 @@ int aemp_db_values(const char *family, aemp_db_query_fn cb, void *arg)
     return query("g_db_values", 'v', family, cb, arg);
 }
 
+/* The mirror of family, made if there is none: the master is asked to
+ * keep it up to date (g_mon1, answered by g_chg1; asked again of every
+ * new master). */
+static mirror_t *mirror_open(const char *family)
+{
+    size_t len = strlen(family);
+    mirror_t *mi = mirror_get(family, len);
+    if (mi)
+        return mi;
+    mi = calloc(1, sizeof *mi + len + 1);
+    if (!mi)
+        abort();
+    memcpy(mi->name, family, len);
+    aemp__table_put(&G.mirrors, mi->name, len, mi);
+    char *key = pending_key("mon1", family);
+    to_master(key, aemp_msgf("ss", "g_mon1", family));
+    free(key);
+    return mi;
+}
+
 static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb, void *arg, aemp_handle_t *handle)
 {
     if (!family || (!cb && !gcb))
@@ -1310,18 +1332,7 @@ static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb,
     aemp__table_put(&G.dbmons, (const char *)&m->id, sizeof m->id, m);
     if (handle)
         *handle = m->id;
-    size_t len = strlen(family);
-    mirror_t *mi = mirror_get(family, len);
-    if (!mi) {
-        mi = calloc(1, sizeof *mi + len + 1);
-        if (!mi)
-            abort();
-        memcpy(mi->name, family, len);
-        aemp__table_put(&G.mirrors, mi->name, len, mi);
-        char *key = pending_key("mon1", family);
-        to_master(key, aemp_msgf("ss", "g_mon1", family));   /* answered by g_chg1 */
-        free(key);
-    }
+    mirror_t *mi = mirror_open(family);
     /* a group monitor also reports members learned from 1.30 nodes,
      * which need no master */
     if (gcb || mi->synced)
@@ -1344,7 +1355,8 @@ int aemp_db_mon_cancel(aemp_handle_t handle)
     void *v;
     while (!others && aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v))
         others = !strcmp(((dbmon_t *)v)->family, m->family);
-    if (!others) {
+    mirror_t *kept = mirror_get(m->family, strlen(m->family));
+    if (!others && !(kept && kept->kept)) {
         char *key = pending_key("mon1", m->family);
         pending_done(key);
         free(key);
@@ -1388,11 +1400,16 @@ int aemp_grp_reg(const char *group, const char *port, aemp_handle_t *handle)
     return aemp_mon_guard(port, grp_release, e, NULL);
 }
 
+/* On a node that is not global, the first call of a group starts
+ * mirroring it for the life of the node (as a grp_mon would), so that
+ * polling finds the members once the master has sent them. */
 aemp_msg_t *aemp_grp_get(const char *group)
 {
     if (!group)
         return NULL;
     aemp__ensure_init();
+    if (!G.global && *group)
+        mirror_open(group)->kept = 1;
     aemp_msg_t *ports = group_members(group);
     if (!aemp_msg_len(ports)) {
         aemp_msg_unref(ports);

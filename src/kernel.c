@@ -14,7 +14,7 @@
  */
 #include "kernel.h"
 
-#include "module.h"   /* aemp__func_registered */
+#include "module.h"   /* aemp__func_registered, aemp__module_resolve, aemp__spawn_request */
 #include "node.h"
 #include "proto.h"    /* AEMP_DIALECT_* */
 
@@ -312,11 +312,15 @@ static void req_kil0(req_t *r)
     aemp_msg_unref(reason);
 }
 
+/* kil (1.30) and kil1 (2.02): the port dies inside the request, as in
+ * AnyEvent::MP (its monitors fire now), so a request after it in the same
+ * read (a mon1) finds no port.  Killing a port that does not exist is a
+ * no-op.  (aemp_kil from user code stays deferred.) */
 static void req_kil(req_t *r)
 {
-    char *id = local_id(r->s1, r->l1);
-    aemp_kil(id, aemp__msg_slice(r->msg, 2));
-    free(id);
+    aemp_lport_t *p = aemp__port_find(r->s1, r->l1);
+    if (p)
+        aemp__port_die(p, aemp__msg_slice(r->msg, 2));
 }
 
 static void req_snd(req_t *r)
@@ -418,7 +422,7 @@ static void req_spawn(req_t *r)
     if (refused(r, func, aemp_msg_at(r->msg, 2)))
         return;   /* the spawner's monitor sees no_such_port */
     aemp_msg_t *args = aemp__msg_slice(r->msg, 3);
-    aemp__spawn_local(r->s1, r->l1, func, args);
+    aemp__spawn_request(r->s1, r->l1, func, args);
     aemp_msg_unref(args);
 }
 
@@ -523,13 +527,14 @@ static void run_function(req_t *r, const aemp_val_t *tag)
     }
     if (refused(r, name, tag))
         return;
-    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
-    if (aemp__func_call(name, args) == AEMP_ENOFUNC) {
-        char *t = shown(tag);
-        aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: unable to resolve function '%s'", r->from,
-                 t);
-        free(t);
+    /* a miss says which module files it looked for, and where */
+    char err[1024];
+    if (aemp__module_resolve(name, err, sizeof err) < 0) {
+        aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: %s", r->from, err);
+        return;
     }
+    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
+    aemp__func_call(name, args);
     aemp_msg_unref(args);
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef AEMP_MODULE_DIR
 #define AEMP_MODULE_DIR "/usr/local/lib/aemp/modules"
@@ -84,7 +85,8 @@ static int valid_name(const char *name)
     return comp > 0;
 }
 
-/* The file name of a valid module name: lower case, "::" -> "_", ".so". */
+/* The flat file name of a valid module name: lower case, "::" -> "_",
+ * ".so" ("My::Chat" -> "my_chat.so"). */
 static void file_name(const char *name, char *out)
 {
     char *o = out;
@@ -99,35 +101,142 @@ static void file_name(const char *name, char *out)
     strcpy(o, ".so");
 }
 
-/* Look for file in the colon-separated directory list dirs; 1 and the
- * path in out if it exists. */
-static int search_dirs(const char *dirs, const char *file, char *out)
+/* The file name in Perl's layout: the name as written, "::" -> "/",
+ * ".so" ("mymod::chatserver" -> "mymod/chatserver.so", as Perl's
+ * mymod/chatserver.pm). */
+static void layout_name(const char *name, char *out)
 {
-    if (!dirs)
-        return 0;
-    const char *p = dirs;
-    for (;;) {
-        const char *colon = strchr(p, ':');
-        size_t n = colon ? (size_t)(colon - p) : strlen(p);
-        if (n && n + 1 + strlen(file) < PATH_MAX_LEN) {
-            memcpy(out, p, n);
-            out[n] = '/';
-            strcpy(out + n + 1, file);
-            struct stat st;
-            if (stat(out, &st) == 0)
-                return 1;
+    char *o = out;
+    for (const char *p = name; *p; p++) {
+        if (*p == ':') {
+            *o++ = '/';
+            p++;
+        } else {
+            *o++ = *p;
         }
-        if (!colon)
-            return 0;
-        p = colon + 1;
     }
+    strcpy(o, ".so");
 }
 
-/* Find a module's file along the search path. */
-static int find_file(const char *file, char *path)
+/* Call fn(dir, len, cwd, arg) for each directory of the search path in
+ * order (dir is not NUL-terminated; cwd: it is the current directory)
+ * until fn returns non-zero; returns that value, or 0. */
+static int each_dir(int (*fn)(const char *dir, size_t len, int cwd, void *arg), void *arg)
 {
-    return search_dirs(getenv("AEMP_MODULE_PATH"), file, path) || search_dirs(config_path, file, path)
-           || search_dirs(AEMP_MODULE_DIR, file, path);
+    const char *lists[] = { getenv("AEMP_MODULE_PATH"), config_path, NULL, AEMP_MODULE_DIR };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        int r;
+        if (i == 2) {   /* the current directory, as Perl's "." in @INC */
+            char cwd[PATH_MAX_LEN];
+            if (getcwd(cwd, sizeof cwd) && (r = fn(cwd, strlen(cwd), 1, arg)))
+                return r;
+            continue;
+        }
+        for (const char *p = lists[i]; p && *p;) {
+            const char *colon = strchr(p, ':');
+            size_t n = colon ? (size_t)(colon - p) : strlen(p);
+            if (n && (r = fn(p, n, 0, arg)))
+                return r;
+            p = colon ? colon + 1 : p + n;
+        }
+    }
+    return 0;
+}
+
+/* The files a module may be in, and where one was found. */
+struct lookup {
+    const char *files[2];   /* flat name, Perl layout (NULL if the same) */
+    char *path;             /* out: PATH_MAX_LEN bytes */
+};
+
+/* each_dir callback: 1 if one of l->files is in dir (path in l->path). */
+static int look_in(const char *dir, size_t len, int cwd, void *arg)
+{
+    struct lookup *l = arg;
+    for (int i = 0; i < 2 && l->files[i]; i++) {
+        if (len + 1 + strlen(l->files[i]) >= PATH_MAX_LEN)
+            continue;
+        memcpy(l->path, dir, len);
+        l->path[len] = '/';
+        strcpy(l->path + len + 1, l->files[i]);
+        struct stat st;
+        if (stat(l->path, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* Find the file of the valid module name along the search path: in each
+ * directory the flat name, then the Perl layout.  1 and its path in path
+ * (PATH_MAX_LEN bytes), else 0. */
+static int find_file(const char *name, char *path)
+{
+    char flat[NAME_MAX_LEN + 8], layout[NAME_MAX_LEN + 8];
+    file_name(name, flat);
+    layout_name(name, layout);
+    struct lookup l = { { flat, strcmp(flat, layout) ? layout : NULL }, path };
+    return each_dir(look_in, &l);
+}
+
+/* A growing text of a few hundred bytes: what was tried. */
+struct text {
+    char buf[1024];
+    size_t len;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n >= sizeof t->buf)
+        n = sizeof t->buf - 1 - t->len;
+    memcpy(t->buf + t->len, s, n);
+    t->buf[t->len += n] = 0;
+}
+
+static void text_adds(struct text *t, const char *s)
+{
+    text_add(t, s, strlen(s));
+}
+
+/* Add a file name to t unless it is there already (", "-separated). */
+static void text_add_file(struct text *t, const char *file)
+{
+    size_t n = strlen(file);
+    for (const char *p = t->buf; (p = strstr(p, file)); p += n)
+        if ((p == t->buf || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+            return;
+    if (t->len)
+        text_adds(t, ", ");
+    text_adds(t, file);
+}
+
+/* Add the files of the valid module name to t. */
+static void add_files(struct text *t, const char *name)
+{
+    char f[NAME_MAX_LEN + 8];
+    file_name(name, f);
+    text_add_file(t, f);
+    layout_name(name, f);
+    text_add_file(t, f);
+}
+
+/* each_dir callback: append the directory to the text. */
+static int add_dir(const char *dir, size_t len, int cwd, void *arg)
+{
+    struct text *t = arg;
+    if (t->len)
+        text_adds(t, ", ");
+    text_add(t, dir, len);
+    if (cwd)
+        text_adds(t, " (the current directory)");
+    return 0;
+}
+
+/* "tried <files> in <directories>" for the files listed in files. */
+static void describe_tried(const struct text *files, char *out, size_t size)
+{
+    struct text dirs = { "", 0 };
+    each_dir(add_dir, &dirs);
+    snprintf(out, size, "tried %s in %s", files->buf, dirs.len ? dirs.buf : "no directory");
 }
 
 /* Record a module that failed; returns AEMP_EIO with its error in err. */
@@ -168,9 +277,13 @@ int aemp_module_load(const char *name, char *err, size_t errlen)
         return AEMP_EIO;
     }
     char path[PATH_MAX_LEN];
-    if (!find_file(file, path)) {
-        aemp_log(AEMP_LOG_DEBUG, "module '%s' not found (no %s on the module path)", name, file);
-        aemp__seterr(err, errlen, "module '%s' not found (no %s on the module path)", name, file);
+    if (!find_file(name, path)) {
+        struct text files = { "", 0 };
+        add_files(&files, name);
+        char tried[1024];
+        describe_tried(&files, tried, sizeof tried);
+        aemp_log(AEMP_LOG_DEBUG, "module '%s' not found: %s", name, tried);
+        aemp__seterr(err, errlen, "module '%s' not found: %s", name, tried);
         return AEMP_ENOENT;
     }
     m = calloc(1, sizeof *m + len + 1);
@@ -197,6 +310,17 @@ int aemp_module_load(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+/* The function name as messages show it: cut to about 60 characters,
+ * bytes outside printable ASCII as '?' (it may come from another node). */
+static void shown_name(const char *func, char *out, size_t size)
+{
+    size_t n = strlen(func), i;
+    size_t max = n > 64 ? 60 : n;
+    for (i = 0; i < max && i + 4 < size; i++)
+        out[i] = func[i] >= 32 && func[i] < 127 ? func[i] : '?';
+    strcpy(out + i, n > max ? "..." : "");
+}
+
 int aemp__module_resolve(const char *func, char *err, size_t errlen)
 {
     if (aemp__func_registered(func))
@@ -206,6 +330,7 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen)
      * are the prefixes before each "::", from the right, one pass over the
      * name; prefixes longer than a module name may be are not tried. */
     char pkg[NAME_MAX_LEN + 1];
+    struct text missing = { "", 0 }, loaded = { "", 0 };
     size_t end = len;   /* the package tried next is func[0..end) */
     for (;;) {
         size_t i = end;
@@ -228,7 +353,28 @@ int aemp__module_resolve(const char *func, char *err, size_t errlen)
         }
         if (aemp__func_registered(func))
             return 0;
+        if (r == AEMP_ENOENT) {
+            add_files(&missing, pkg);
+        } else if (r == 0) {
+            if (loaded.len)
+                text_adds(&loaded, ", ");
+            text_adds(&loaded, pkg);
+        }
     }
-    aemp__seterr(err, errlen, "unable to resolve function '%.*s'", (int)(len > 512 ? 512 : len), func);
+    char name[80], tried[1024] = "";
+    shown_name(func, name, sizeof name);
+    if (missing.len)
+        describe_tried(&missing, tried, sizeof tried);
+    if (loaded.len && missing.len)
+        aemp__seterr(err, errlen, "unable to resolve function '%s': module %s does not register it, and no "
+                     "other module file was found (%s)", name, loaded.buf, tried);
+    else if (loaded.len)
+        aemp__seterr(err, errlen, "unable to resolve function '%s': module %s does not register it", name,
+                     loaded.buf);
+    else if (missing.len)
+        aemp__seterr(err, errlen, "unable to resolve function '%s': no module file found (%s)", name, tried);
+    else
+        aemp__seterr(err, errlen, "unable to resolve function '%s': it is not registered and names no module",
+                     name);
     return AEMP_ENOFUNC;
 }

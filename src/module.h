@@ -25,6 +25,15 @@ int aemp__func_registered(const char *func);
  * its error. */
 int aemp__func_resolve(const char *func, char *err, size_t errlen);
 
+/* The node-port request AnyEvent::MP::_spawn: run func(args) (borrowed)
+ * in the context of our port `name` right now, as AnyEvent::MP does.  The
+ * port is not created for it: it comes to exist when the function calls
+ * rcv on SELF (or exists already), so an init function that dies or cannot
+ * be resolved before that leaves no port (a monitor gets no_such_port) and
+ * is logged at level 1.  (Local aemp_spawn creates the port first:
+ * aemp__spawn_local.)  Implemented in func.c. */
+void aemp__spawn_request(const char *name, size_t len, const char *func, aemp_msg_t *args);
+
 /* Start the services of a resolved configuration (borrowed): take the
  * "module_path" key, then for each entry of "services": "Pkg::" loads the
  * module Pkg, "Pkg::func" resolves and calls func with no arguments,

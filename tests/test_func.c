@@ -99,7 +99,12 @@ static void unknown_function_kills_the_port(void **state)
     aemp_mon(id, tu_box_put, &dead, NULL);
     tu_drain();
     assert_int_equal(dead.count, 1);
-    tu_assert_msg(dead.last, "[\"die\",\"unable to resolve function 'nope::missing'\"]");
+    /* the reason names the module files it looked for, and where */
+    assert_string_equal(aemp_msg_str(dead.last, 0, NULL), "die");
+    const char *why = aemp_msg_str(dead.last, 1, NULL);
+    assert_non_null(why);
+    const char *head = "unable to resolve function 'nope::missing': no module file found (tried nope.so in ";
+    assert_int_equal(strncmp(why, head, strlen(head)), 0);
     tu_box_clear(&dead);
     free(id);
     /* bad spawn arguments */

@@ -374,6 +374,101 @@ static void group_reg_from_this_node(void **state)
     aemp_db_mon_cancel(h);
 }
 
+/* Poll aemp_grp_get(group) every 0.1 s until it holds n members (n 0:
+ * until it returns NULL), up to `seconds`; the last result (or NULL). */
+static aemp_msg_t *poll_grp_get(const char *group, size_t n, double seconds)
+{
+    double end = pu_now() + seconds;
+    for (;;) {
+        aemp_msg_t *m = aemp_grp_get(group);
+        if (n ? aemp_msg_len(m) == n : !m)
+            return m;
+        if (pu_now() > end)
+            return m;
+        aemp_msg_unref(m);
+        tu_run_for(0.1);
+    }
+}
+
+/* Ask worker i for its aemp_grp_get(group) (the aemp::grp_get function of
+ * `aemp run`): [the members as that node sees them] (a new message). */
+static aemp_msg_t *worker_grp_get(int i, const char *group)
+{
+    tu_box_t b = { NULL, 0 };
+    const char *me = aemp_port(tu_box_put, &b);
+    assert_int_equal(aemp_snd_to_func(work[i].nodeid, "aemp::grp_get", aemp_msgf("ss", group, me)), 0);
+    assert_true(tu_run_until(&b.count, 10));
+    aemp_kil(me, NULL);
+    return b.last;
+}
+
+/* The Perl tutorial's sender: nothing but grp_get, once in a while.  The
+ * first call of a group on a non-global node starts mirroring it (and
+ * finds nothing yet); later calls see the members, their changes, and
+ * keep working after a db_mon of the same group is cancelled. */
+static void grp_get_just_works(void **state)
+{
+    const char *group = "tutorial";
+    assert_int_equal(aemp_is_global(), 0);
+    char *first = aemp_spawn(work[1].nodeid, "aemp::grp_echo", aemp_msgf("s", group));
+    assert_non_null(first);
+    tu_run_for(0.5);   /* registered: the database has it */
+    assert_null(aemp_grp_get(group));   /* the first call: nothing mirrored yet */
+    aemp_msg_t *m = poll_grp_get(group, 1, 10);
+    assert_non_null(m);
+    assert_string_equal(aemp_msg_str(m, 0, NULL), first);
+    aemp_msg_unref(m);
+
+    /* the member found that way answers */
+    tu_box_t b = { NULL, 0 };
+    const char *me = aemp_port(tu_box_put, &b);
+    aemp_sndf(first, "ss", "hello", me);
+    assert_true(tu_run_until(&b.count, 5));
+    tu_assert_msg(b.last, "[\"hello\"]");
+
+    /* a db_mon of the group, cancelled: the mirroring goes on */
+    aemp_handle_t h;
+    assert_int_equal(aemp_db_mon(group, on_group, NULL, &h), 0);
+    tu_run_for(0.2);
+    assert_int_equal(aemp_db_mon_cancel(h), 0);
+    char *second = aemp_spawn(work[2].nodeid, "aemp::grp_echo", aemp_msgf("s", group));
+    m = poll_grp_get(group, 2, 10);
+    assert_int_equal(aemp_msg_len(m), 2);
+    aemp_msg_unref(m);
+
+    /* a member that dies leaves */
+    aemp_kil(first, NULL);
+    m = poll_grp_get(group, 1, 10);
+    assert_int_equal(aemp_msg_len(m), 1);
+    assert_string_equal(aemp_msg_str(m, 0, NULL), second);
+    aemp_msg_unref(m);
+
+    /* the same in another `aemp run` process: its first grp_get finds
+     * nothing, a later one the member */
+    m = worker_grp_get(4, group);
+    tu_assert_msg(m, "[[]]");
+    aemp_msg_unref(m);
+    double end = pu_now() + 10;
+    char want[300];
+    snprintf(want, sizeof want, "[[\"%s\"]]", second);
+    for (;;) {
+        m = worker_grp_get(4, group);
+        if (aemp_val_len(aemp_msg_at(m, 0)) == 1 || pu_now() > end)
+            break;
+        aemp_msg_unref(m);
+        tu_run_for(0.1);
+    }
+    tu_assert_msg(m, want);
+    aemp_msg_unref(m);
+
+    aemp_kil(second, NULL);
+    assert_null(poll_grp_get(group, 0, 10));
+    aemp_kil(me, NULL);
+    tu_box_clear(&b);
+    free(first);
+    free(second);
+}
+
 static void converges_after_seed_and_node_die(void **state)
 {
     aemp_handle_t h;
@@ -415,6 +510,7 @@ int main(void)
         cmocka_unit_test(values_and_deletes_propagate),
         cmocka_unit_test(bytes_and_uint64_survive),
         cmocka_unit_test(group_reg_from_this_node),
+        cmocka_unit_test(grp_get_just_works),
         cmocka_unit_test(converges_after_seed_and_node_die),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

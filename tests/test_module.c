@@ -11,6 +11,7 @@
 #include "aemp_module.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char tmpdir[64];
 static char logbuf[32768];
@@ -60,6 +61,36 @@ static const char *spawn_and_wait_death(const char *func)
     assert_true(tu_run_until(&fired, 5));
     assert_string_equal(aemp_msg_str(reason, 0, NULL), "die");
     return aemp_msg_str(reason, 1, NULL);
+}
+
+/* Fail unless text starts with "<head>tried <files> in <the search
+ * path>": the directories of this test (AEMP_MODULE_PATH, then
+ * module_path as configure_starts_services sets it, then the current
+ * directory), then the built-in one, then tail. */
+static void assert_miss(const char *text, const char *head, const char *files, const char *tail)
+{
+    char cwd[1024], want[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "%stried %s in %s, /nonexistent, %s, %s (the current directory), ", head, files,
+             tmpdir, AEMP_TEST_MODULE_DIR, cwd);
+    if (strncmp(text, want, strlen(want)))
+        fail_msg("got '%s', expected it to start with '%s'", text, want);
+    const char *rest = text + strlen(want);
+    if (!strchr(rest, '/') || strlen(rest) < strlen(tail) || strcmp(rest + strlen(rest) - strlen(tail), tail))
+        fail_msg("got '%s', expected the built-in directory and '%s' after '%s'", text, tail, want);
+}
+
+/* The log line that contains needle (borrowed from logbuf up to its end
+ * of line, copied into a static buffer). */
+static const char *log_line(const char *needle)
+{
+    static char line[4096];
+    const char *p = strstr(logbuf, needle);
+    if (!p)
+        fail_msg("missing log line '%s' in:\n%s", needle, logbuf);
+    size_t n = strcspn(p, "\n");
+    snprintf(line, sizeof line, "%.*s", (int)n, p);
+    return line;
 }
 
 /* Send msg and wait for one message to the port `me`. */
@@ -114,7 +145,8 @@ static void configure_starts_services(void **state)
     /* failures are logged, the node runs on */
     assert_logged("service 'tmod::missing::fn' not started: unable to resolve function 'tmod::missing::fn'");
     assert_logged("service 'tmod::initfail::' not started: module 'tmod::initfail': aemp_module_init returned 7");
-    assert_logged("service 'nope::' not started: module 'nope' not found (no nope.so on the module path)");
+    assert_miss(log_line("service 'nope::' not started"), "service 'nope::' not started: module 'nope' not found: ",
+                "nope.so", "");
 
     /* what the module saw, in order */
     const char *me = aemp_port(on_msg, NULL);
@@ -171,12 +203,49 @@ static void package_chain(void **state)
     aemp_kil(me, NULL);
 }
 
+/* A miss names every file it looked for (the flat name and Perl's
+ * layout, for each package of the chain) and every directory. */
 static void missing_module(void **state)
 {
-    assert_string_equal(spawn_and_wait_death("tmod::nothere::fn"), "unable to resolve function 'tmod::nothere::fn'");
+    assert_miss(spawn_and_wait_death("tmod::nothere::fn"),
+                "unable to resolve function 'tmod::nothere::fn': no module file found (",
+                "tmod_nothere.so, tmod/nothere.so, tmod.so", ")");
+    assert_miss(spawn_and_wait_death("My::Chat::Server::fn"),
+                "unable to resolve function 'My::Chat::Server::fn': no module file found (",
+                "my_chat_server.so, My/Chat/Server.so, my_chat.so, My/Chat.so, my.so, My.so", ")");
     /* a loaded module that lacks the function: the chain runs out */
-    assert_string_equal(spawn_and_wait_death("tmod::good::nosuch"), "unable to resolve function 'tmod::good::nosuch'");
-    assert_string_equal(spawn_and_wait_death("::main_only"), "unable to resolve function '::main_only'");
+    assert_miss(spawn_and_wait_death("tmod::good::nosuch"),
+                "unable to resolve function 'tmod::good::nosuch': module tmod::good does not register it, and no "
+                "other module file was found (",
+                "tmod.so", ")");
+    assert_string_equal(spawn_and_wait_death("::main_only"),
+                        "unable to resolve function '::main_only': it is not registered and names no module");
+}
+
+/* Perl's layout in the current directory: mymod::chatserver is
+ * ./mymod/chatserver.so, found with no search path configured for it. */
+static void module_from_the_current_directory(void **state)
+{
+    char was[1024], cwd[1024];
+    assert_non_null(getcwd(was, sizeof was));
+    assert_int_equal(chdir(AEMP_TEST_CWD_DIR), 0);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    const char *me = aemp_port(on_msg, NULL);
+    received = 0;
+    char *id = aemp_spawn(aemp_node(), "mymod::chatserver::client_connect", aemp_msgf("s", me));
+    assert_non_null(id);
+    char expect[512];
+    snprintf(expect, sizeof expect, "[\"connected\",\"%s\"]", id);
+    tu_assert_msg(wait_msg(), expect);
+    aemp_sndf(id, "ss", "hello", me);
+    tu_assert_msg(wait_msg(), "[\"hello\"]");
+    char line[1200];
+    snprintf(line, sizeof line, "loading module 'mymod::chatserver' from %s/mymod/chatserver.so", cwd);
+    assert_logged(line);
+    aemp_kil(id, NULL);
+    aemp_kil(me, NULL);
+    free(id);
+    assert_int_equal(chdir(was), 0);
 }
 
 static void init_failure_reaches_the_monitor(void **state)
@@ -227,11 +296,15 @@ static void node_port_requests_load_modules(void **state)
     tu_assert_msg(wait_msg(), "[\"1\"]");
     aemp_sndf(aemp_node(), "sss", "can", "tmod::nothere::x", me);
     tu_assert_msg(wait_msg(), "[\"\"]");
-    /* an unresolvable request is logged, not answered */
+    /* an unresolvable request is logged (at level 1, with what was
+     * looked for where), not answered */
     aemp_snd_to_func(aemp_node(), "tmod::nothere::y", aemp_msgf("s", me));
     tu_run_for(0.1);
     assert_int_equal(received, 0);
-    assert_logged("unable to resolve function 'tmod::nothere::y'");
+    char head[256];
+    snprintf(head, sizeof head, "error processing node message from %s: unable to resolve function "
+             "'tmod::nothere::y': no module file found (", aemp_node());
+    assert_miss(log_line(head), head, "tmod_nothere.so, tmod/nothere.so, tmod.so", ")");
     aemp_kil(me, NULL);
 }
 
@@ -241,7 +314,7 @@ static void module_load_api(void **state)
     assert_int_equal(aemp_module_load("tmod::good", err, sizeof err), 0);
     assert_int_equal(aemp_module_load("TMod::Good", err, sizeof err), 0);   /* same file, loaded */
     assert_int_equal(aemp_module_load("tmod::absent", err, sizeof err), AEMP_ENOENT);
-    assert_string_equal(err, "module 'tmod::absent' not found (no tmod_absent.so on the module path)");
+    assert_miss(err, "module 'tmod::absent' not found: ", "tmod_absent.so, tmod/absent.so", "");
     assert_int_equal(aemp_module_load("tmod::initfail", err, sizeof err), AEMP_EIO);
     assert_string_equal(err, "module 'tmod::initfail': aemp_module_init returned 7");
     const char *bad[] = { "", "../x", "a/b", "a::", "::a", "a:::b", "a:b", "a b", NULL };
@@ -260,6 +333,7 @@ int main(void)
         cmocka_unit_test(spawn_loads_the_module),
         cmocka_unit_test(package_chain),
         cmocka_unit_test(missing_module),
+        cmocka_unit_test(module_from_the_current_directory),
         cmocka_unit_test(init_failure_reaches_the_monitor),
         cmocka_unit_test(broken_files_reach_the_monitor),
         cmocka_unit_test(node_port_requests_load_modules),

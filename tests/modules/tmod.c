@@ -13,15 +13,19 @@
  *   TMOD_INITFAIL  tmod::initfail: registers a function, then fails (7)
  *   TMOD_NOINIT    tmod::noinit: no entry point
  *   TMOD_UNDEF     tmod::undef: needs a symbol nobody defines
+ *   TMOD_CWD       mymod::chatserver, built as mymod/chatserver.so (Perl's
+ *                  layout) for a node to find in its current directory:
+ *                  "mymod::chatserver::client_connect" (spawn, [PORT]: PORT
+ *                  gets ["connected", SELF], then SELF answers
+ *                  [x..., REPLYPORT] with [x...])
  */
 #include "aemp_module.h"
 
 #include <string.h>
 
-#if defined TMOD_GOOD
+#if defined TMOD_GOOD || defined TMOD_CWD
 
-static int inits, self_null;
-
+/* [x..., REPLYPORT]: send [x...] to REPLYPORT. */
 static void echo_msg(aemp_msg_t *msg, void *arg)
 {
     size_t n = aemp_msg_len(msg);
@@ -35,6 +39,12 @@ static void echo_msg(aemp_msg_t *msg, void *arg)
     if (reply)
         aemp_snd(to, reply);
 }
+
+#endif
+
+#if defined TMOD_GOOD
+
+static int inits, self_null;
 
 static void echo_init(aemp_msg_t *args, void *arg)
 {
@@ -158,6 +168,21 @@ int aemp_no_such_function_anywhere(void);
 int aemp_module_init(const char *name)
 {
     return aemp_no_such_function_anywhere();
+}
+
+#elif defined TMOD_CWD
+
+static void client_connect(aemp_msg_t *args, void *arg)
+{
+    const char *to = aemp_msg_str(args, 0, NULL);
+    aemp_rcv(aemp_self(), echo_msg, NULL);
+    if (to)
+        aemp_sndf(to, "ss", "connected", aemp_self());
+}
+
+int aemp_module_init(const char *name)
+{
+    return aemp_func_register("mymod::chatserver::client_connect", client_connect, NULL);
 }
 
 #else
