@@ -143,6 +143,13 @@ int cli_gencert(char **pem, char *err, size_t errlen);
 
 /* ---------------------------------------------- aemp_net_cmds.c */
 
+/* The throw-away client node of a protocol command: configure it (an exit
+ * code), run the loop until cli_client_finish(code) and free the node
+ * (returns that code). */
+int cli_client_start(cli_t *c);
+int cli_client_wait(void);
+void cli_client_finish(int code);
+
 int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_cal(cli_t *c, const cli_cmd_t *cmd);
@@ -150,6 +157,11 @@ int cli_cmd_mon(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd);
+
+/* ---------------------------------------------- aemp_stats_cmds.c */
+int cli_cmd_stats(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_top(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_loglevel(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
 
 /* ---------------------------------------------- aemp_services.c */

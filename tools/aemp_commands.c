@@ -205,6 +205,20 @@ const cli_cmd_t cli_commands[] = {
       "connects only to its seeds (and the nodes it talks to), so this lists the seeds' "
       "node IDs; use 'trace NODE' to see further. Exit 1 if no seed is configured or none "
       "could be reached.", NULL },
+    { "stats", cli_cmd_stats, NULL, "NODE", "print a libaemp node's counters",
+      "Ask NODE (a libaemp node) for its counters and gauges (the node-port request 'stats', "
+      "also aemp_stats() and the Prometheus 'metrics' bind): connections, ports, monitors, "
+      "messages and bytes in and out, queue bytes, drops by limit, shed and failed handshakes, "
+      "then one line per connected node. Exit 1 without an answer within 5 s (Perl nodes do "
+      "not answer). docs/security.md lists every counter.", NULL },
+    { "top", cli_cmd_top, NULL, "NODE [INTERVAL [COUNT]]", "watch a libaemp node's counters live",
+      "Like stats, refreshed every INTERVAL seconds (default 1) with message rates per second, "
+      "node-wide and per connected node; stops after COUNT refreshes (default: until "
+      "interrupted). The screen is cleared between refreshes when stdout is a terminal.", NULL },
+    { "loglevel", cli_cmd_loglevel, NULL, "NODE LEVEL", "set a running libaemp node's log level",
+      "Set NODE's log level to LEVEL (0..9) at run time (the node-port request 'loglevel'); "
+      "prints the new and the old level. At 9 the node logs every frame in and out, "
+      "abbreviated. Exit 1 if the node refuses or does not answer within 5 s.", NULL },
     { "db", cli_cmd_db, NULL, "FAMILY", "print the keys of a family of the global database",
       "Connect as a client to the seeds of profile 'aemp', wait until one of them is the "
       "client's master, ask it for the keys of FAMILY in the global database (aemp_db_keys) "

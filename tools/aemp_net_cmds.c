@@ -597,3 +597,18 @@ int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd)
             cmd->name);
     return CLI_UNSUPPORTED;
 }
+
+int cli_client_start(cli_t *c)
+{
+    return client(c);
+}
+
+int cli_client_wait(void)
+{
+    return wait_done();
+}
+
+void cli_client_finish(int code)
+{
+    finish(code);
+}
