@@ -3,7 +3,8 @@
 #   make check  - install missing packages, build, run the test suite
 #   make asan   - the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench  - build and run the benchmarks
-#   make install (PREFIX=/usr/local)
+#   make install PREFIX=/usr/local (DESTDIR=/stage to stage it) - reconfigures
+#                 build/ for PREFIX first, whatever an earlier build used
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -35,8 +36,12 @@ asan: deps
 bench: build
 	sh scripts/bench.sh $(BUILD)
 
-install: build
-	cmake --install $(BUILD)
+# The prefix is compiled in (the module directory), so install configures
+# the build for this PREFIX before building and installing.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan

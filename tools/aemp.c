@@ -345,6 +345,15 @@ static int run_commands(cli_t *c)
     return cli_save(c) < 0 ? CLI_FAIL : CLI_OK;
 }
 
+/* --version: the tool's version, the library's (they differ only if a
+ * build mixed them up), and the built-in module directory. */
+static int print_version(void)
+{
+    printf("aemp %s (libaemp %s)\nmodule directory: %s\n", AEMP_VERSION, aemp_version(),
+           AEMP_MODULE_DIR);
+    return CLI_OK;
+}
+
 /* Entry point: decode, dispatch, clean up. */
 int main(int argc, char **argv)
 {
@@ -353,6 +362,8 @@ int main(int argc, char **argv)
         cli_usage(stderr);
         return CLI_USAGE;
     }
+    if (argc == 2 && !strcmp(argv[1], "--version"))
+        return print_version();
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         cli_t h = { 0 };
         h.args = aemp_msg_empty();
