@@ -86,53 +86,13 @@ aemp_msg_t *cli_rest(cli_t *c)
     return aemp__msg_slice(c->args, from);
 }
 
-/* Keys whose value is a list: a plain string argument is a comma list. */
-static const char *const list_keys[] = {
-    "seeds", "binds", "services", "framing_format", "auth_offer", "auth_accept", NULL,
-};
-
-/* True if key holds a list. */
-static bool is_list_key(const char *key)
-{
-    for (int i = 0; list_keys[i]; i++)
-        if (!strcmp(list_keys[i], key))
-            return true;
-    return false;
-}
-
-/* Split "a,b,c" into ["a","b","c"] as Perl's split /,/ does (trailing
- * empty fields are dropped). */
-static json_t *split_commas(const char *s)
-{
-    json_t *a = json_array();
-    const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        json_array_append_new(a, json_stringn(p, n));
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    while (json_array_size(a)) {
-        json_t *last = json_array_get(a, json_array_size(a) - 1);
-        if (json_string_length(last))
-            break;
-        json_array_remove(a, json_array_size(a) - 1);
-    }
-    return a;
-}
-
 /* The value to store for key from a command line argument (arg stolen):
  * a string for a list key becomes its comma-separated parts. */
 json_t *cli_value_for(const char *key, json_t *arg)
 {
-    if (is_list_key(key) && json_is_string(arg)) {
-        json_t *list = split_commas(json_string_value(arg));
-        json_decref(arg);
-        return list;
-    }
-    return arg;
+    json_t *v = aemp__config_list_value(key, arg);
+    json_decref(arg);
+    return v;
 }
 
 /* Build a configure-style object from key/value arguments (all that are

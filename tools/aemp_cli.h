@@ -128,6 +128,12 @@ int cli_cmd_seeds(cli_t *c, const cli_cmd_t *cmd);
  * commands (new jansson object, the rc-file code's form). */
 json_t *cli_client_args(void);
 
+/* The configure arguments of the client node as a new jansson object: the
+ * effective configuration of profile "aemp" (cli_client_args filling
+ * gaps), with binds only if profile "aemp" or its parents set them (else
+ * none: no listener), and norc.  NULL after an error message. */
+json_t *cli_client_config(cli_t *c);
+
 /* The resolved seed addresses ("ip:port" strings, new array) that the
  * configuration gives for profile (NULL: the client's profile "aemp") with
  * configure arguments args (borrowed, may be NULL).  NULL after an error

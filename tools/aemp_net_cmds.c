@@ -95,7 +95,9 @@ static int client(cli_t *c)
     st.cmd = c->cmd;
     st.done = 0;
     st.code = 0;
-    json_t *args = cli_client_args();
+    json_t *args = cli_client_config(c);
+    if (!args)
+        return CLI_FAIL;
     int rc = configure_node(c, args);
     json_decref(args);
     return rc;
@@ -124,7 +126,7 @@ static const char *port_arg(cli_t *c, const char *what)
 
 /* ------------------------------------------------------------------ run */
 
-static ev_signal sigterm_w, sigint_w;
+static ev_signal sigterm_w, sigint_w, sighup_w;
 
 /* SIGTERM / SIGINT: leave the loop. */
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -133,12 +135,24 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     aemp_stop();
 }
 
+/* SIGHUP: what a daemon without a log file of its own does - say so and go
+ * on (the node logs to stderr, so there is nothing to reopen). */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    aemp_log(AEMP_LOG_WARN, "SIGHUP received and ignored (stop the node with SIGTERM or SIGINT)");
+}
+
 /* run [PROFILE] [KEY VALUE...]: configure a node and run it. */
 int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
 {
     const char *profile = NULL;
     if (cli_left(c) % 2 && !(profile = cli_str_arg(c, "PROFILE")))
         return CLI_USAGE;
+    if (profile && aemp__config_known_key(profile)) {
+        cli_err(c, "'%s' is a configuration key, not a profile name: is the value of a KEY VALUE "
+                   "pair missing? (an odd number of words makes the first one the profile)", profile);
+        return CLI_USAGE;
+    }
     json_t *args = cli_pairs(c);
     if (!args)
         return CLI_USAGE;
@@ -165,31 +179,39 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
     struct ev_loop *loop = aemp_loop();
     ev_signal_init(&sigterm_w, on_signal, SIGTERM);
     ev_signal_init(&sigint_w, on_signal, SIGINT);
+    ev_signal_init(&sighup_w, on_hup, SIGHUP);
     ev_signal_start(loop, &sigterm_w);
     ev_signal_start(loop, &sigint_w);
+    ev_signal_start(loop, &sighup_w);
     aemp_run();
     ev_signal_stop(loop, &sigterm_w);
     ev_signal_stop(loop, &sigint_w);
+    ev_signal_stop(loop, &sighup_w);
     aemp_shutdown();
     return CLI_OK;
 }
 
 /* ------------------------------------------------------------------ snd */
 
-/* The relayed confirmation (or anything else) reached the reply port. */
+/* The relayed confirmation (or anything else) reached the reply port;
+ * nothing is printed once the command has failed. */
 static void snd_reply(aemp_msg_t *msg, void *arg)
 {
+    if (st.done)
+        return;
     print_joined(stdout, msg, 0);
     finish(CLI_OK);
 }
 
-/* The destination died: an abnormal reason means failure; after a normal
- * death the message was delivered, so wait for the confirmation. */
+/* The destination died: an abnormal reason means failure (said on stderr);
+ * after a normal death the message was delivered, so wait for the
+ * confirmation. */
 static void snd_died(aemp_msg_t *reason, void *arg)
 {
     if (!aemp_msg_len(reason) || st.done)
         return;
-    print_joined(stdout, reason, 0);
+    fprintf(stderr, "aemp: snd: %s died: ", (const char *)arg);
+    print_joined(stderr, reason, 0);
     finish(CLI_FAIL);
 }
 
@@ -213,7 +235,7 @@ int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd)
         aemp_shutdown();
         return CLI_USAGE;
     }
-    aemp_mon(port, snd_died, NULL, NULL);
+    aemp_mon(port, snd_died, (void *)port, NULL);
     const char *reply = aemp_port(snd_reply, NULL);
     aemp_snd_on(port, reply, aemp_msgf("s", "message sent successfully"));
     aemp_after_cb(timeout, on_timeout, (void *)&timeout, NULL);
@@ -455,10 +477,11 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
 
 /* ------------------------------------------------------------- sorting */
 
-/* A string's bytes. */
+/* A string's bytes (and, for a map's key, its value). */
 typedef struct str_ref {
     const char *s;
     size_t len;
+    const aemp_val_t *val;
 } str_ref_t;
 
 /* Order strings bytewise, as Perl's sort does. */
@@ -542,6 +565,28 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 
 /* ------------------------------------------------------------------- db */
 
+/* Print the pairs of the map value m sorted by key, one per line: the key
+ * (every byte of it), a space, the value as JSON (aemp_val_text). */
+static void print_pairs(const aemp_val_t *m)
+{
+    size_t n = aemp_val_type(m) == AEMP_T_MAP ? aemp_val_len(m) : 0, k = 0;
+    str_ref_t *pairs = calloc(n ? n : 1, sizeof *pairs);
+    if (!pairs)
+        abort();   /* no memory: as the message code does */
+    for (size_t i = 0; i < n; i++)
+        if ((pairs[k].s = aemp_val_str(aemp_val_key(m, i), &pairs[k].len)))
+            pairs[k++].val = aemp_val_value(m, i);
+    qsort(pairs, k, sizeof *pairs, cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        char *t = aemp_val_text(pairs[i].val);
+        fwrite(pairs[i].s, 1, pairs[i].len, stdout);
+        printf(" %s\n", t);
+        free(t);
+    }
+    free(pairs);
+    fflush(stdout);
+}
+
 /* The master's answer: the keys of the family (the root array). */
 static void db_keys_reply(aemp_msg_t *keys, void *arg)
 {
@@ -551,11 +596,29 @@ static void db_keys_reply(aemp_msg_t *keys, void *arg)
     finish(CLI_OK);
 }
 
-/* db FAMILY: ask a seed (the client's master) for the keys of FAMILY in
- * the global database, e.g. the members of a group. */
+/* The master's answer: the whole family (the root map). */
+static void db_family_reply(aemp_msg_t *family, void *arg)
+{
+    if (st.done)
+        return;
+    print_pairs(aemp_msg_root(family));
+    finish(CLI_OK);
+}
+
+/* db [--keys] FAMILY: ask a seed (the client's master) for FAMILY in the
+ * global database - its entries, or with --keys only their keys (e.g. the
+ * members of a group). */
 int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
 {
     static const double timeout = DB_TIMEOUT;
+    bool keys_only = false;
+    if (cli_left(c)) {
+        const char *first = aemp_val_str(aemp_msg_at(c->args, c->pos), NULL);
+        if (first && !strcmp(first, "--keys")) {
+            keys_only = true;
+            c->pos++;
+        }
+    }
     const char *family = cli_str_arg(c, "FAMILY");
     if (!family)
         return CLI_USAGE;
@@ -577,7 +640,8 @@ int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
     if (rc != CLI_OK)
         return rc;
     /* answered once a seed is connected and has become our master */
-    int r = aemp_db_keys(family, db_keys_reply, NULL);
+    int r = keys_only ? aemp_db_keys(family, db_keys_reply, NULL)
+                      : aemp_db_family(family, db_family_reply, NULL);
     if (r < 0) {
         cli_err(c, "cannot query '%s': %s", family, aemp_strerror(r));
         aemp_shutdown();
