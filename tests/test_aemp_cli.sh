@@ -630,6 +630,24 @@ if [ -n "$ADDR" ]; then
     check "nodes: exit 0" rc_is 0
     check "nodes: the seed" out_is "seedA"
 
+    # --dot: the same as a Graphviz graph (seeds boxes, global nodes doubled)
+    r trace seedA --dot
+    check "trace --dot: exit 0" rc_is 0
+    check "trace --dot: a graph" [ "$(printf '%s\n' "$out" | head -n 1)" = "graph aemp {" ]
+    check "trace --dot: the seed is a box and global" out_has '  "seedA" [shape=box, peripheries=2];'
+    check "trace --dot: closed" [ "$(printf '%s\n' "$out" | tail -n 1)" = "}" ]
+    r trace --dot seedA
+    check "trace --dot before NODE" out_has '"seedA" [shape=box, peripheries=2];'
+    r trace seedA extra
+    check "trace with an extra argument: exit 2" rc_is 2
+    r nodes --dot
+    check "nodes --dot: exit 0" rc_is 0
+    check "nodes --dot: the seed" out_has '  "seedA" [shape=box, peripheries=2];'
+    check "nodes --dot: the client's connection to it" [ -n "$(printf '%s\n' "$out" | grep -E '^  "aemp/[^"]*" -- "seedA";$')" ]
+    if command -v dot >/dev/null 2>&1; then
+        check "nodes --dot: Graphviz reads it" sh -c 'printf "%s\n" "$1" | dot -Tsvg >/dev/null' sh "$out"
+    fi
+
     # db [--keys] FAMILY: the global database, asked of the client's master
     r db --keys "'g"
     check "db --keys 'g: exit 0" rc_is 0

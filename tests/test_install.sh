@@ -89,11 +89,16 @@ int main(void)
 }
 C
 export PKG_CONFIG_PATH="$P/$LIBDIR/pkgconfig"
+# a sanitizer build's library needs programs built with the same runtime
+SAN=""
+if ldd "$P/$LIBDIR/libaemp.so" | grep -q libasan; then
+    SAN="-fsanitize=address,undefined"
+fi
 check "pkg-config: version" [ "$(pkg-config --modversion libaemp)" = "$VERSION" ]
 check "pkg-config: moduledir" [ "$(pkg-config --variable=moduledir libaemp)" -ef "$P/$LIBDIR/aemp/modules" ]
 rc=0
 # shellcheck disable=SC2046
-cc -o "$T/v" "$T/v.c" $(pkg-config --cflags --libs libaemp) 2>"$T/cc.err" || rc=$?
+cc $SAN -o "$T/v" "$T/v.c" $(pkg-config --cflags --libs libaemp) 2>"$T/cc.err" || rc=$?
 check "pkg-config: a program compiles and links" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || cat "$T/cc.err" >&2
 out=$(LD_LIBRARY_PATH="$P/$LIBDIR" "$T/v" || true)
@@ -101,7 +106,7 @@ check "pkg-config program with LD_LIBRARY_PATH: the library's version at run tim
     [ "$out" = "header $VERSION library $VERSION" ]
 rc=0
 # shellcheck disable=SC2046
-cc -o "$T/vr" "$T/v.c" $(pkg-config --cflags --libs libaemp) \
+cc $SAN -o "$T/vr" "$T/v.c" $(pkg-config --cflags --libs libaemp) \
     -Wl,-rpath,"$(pkg-config --variable=libdir libaemp)" 2>"$T/cc.err" || rc=$?
 out=$(env -u LD_LIBRARY_PATH "$T/vr" || true)
 check "pkg-config program with an rpath runs without LD_LIBRARY_PATH" \
@@ -110,7 +115,7 @@ check "pkg-config program with an rpath runs without LD_LIBRARY_PATH" \
 # -------------------------- the examples via find_package(libaemp CONFIG)
 rc=0
 cmake -S "$P/share/doc/libaemp/examples" -B "$T/ex" -DCMAKE_PREFIX_PATH="$P" \
-    -DCMAKE_BUILD_TYPE=Release >"$T/ex.out" 2>&1 \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" >"$T/ex.out" 2>&1 \
     && cmake --build "$T/ex" -j 2 >>"$T/ex.out" 2>&1 || rc=$?
 check "find_package(libaemp CONFIG): the installed examples build" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || tail -30 "$T/ex.out" >&2

@@ -158,6 +158,33 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
 
+/* --------------------------------------------------- aemp_dot.c */
+
+/* What a node of a graph is (flags). */
+enum {
+    CLI_NODE_SEED = 1,         /* a seed (drawn as a box) */
+    CLI_NODE_GLOBAL = 2,       /* a global node (double outline) */
+    CLI_NODE_UNREACHABLE = 4,  /* could not be reached (dashed) */
+    CLI_NODE_CLIENT = 8,       /* this client (dotted) */
+};
+
+/* A graph of the network for Graphviz (trace --dot, nodes --dot). */
+typedef struct cli_graph cli_graph_t;
+
+/* A new, empty graph; cli_graph_free releases it (NULL is fine). */
+cli_graph_t *cli_graph_new(void);
+void cli_graph_free(cli_graph_t *g);
+
+/* Add node id with flags (OR-ed into any earlier ones). */
+void cli_graph_node(cli_graph_t *g, const char *id, unsigned flags);
+
+/* Add the undirected connection a -- b (once per pair; a == b ignored). */
+void cli_graph_edge(cli_graph_t *g, const char *a, const char *b);
+
+/* Print the graph in the DOT language ("graph aemp { ... }"), nodes and
+ * then edges sorted, to f. */
+void cli_graph_print(const cli_graph_t *g, FILE *f);
+
 /* ---------------------------------------------- aemp_services.c */
 
 /* Register the named functions aemp::echo, aemp::sink, aemp::link and

@@ -198,19 +198,23 @@ const cli_cmd_t cli_commands[] = {
       "Monitor PORT and wait (without time limit) until it dies; print the kill reason, "
       "space-separated (an empty line for a normal death). Exit 0 for a normal death, 1 "
       "for any other reason (including no_such_port and transport_error).", NULL },
-    { "trace", cli_cmd_trace, NULL, "NODE", "print the network as seen from NODE",
+    { "trace", cli_cmd_trace, NULL, "NODE [--dot]", "print the network as seen from NODE",
       "Ask NODE for its connected nodes (the 1.30 node-port request up_nodes), then every "
       "newly seen node, recursively. Prints 'seed NODE', then one line per node that "
       "answered: '<node> <neighbour>...' (without this client). Nodes that cannot be "
       "reached are named on stderr. Exit 0 when all answered, 1 if some could not be "
-      "reached or after 15 s. Note: Perl 2.02 nodes do not answer up_nodes (the request "
-      "was removed in 2.x), so tracing through them times out.", NULL },
-    { "nodes", cli_cmd_nodes, NULL, "", "connect to the seeds and print the connected nodes",
+      "reached or after 15 s. With --dot the same as a Graphviz graph (aemp trace NODE --dot "
+      "| dot -Tsvg >net.svg): every node that answered or was named, each connection once, "
+      "NODE as a box, global nodes (asked of the client's master, at most 2 s more) with a "
+      "double outline, unreachable nodes dashed. Note: Perl 2.02 nodes do not answer "
+      "up_nodes (the request was removed in 2.x), so tracing through them times out.", NULL },
+    { "nodes", cli_cmd_nodes, NULL, "[--dot]", "connect to the seeds and print the connected nodes",
       "Connect as a client to the seeds of profile 'aemp', wait until they are connected "
       "(at most 3 s), and print the IDs of the connected nodes, one per line. A client "
       "connects only to its seeds (and the nodes it talks to), so this lists the seeds' "
-      "node IDs; use 'trace NODE' to see further. Exit 1 if no seed is configured or none "
-      "could be reached.", NULL },
+      "node IDs; use 'trace NODE' to see further. With --dot a Graphviz graph: the client "
+      "(dotted) connected to each seed (a box; global nodes with a double outline). Exit 1 "
+      "if no seed is configured or none could be reached.", NULL },
     { "db", cli_cmd_db, NULL, "[--keys] FAMILY", "print a family of the global database",
       "Connect as a client to the seeds of profile 'aemp', wait until one of them is the "
       "client's master, ask it for FAMILY in the global database (aemp_db_family) and print "

@@ -17,6 +17,7 @@
 #define TRACE_TIMEOUT 15.0
 #define NODES_WAIT 3.0
 #define DB_TIMEOUT 5.0
+#define GLOBALS_WAIT 2.0
 
 /* The outcome of the running protocol command. */
 static struct {
@@ -122,6 +123,55 @@ static const char *port_arg(cli_t *c, const char *what)
         return NULL;
     }
     return port;
+}
+
+/* Consume the next argument if it is the string flag (e.g. "--dot"). */
+static bool flag_arg(cli_t *c, const char *flag)
+{
+    const char *s = cli_left(c) ? aemp_val_str(aemp_msg_at(c->args, c->pos), NULL) : NULL;
+    if (!s || strcmp(s, flag))
+        return false;
+    c->pos++;
+    return true;
+}
+
+/* ----------------------------------------------------- --dot: globals */
+
+static int globals_waiting;
+
+/* The master's answer: the keys of 'g are the global nodes. */
+static void globals_reply(aemp_msg_t *keys, void *arg)
+{
+    if (!globals_waiting)
+        return;
+    const aemp_val_t *a = aemp_msg_root(keys);
+    for (size_t i = 0; i < aemp_val_len(a); i++) {
+        size_t len;
+        const char *id = aemp_val_str(aemp_val_at(a, i), &len);
+        if (id && strlen(id) == len)
+            cli_graph_node(arg, id, CLI_NODE_GLOBAL);
+    }
+    globals_waiting = 0;
+    aemp_stop();
+}
+
+/* No answer in time (no master: e.g. a 1.30 network): draw without. */
+static void globals_timeout(void *arg)
+{
+    globals_waiting = 0;
+    aemp_stop();
+}
+
+/* Mark the global nodes in g, asking the client's master (at most
+ * GLOBALS_WAIT seconds); runs the loop again after the command's end. */
+static void mark_globals(cli_graph_t *g)
+{
+    globals_waiting = 1;
+    if (aemp_db_keys("'g", globals_reply, g) < 0)
+        return;
+    aemp_after_cb(GLOBALS_WAIT, globals_timeout, NULL, NULL);
+    aemp_run();
+    globals_waiting = 0;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -335,6 +385,7 @@ static struct {
     const char *reply;  /* our reply port */
     int pending;
     int failed;
+    cli_graph_t *graph; /* --dot: the graph instead of the lines */
 } tr;
 
 /* Element i of msg if it is a string usable as a node ID (no NUL byte),
@@ -402,15 +453,24 @@ static void trace_answer(aemp_msg_t *msg, void *arg)
     if (!t || t->state != ASKED)
         return;
     t->state = ANSWERED;
-    printf("%s", node);
     size_t n = aemp_msg_len(msg);
-    for (size_t i = 1; i < n; i++) {
-        const char *nb = node_at(msg, i);
-        if (nb && strcmp(nb, aemp_node()))
-            printf(" %s", nb);
+    if (tr.graph) {
+        cli_graph_node(tr.graph, node, 0);
+        for (size_t i = 1; i < n; i++) {
+            const char *nb = node_at(msg, i);
+            if (nb && *nb && strcmp(nb, aemp_node()))
+                cli_graph_edge(tr.graph, node, nb);
+        }
+    } else {
+        printf("%s", node);
+        for (size_t i = 1; i < n; i++) {
+            const char *nb = node_at(msg, i);
+            if (nb && strcmp(nb, aemp_node()))
+                printf(" %s", nb);
+        }
+        putchar('\n');
+        fflush(stdout);
     }
-    putchar('\n');
-    fflush(stdout);
     for (size_t i = 1; i < n; i++) {
         const char *nb = node_at(msg, i);
         if (nb && *nb && strcmp(nb, aemp_node()) && trace_state(nb) < 0)
@@ -429,6 +489,8 @@ static void trace_down(aemp_msg_t *msg, void *arg)
         return;
     t->state = FAILED;
     tr.failed++;
+    if (tr.graph)
+        cli_graph_node(tr.graph, node, CLI_NODE_UNREACHABLE);
     fprintf(stderr, "aemp: trace: cannot reach %s:%s", node, aemp_msg_len(msg) > 2 ? " " : "");
     print_joined(stderr, msg, 2);
     trace_settle();
@@ -450,12 +512,19 @@ static void trace_timeout(void *arg)
     finish(CLI_FAIL);
 }
 
-/* trace NODE: the network as seen through up_nodes requests. */
+/* trace [--dot] NODE [--dot]: the network as seen through up_nodes
+ * requests, as lines or as a Graphviz graph. */
 int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
 {
+    bool dot = flag_arg(c, "--dot");
     const char *arg = port_arg(c, "NODE");
     if (!arg)
         return CLI_USAGE;
+    dot = flag_arg(c, "--dot") || dot;
+    if (cli_left(c)) {
+        cli_err(c, "unexpected argument after NODE (only --dot may follow)");
+        return CLI_USAGE;
+    }
     char *node = strndup(arg, aemp_node_len(arg));
     int rc = client(c);
     if (rc != CLI_OK) {
@@ -466,13 +535,26 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
     tr.reply = aemp_port(trace_answer, NULL);
     aemp_rcv_tag(tr.reply, DOWN_TAG, trace_down, NULL);
     aemp_after_cb(TRACE_TIMEOUT, trace_timeout, NULL, NULL);
-    printf("seed %s\n", node);
-    fflush(stdout);
+    tr.graph = dot ? cli_graph_new() : NULL;
+    if (tr.graph) {
+        cli_graph_node(tr.graph, node, CLI_NODE_SEED);
+    } else {
+        printf("seed %s\n", node);
+        fflush(stdout);
+    }
     trace_ask(node);
     free(node);
-    rc = wait_done();
+    if (!st.done)
+        aemp_run();
+    if (tr.graph) {
+        mark_globals(tr.graph);
+        cli_graph_print(tr.graph, stdout);
+        cli_graph_free(tr.graph);
+        tr.graph = NULL;
+    }
+    aemp_shutdown();
     trace_clear();
-    return rc;
+    return st.code;
 }
 
 /* ------------------------------------------------------------- sorting */
@@ -534,6 +616,11 @@ static void nodes_waited(void *arg)
 /* nodes: connect to the seeds and print the connected nodes. */
 int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 {
+    bool dot = flag_arg(c, "--dot");
+    if (cli_left(c)) {
+        cli_err(c, "unexpected argument (only --dot is allowed)");
+        return CLI_USAGE;
+    }
     json_t *seeds = cli_resolved_seeds(c, NULL, NULL);
     if (!seeds)
         return CLI_FAIL;
@@ -553,7 +640,23 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 
     aemp_msg_t *up = aemp_up_nodes();
     size_t n = aemp_msg_len(up);
-    print_sorted(aemp_msg_root(up));
+    if (dot) {
+        cli_graph_t *g = cli_graph_new();
+        cli_graph_node(g, aemp_node(), CLI_NODE_CLIENT);
+        for (size_t i = 0; i < n; i++) {
+            const char *id = node_at(up, i);
+            if (id) {
+                cli_graph_node(g, id, CLI_NODE_SEED);
+                cli_graph_edge(g, aemp_node(), id);
+            }
+        }
+        if (n)
+            mark_globals(g);
+        cli_graph_print(g, stdout);
+        cli_graph_free(g);
+    } else {
+        print_sorted(aemp_msg_root(up));
+    }
     aemp_msg_unref(up);
     aemp_shutdown();
     if (!n) {
@@ -611,14 +714,7 @@ static void db_family_reply(aemp_msg_t *family, void *arg)
 int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
 {
     static const double timeout = DB_TIMEOUT;
-    bool keys_only = false;
-    if (cli_left(c)) {
-        const char *first = aemp_val_str(aemp_msg_at(c->args, c->pos), NULL);
-        if (first && !strcmp(first, "--keys")) {
-            keys_only = true;
-            c->pos++;
-        }
-    }
+    bool keys_only = flag_arg(c, "--keys");
     const char *family = cli_str_arg(c, "FAMILY");
     if (!family)
         return CLI_USAGE;
