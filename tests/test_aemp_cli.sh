@@ -702,6 +702,26 @@ if [ -n "$ADDR" ]; then
     check "run exits 0 on SIGTERM" rc_is 0
 fi
 
+# a seed whose seeds list its own address (the documented set-up) does not
+# connect to itself, and is a global node at once
+SP=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$AEMP" run nodeid selfseed binds "127.0.0.1:$SP" seeds "127.0.0.1:$SP" secret s3cret >"$T/self.out" 2>"$T/self.err" &
+SELF=$!
+PIDS="$PIDS $SELF"
+n=0
+while ! grep -q "listening on" "$T/self.out" && [ $n -lt 100 ] && running "$SELF"; do
+    sleep 0.1
+    n=$((n + 1))
+done
+r profile aemp setseeds "127.0.0.1:$SP"
+r db --keys "'g"
+check "a seed of itself: global" out_is "selfseed"
+sleep 1
+kill -TERM "$SELF" 2>/dev/null || true
+wait_exit "$SELF" || true
+rc=$wrc out=$(cat "$T/self.out") err=$(cat "$T/self.err")
+check "a seed of itself: no connection to itself (no warning)" err_is ""
+
 r profile aemp setseeds 127.0.0.1:1
 r nodes
 check "nodes without a reachable seed: exit 1" rc_is 1
