@@ -430,8 +430,14 @@ check "unwritable rc location: message" err_has "cannot write"
 
 # -------------------------------------------------------------------- help
 
+r --version
+check "--version: exit 0" rc_is 0
+check "--version: tool and library" [ -n "$(printf '%s\n' "$out" | grep -E '^aemp [0-9]+\.[0-9]+\.[0-9]+ \(libaemp [0-9]+\.[0-9]+\.[0-9]+\)$')" ]
+check "--version: the module directory" out_has "module directory: /"
+
 r help
 check "help: exit 0" rc_is 0
+check "help: --version" out_has "--version"
 check "help: exit codes" out_has "Exit codes:"
 check "help: exit code 3" out_has "3  not supported"
 cmds=$(printf '%s\n' "$out" | sed -n 's/^  \([a-z_][a-z_0-9]*\).*/\1/p' | sort -u)
