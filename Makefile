@@ -6,7 +6,8 @@
 #                 each for FUZZ_SECONDS (default 60; FUZZ_TARGETS, FUZZ_JOBS:
 #                 see docs/fuzzing.md)
 #   make bench  - build and run the benchmarks
-#   make install (PREFIX=/usr/local)
+#   make install PREFIX=/usr/local (DESTDIR=/stage to stage it) - reconfigures
+#                 build/ for PREFIX first, whatever an earlier build used
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -48,8 +49,12 @@ bench: build
 	@sh scripts/install-deps.sh bench
 	sh scripts/bench.sh $(BUILD)
 
-install: build
-	cmake --install $(BUILD)
+# The prefix is compiled in (the module directory), so install configures
+# the build for this PREFIX before building and installing.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

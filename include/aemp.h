@@ -41,7 +41,14 @@
 extern "C" {
 #endif
 
+/* The version of this header (also the build's: CMakeLists.txt reads it
+ * from here). */
 #define AEMP_VERSION "0.1.0"
+
+/* The version of the libaemp the program runs with (a static string, e.g.
+ * "0.1.0"); it differs from AEMP_VERSION when a program compiled against
+ * one version runs with another shared library.  Never fails. */
+const char *aemp_version(void);
 
 /* ---------------------------------------------------------------- errors */
 

@@ -9,6 +9,7 @@
 #include "util.h"
 #include "random.h"
 #include "nodeid.h"
+#include "endpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -119,11 +121,13 @@ static bool number_value(const json_t *v, double *out)
 enum kind {
     K_ANY,       /* not checked */
     K_STRING,
-    K_STRLIST,   /* array of strings */
-    K_SERVICES,  /* array of (string | [string, args...]) */
+    K_STRLIST,   /* array of strings (or one comma-separated string) */
+    K_ENDPOINTS, /* array of endpoints (or one comma-separated string) */
+    K_SERVICES,  /* array of (string | [string, args...]) (or a comma list) */
+    K_PATHLIST,  /* array of strings, or one colon-separated string */
     K_NUMBER,    /* positive number (or numeric string) */
     K_FRAME,     /* integer in [MAX_FRAME_MIN, MAX_FRAME_MAX] */
-    K_BOOL,      /* any Perl truth value except arrays and objects */
+    K_BOOL,      /* true/false, a number, null, or a boolean word (bool_word) */
     K_DIALECT,   /* "both", "1.30" or "2.02" */
 };
 
@@ -134,9 +138,10 @@ static const struct keyinfo {
     { "nodeid", K_STRING },
     { "secret", K_STRING },
     { "cert", K_STRING },
-    { "binds", K_STRLIST },
-    { "seeds", K_STRLIST },
+    { "binds", K_ENDPOINTS },
+    { "seeds", K_ENDPOINTS },
     { "services", K_SERVICES },
+    { "module_path", K_PATHLIST },
     { "parent", K_STRING },
     { "monitor_timeout", K_NUMBER },
     { "connect_interval", K_NUMBER },
@@ -164,14 +169,6 @@ static const struct keyinfo {
 
 #define NKEYS (sizeof key_table / sizeof key_table[0])
 
-static const char *const known_keys[NKEYS + 1] = {
-    "nodeid", "secret", "cert", "binds", "seeds", "services", "parent",
-    "monitor_timeout", "connect_interval", "framing_format", "auth_offer",
-    "auth_accept", "autocork", "nodelay", "secure", "eval", "profile", "norc",
-    "force", "version", "dialect", "max_frame", "max_send_queue", "max_connect_queue",
-    "max_connect_queue_total", "max_connecting_nodes", "max_unauthenticated", "listen_backlog", "metrics", NULL,
-};
-
 static const struct keyinfo *find_key(const char *key)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -187,7 +184,108 @@ bool aemp__config_known_key(const char *key)
 
 const char *const *aemp__config_known_keys(void)
 {
-    return known_keys;
+    static const char *names[NKEYS + 1];
+    if (!names[0])
+        for (size_t i = 0; i < NKEYS; i++)
+            names[i] = key_table[i].name;
+    return names;
+}
+
+/* Edit distance of a and b, capped at 3 (enough to spot a typo). */
+static int distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > 2)
+        return 3;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] < 3 ? row[lb] : 3;
+}
+
+void aemp__config_unknown_msg(const char *key, char *err, size_t errlen)
+{
+    const char *best = NULL;
+    int bestd = 3;
+    for (size_t i = 0; i < NKEYS; i++) {
+        int d = distance(key, key_table[i].name);
+        if (d < bestd) {
+            bestd = d;
+            best = key_table[i].name;
+        }
+    }
+    if (best)
+        aemp__seterr(err, errlen, "'%s' is not a configuration key libaemp knows (did you mean '%s'?)",
+                     key, best);
+    else
+        aemp__seterr(err, errlen, "'%s' is not a configuration key libaemp knows", key);
+}
+
+/* The value of a boolean word ("true", "false", "yes", "no", "on", "off",
+ * "1", "0", "" in any case); -1 if s is none of them. */
+static int bool_word(const char *s)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "", "0", "false", "no", "off" };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!strcasecmp(s, yes[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!strcasecmp(s, no[i]))
+            return 0;
+    return -1;
+}
+
+/* True for the kinds whose value is a list that may be given as one
+ * comma-separated string. */
+static bool comma_list(enum kind k)
+{
+    return k == K_STRLIST || k == K_ENDPOINTS || k == K_SERVICES;
+}
+
+/* Split "a,b,c" into ["a","b","c"] as Perl's split /,/ does (trailing
+ * empty fields are dropped). */
+static json_t *split_commas(const char *s)
+{
+    json_t *a = json_array();
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        json_array_append_new(a, json_stringn(p, n));
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    while (json_array_size(a)) {
+        json_t *last = json_array_get(a, json_array_size(a) - 1);
+        if (json_string_length(last))
+            break;
+        json_array_remove(a, json_array_size(a) - 1);
+    }
+    return a;
+}
+
+json_t *aemp__config_list_value(const char *key, json_t *v)
+{
+    const struct keyinfo *ki = key ? find_key(key) : NULL;
+    if (ki && comma_list(ki->kind) && json_is_string(v))
+        return split_commas(json_string_value(v));
+    return json_incref(v);
 }
 
 /* Is v an acceptable list element for kind k? */
@@ -205,6 +303,29 @@ static const char *element_expect(enum kind k)
     return k == K_SERVICES ? "a string or an array starting with a function name" : "a string";
 }
 
+/* Check the endpoint syntax of element `index` (a string that may hold
+ * several comma-separated endpoints) of key; no name lookups. */
+static int check_endpoints(const char *key, size_t index, const json_t *e, char *err, size_t errlen)
+{
+    json_t *parts = split_commas(json_string_value(e));
+    size_t i;
+    json_t *p;
+    char why[512];
+    int r = 0;
+    json_array_foreach(parts, i, p) {
+        aemp_endpoint_t ep;
+        if (json_array_size(parts) > 1 && !json_string_length(p))
+            continue;   /* an empty part of a comma list is skipped */
+        if (aemp__endpoint_parse(json_string_value(p), &ep, why, sizeof why) < 0) {
+            aemp__seterr(err, errlen, "key '%s' element %zu: %s", key, index, why);
+            r = -1;
+            break;
+        }
+    }
+    json_decref(parts);
+    return r;
+}
+
 int aemp__config_check(const char *key, const json_t *v, char *err, size_t errlen)
 {
     const struct keyinfo *ki = key ? find_key(key) : NULL;
@@ -219,8 +340,19 @@ int aemp__config_check(const char *key, const json_t *v, char *err, size_t errle
             return 0;
         aemp__seterr(err, errlen, "key '%s' must be a string, got %s", key, aemp__json_type_name(v));
         return -1;
+    case K_PATHLIST:
+        if (json_is_string(v))
+            return 0;
+        __attribute__((fallthrough));   /* or an array of strings */
     case K_STRLIST:
+    case K_ENDPOINTS:
     case K_SERVICES:
+        if (json_is_string(v) && ki->kind != K_PATHLIST) {
+            json_t *list = split_commas(json_string_value(v));
+            int r = aemp__config_check(key, list, err, errlen);
+            json_decref(list);
+            return r;
+        }
         if (!json_is_array(v)) {
             aemp__seterr(err, errlen, "key '%s' must be an array%s, got %s", key,
                    ki->kind == K_STRLIST ? " of strings" : "", aemp__json_type_name(v));
@@ -233,6 +365,8 @@ int aemp__config_check(const char *key, const json_t *v, char *err, size_t errle
                        element_expect(ki->kind), aemp__json_type_name(e));
                 return -1;
             }
+            if (ki->kind == K_ENDPOINTS && check_endpoints(key, i + 1, e, err, errlen) < 0)
+                return -1;
         }
         return 0;
     case K_NUMBER:
@@ -261,6 +395,12 @@ int aemp__config_check(const char *key, const json_t *v, char *err, size_t errle
             aemp__seterr(err, errlen, "key '%s' must be a boolean, got %s", key, aemp__json_type_name(v));
             return -1;
         }
+        if (json_is_string(v) && bool_word(json_string_value(v)) < 0) {
+            aemp__seterr(err, errlen,
+                         "key '%s' must be a boolean (true/false, 1/0, yes/no, on/off), got \"%s\"",
+                         key, json_string_value(v));
+            return -1;
+        }
         return 0;
     case K_DIALECT:
         if (!json_is_string(v)) {
@@ -280,7 +420,8 @@ int aemp__config_check(const char *key, const json_t *v, char *err, size_t errle
 }
 
 /* The canonical form of a checked value of a known key (new reference):
- * numbers for numeric strings, true/false for truth values. */
+ * numbers for numeric strings, true/false for truth values, lists for
+ * comma-separated strings. */
 static json_t *normalise(const char *key, json_t *v)
 {
     const struct keyinfo *ki = find_key(key);
@@ -291,9 +432,16 @@ static json_t *normalise(const char *key, json_t *v)
             return json_integer((json_int_t)d);
         return json_real(d);
     }
+    if (ki && ki->kind == K_BOOL && json_is_string(v) && bool_word(json_string_value(v)) >= 0)
+        return json_boolean(bool_word(json_string_value(v)));
     if (ki && ki->kind == K_BOOL && !json_is_boolean(v))
         return json_boolean(aemp__json_truthy(v));
-    return json_incref(v);
+    return aemp__config_list_value(key, v);
+}
+
+json_t *aemp__config_normalise(const char *key, json_t *v)
+{
+    return normalise(key, v);
 }
 
 json_t *aemp__config_defaults(void)
@@ -901,7 +1049,7 @@ int aemp__config_add_item(aemp_config_t *cfg, const char *key, json_t *item, boo
         aemp__seterr(err, errlen, "key '%s' is reserved and cannot be set", key);
         goto out;
     }
-    if (ki && ki->kind != K_STRLIST && ki->kind != K_SERVICES) {
+    if (ki && !comma_list(ki->kind) && ki->kind != K_PATHLIST) {
         aemp__seterr(err, errlen, "key '%s' is not a list", key);
         goto out;
     }
@@ -910,6 +1058,11 @@ int aemp__config_add_item(aemp_config_t *cfg, const char *key, json_t *item, boo
                aemp__json_type_name(item));
         goto out;
     }
+    json_t *one = json_pack("[O]", item);
+    int bad = aemp__config_check(key, one, err, errlen);
+    json_decref(one);
+    if (bad < 0)
+        goto out;
     json_t *obj = target_obj(cfg);
     if (!obj) {
         no_profiles_err(err, errlen);
@@ -1231,6 +1384,19 @@ static int walk_chain(const json_t *root, const char *name, struct names *chain,
         cur = par;
     }
     return 0;
+}
+
+json_t *aemp__config_chain_get(const aemp_config_t *cfg, const char *profile, const char *key)
+{
+    struct names chain = { 0 };
+    const json_t **objs = NULL;
+    json_t *found = NULL;
+    if (cfg && profile && walk_chain(cfg->root, profile, &chain, &objs, NULL, 0) == 0)
+        for (size_t i = 0; i < chain.n && !found; i++)
+            found = json_object_get(objs[i], key);
+    free(chain.v);
+    free(objs);
+    return found;
 }
 
 static bool arg_true(const json_t *args, const char *key)

@@ -188,11 +188,40 @@ int aemp__config_resolve(const aemp_config_t *cfg, const char *profile, const js
                          unsigned flags, json_t **out, char **profile_used,
                          char *err, size_t errlen);
 
+/* The value of `key` (borrowed) set in profile `profile` itself or, failing
+ * that, in its parent chain (nearest first) -- not in the global section or
+ * the defaults.  NULL if none of them sets it, or the chain is broken (a
+ * loop, an unknown parent: aemp__config_resolve reports those). */
+json_t *aemp__config_chain_get(const aemp_config_t *cfg, const char *profile, const char *key);
+
 /* Check one value of a known key: returns 0 if it is acceptable or the key
- * is unknown, else -1 with "key 'K' must be <type>, got <type>".
- * Numbers may be numeric strings and booleans any Perl truth value, as the
- * Perl tool stores command line arguments as strings. */
+ * is unknown, else -1 with "key 'K' must be <type>, got <type>" (or what is
+ * wrong with an element, e.g. a malformed endpoint of binds or seeds).
+ * Numbers may be numeric strings, as the Perl tool stores command line
+ * arguments as strings; booleans are true/false, numbers, null or one of
+ * the words true/false, yes/no, on/off, 1/0 and "" (any case); list keys
+ * take a comma-separated string too.  This is the one check of the command
+ * line, the rc file and configure arguments. */
 int aemp__config_check(const char *key, const json_t *value, char *err, size_t errlen);
+
+/* The message for a key that aemp__config_known_key does not know, the same
+ * wherever it is said (aemp set, configure arguments): "'K' is not a
+ * configuration key libaemp knows" plus "(did you mean 'nodeid'?)" when a
+ * known key is one or two edits away. */
+void aemp__config_unknown_msg(const char *key, char *err, size_t errlen);
+
+/* The value to store for `key` (new reference; v borrowed): a string for a
+ * key holding a list of strings, endpoints or services (seeds, binds,
+ * services, framing_format, auth_offer, auth_accept) becomes the list of
+ * its comma-separated parts, as Perl's split /,/ makes it (trailing empty
+ * parts dropped); anything else is v itself.  The command line and
+ * configure arguments both go through it. */
+json_t *aemp__config_list_value(const char *key, json_t *v);
+
+/* The canonical form of a value of `key` that passed aemp__config_check
+ * (new reference; v borrowed): numbers for numeric strings, true/false for
+ * boolean words and truth values, lists for comma-separated strings. */
+json_t *aemp__config_normalise(const char *key, json_t *v);
 
 /* True if `key` is a key libaemp or AnyEvent::MP understands. */
 bool aemp__config_known_key(const char *key);

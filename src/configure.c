@@ -256,6 +256,44 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     return 0;
 }
 
+/* Warn about configure arguments that do not do what they say: a key that
+ * is not known (kept, for services to read), and, unless force is set, a
+ * value that the rc file overrides (AnyEvent::MP's precedence: the rc file
+ * wins), naming the rc file's section. */
+static void warn_args(const aemp_config_t *cfg, const char *profile, const json_t *args,
+                      const json_t *merged)
+{
+    const char *k;
+    json_t *v;
+    char msg[256];
+    bool force = aemp__json_truthy(json_object_get(args, "force"));
+    json_object_foreach((json_t *)args, k, v) {
+        if (!aemp__config_known_key(k)) {
+            aemp__config_unknown_msg(k, msg, sizeof msg);
+            aemp_log(AEMP_LOG_WARN, "configure argument: %s; it is kept for services to read", msg);
+            continue;
+        }
+        const json_t *now = json_object_get(merged, k);
+        if (force || !now)
+            continue;
+        json_t *want = aemp__config_normalise(k, v);
+        if (!json_equal(want, now)) {
+            char *a = json_dumps(want, JSON_ENCODE_ANY | JSON_COMPACT);
+            char *b = json_dumps(now, JSON_ENCODE_ANY | JSON_COMPACT);
+            const char *path = aemp__config_path(cfg);
+            if (aemp__config_chain_get(cfg, profile, k))
+                aemp_log(AEMP_LOG_WARN, "configure argument %s %s is overridden by profile '%s' of %s (%s); "
+                         "the rc file wins unless the argument force is true", k, a, profile, path, b);
+            else
+                aemp_log(AEMP_LOG_WARN, "configure argument %s %s is overridden by the global section of %s "
+                         "(%s); the rc file wins unless the argument force is true", k, a, path, b);
+            free(a);
+            free(b);
+        }
+        json_decref(want);
+    }
+}
+
 int aemp_configure(const aemp_msg_t *args, char *err, size_t errlen)
 {
     aemp__ensure_init();
@@ -283,6 +321,8 @@ int aemp_configure(const aemp_msg_t *args, char *err, size_t errlen)
     json_t *merged = NULL;
     char *profile = NULL;
     int rr = aemp__config_resolve(cfg, NULL, jargs, 0, &merged, &profile, e, sizeof e);
+    if (rr == 0)
+        warn_args(cfg, profile, jargs, merged);
     aemp__config_free(cfg);
     json_decref(jargs);
     if (rr < 0)

@@ -3,7 +3,9 @@
  * Every seed address gets a retry timer: while its node is not up and no
  * connection to it is in progress, connect; retries back off from
  * (1+rand)*0.6 s, doubling up to monitor_timeout, and restart quickly when
- * a seed node goes down.  A seed that turns out to be this node is dropped.
+ * a seed node goes down.  A seed that turns out to be this node is dropped:
+ * one of our own listener addresses at once, any other when its greeting
+ * names us.
  */
 #include "node.h"
 
@@ -41,11 +43,30 @@ static int seed_busy(seed_t *s)
     return aemp__conn_pending_seed(s->addr) != NULL;
 }
 
+/* True if addr is one of the addresses this node listens on. */
+static int own_listener(const char *addr)
+{
+    const aemp_msg_t *l = aemp__g.net.listeners;
+    for (size_t i = 0, n = l ? aemp_msg_len(l) : 0; i < n; i++) {
+        const char *mine = aemp_msg_str(l, i, NULL);
+        if (mine && !strcmp(mine, addr))
+            return 1;
+    }
+    return 0;
+}
+
 static void retry_cb(EV_P_ ev_timer *w, int revents)
 {
     seed_t *s = w->data;
     if (s->self)
         return;
+    if (own_listener(s->addr)) {
+        /* what the greeting would tell, without a connection to ourselves */
+        aemp_log(AEMP_LOG_DEBUG, "seed %s is this node (one of its listeners)", s->addr);
+        s->self = 1;
+        aemp__global_become();
+        return;
+    }
     if (!seed_busy(s)) {
         char err[256];
         aemp_log(AEMP_LOG_TRACE, "connecting to seed %s", s->addr);

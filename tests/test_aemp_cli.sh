@@ -134,6 +134,29 @@ wait_exit() {
     return 0
 }
 
+# listen_count PID: the number of listening TCP sockets PID holds.
+listen_count() {
+    "$PY" -c '
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+    except OSError:
+        continue
+    if link.startswith("socket:["):
+        inodes.add(link[8:-1])
+n = 0
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    n += sum(1 for row in rows if row.split()[3] == "0A" and row.split()[9] in inodes)
+print(n)' "$1" 2>/dev/null || echo -1
+}
+
 # --------------------------------------------------------------- usage errors
 
 r
@@ -287,6 +310,33 @@ check "set of known keys" jis '["q:1","r:2"]' profile p4 seeds
 r set version 2
 check "set of a reserved key: exit 1" rc_is 1
 
+# one validation path (the rc-file code's) for the command line, the rc
+# file and configure, with the same messages
+r profile p4 set nodid x
+check "set of a typo key: the suggestion" err_is "aemp: set: warning: 'nodid' is not a configuration key libaemp knows (did you mean 'nodeid'?); storing it anyway"
+r profile p4 set module_path /opt/a:/opt/b
+check "set module_path: a known key, no warning" err_is ""
+check "set module_path: stored" jis '"/opt/a:/opt/b"' profile p4 module_path
+r profile p4 setnodelay maybe
+check "setnodelay maybe: exit 1" rc_is 1
+check "setnodelay maybe: message" err_is "aemp: setnodelay: key 'nodelay' must be a boolean (true/false, 1/0, yes/no, on/off), got \"maybe\""
+r profile p4 setnodelay off
+check "setnodelay off: stored" jis '"off"' profile p4 nodelay
+r profile p4 showconfig p4
+check "nodelay off is false" ojis false nodelay
+r profile p4 setbinds 127.0.0.1:99999
+check "setbinds with a bad port: exit 1" rc_is 1
+check "setbinds with a bad port: message" err_has "aemp: setbinds: key 'binds' element 1: bad endpoint '127.0.0.1:99999'"
+r profile p4 addseed 'a:b:c'
+check "addseed of a bad endpoint: exit 1" rc_is 1
+check "addseed of a bad endpoint: message" err_has "bad endpoint 'a:b:c'"
+r run nodeid x binds
+check "run with a value missing: exit 2" rc_is 2
+check "run with a value missing: message" err_has "aemp: run: 'nodeid' is a configuration key, not a profile name: is the value of a KEY VALUE pair missing?"
+r run nodeid x binds 127.0.0.1:70000
+check "run with a bad bind: exit 1" rc_is 1
+check "run with a bad bind: the same message" err_has "aemp: run: configure argument: key 'binds' element 1: bad endpoint '127.0.0.1:70000'"
+
 # ------------------------------------------ profiles, parents, showconfig
 
 export PERL_ANYEVENT_MP_RC="$T/chain.rc"
@@ -380,8 +430,14 @@ check "unwritable rc location: message" err_has "cannot write"
 
 # -------------------------------------------------------------------- help
 
+r --version
+check "--version: exit 0" rc_is 0
+check "--version: tool and library" [ -n "$(printf '%s\n' "$out" | grep -E '^aemp [0-9]+\.[0-9]+\.[0-9]+ \(libaemp [0-9]+\.[0-9]+\.[0-9]+\)$')" ]
+check "--version: the module directory" out_has "module directory: /"
+
 r help
 check "help: exit 0" rc_is 0
+check "help: --version" out_has "--version"
 check "help: exit codes" out_has "Exit codes:"
 check "help: exit code 3" out_has "3  not supported"
 cmds=$(printf '%s\n' "$out" | sed -n 's/^  \([a-z_][a-z_0-9]*\).*/\1/p' | sort -u)
@@ -417,6 +473,26 @@ check "network rc: exit 0" rc_is 0
 r run nodeid seedX binds 127.0.0.1:0 dialect 3.0
 check "run with a bad configuration: exit 1" rc_is 1
 check "run with a bad configuration: message" err_has "aemp: run:"
+
+# a command-line value the rc file overrides, and a typo key: warnings
+cp "$PERL_ANYEVENT_MP_RC" "$T/ovr.rc"
+rcr "$T/ovr.rc" setbinds 127.0.0.1:0
+PERL_ANYEVENT_MP_RC="$T/ovr.rc" "$AEMP" run nodeid ovr nodid typo binds 127.0.0.2:0 >"$T/ovr.out" 2>"$T/ovr.err" &
+OVR=$!
+PIDS="$PIDS $OVR"
+n=0
+while ! grep -q "listening on" "$T/ovr.out" && [ $n -lt 100 ] && running "$OVR"; do
+    sleep 0.1
+    n=$((n + 1))
+done
+kill -TERM "$OVR" 2>/dev/null || true
+wait_exit "$OVR" || true
+rc=$wrc out=$(cat "$T/ovr.out") err=$(cat "$T/ovr.err")
+check "overridden argument: the rc file's binds win (Perl's precedence)" out_has "ovr listening on 127.0.0.1:"
+check "overridden argument: a warning names the value, the section and force" \
+    err_has "configure argument binds [\"127.0.0.2:0\"] is overridden by the global section of $T/ovr.rc ([\"127.0.0.1:0\"]); the rc file wins unless the argument force is true"
+check "typo key in run: a warning with the suggestion" \
+    err_has "configure argument: 'nodid' is not a configuration key libaemp knows (did you mean 'nodeid'?)"
 
 "$AEMP" run nodeid seedA binds 127.0.0.1:0 secret s3cret >"$T/seed.out" 2>"$T/seed.err" &
 SEED=$!
@@ -465,7 +541,8 @@ if [ -n "$ADDR" ]; then
 
     r snd seedA#nosuchport hello
     check "snd to a missing port: exit 1" rc_is 1
-    check "snd to a missing port: reason" out_has "no_such_port"
+    check "snd to a missing port: the reason on stderr" err_has "aemp: snd: seedA#nosuchport died: no_such_port"
+    check "snd to a missing port: no confirmation, nothing on stdout" out_is ""
 
     r cal seedA#nosuchport hello
     check "cal of a missing port: exit 1" rc_is 1
@@ -495,6 +572,25 @@ if [ -n "$ADDR" ]; then
     MON1=$!
     PIDS="$PIDS $MON1"
     sleep 1
+    # a client command listens nowhere (it reaches others through its seeds),
+    # also when the global section has binds, unless profile aemp has some
+    check "the seed listens (the socket count works)" [ "$(listen_count "$SEED")" -ge 1 ]
+    check "a client command opens no listener" [ "$(listen_count "$MON1")" = 0 ]
+    cp "$PERL_ANYEVENT_MP_RC" "$T/gbinds.rc"
+    rcr "$T/gbinds.rc" setbinds 127.0.0.1:0
+    PERL_ANYEVENT_MP_RC="$T/gbinds.rc" "$AEMP" mon seedA#sink1 >"$T/mon4.out" 2>"$T/mon4.err" &
+    MON4=$!
+    PIDS="$PIDS $MON4"
+    cp "$PERL_ANYEVENT_MP_RC" "$T/pbinds.rc"
+    rcr "$T/pbinds.rc" profile aemp setbinds 127.0.0.1:0
+    PERL_ANYEVENT_MP_RC="$T/pbinds.rc" "$AEMP" mon seedA#sink1 >"$T/mon5.out" 2>"$T/mon5.err" &
+    MON5=$!
+    PIDS="$PIDS $MON5"
+    sleep 1
+    check "global binds: a client command still opens no listener" [ "$(listen_count "$MON4")" = 0 ]
+    check "binds of profile aemp: the client listens there" [ "$(listen_count "$MON5")" = 1 ]
+    rcr "$T/gbinds.rc" cal seedA#echo nolisten
+    check "a listener-less client calls through its seed" out_is '"nolisten"'
     r snd seedA kil1 sink1 custom_error bye
     check "kil1 through snd: exit 0" rc_is 0
     wrc=999
@@ -502,6 +598,10 @@ if [ -n "$ADDR" ]; then
     rc=$wrc out=$(cat "$T/mon1.out") err=$(cat "$T/mon1.err")
     check "mon, abnormal death: exit 1" rc_is 1
     check "mon, abnormal death: reason" out_is "custom_error bye"
+    wait_exit "$MON4" || true
+    rc=$wrc out=$(cat "$T/mon4.out") err=$(cat "$T/mon4.err")
+    check "mon of a listener-less client sees the death" out_is "custom_error bye"
+    wait_exit "$MON5" || true
 
     # snd: a 64-bit integer arrives intact (seen in the kill reason)
     r snd seedA AnyEvent::MP::_spawn sink2 aemp::sink
@@ -536,18 +636,43 @@ if [ -n "$ADDR" ]; then
     check "nodes: exit 0" rc_is 0
     check "nodes: the seed" out_is "seedA"
 
-    # db FAMILY: keys of the global database, asked of the client's master
+    # --dot: the same as a Graphviz graph (seeds boxes, global nodes doubled)
+    r trace seedA --dot
+    check "trace --dot: exit 0" rc_is 0
+    check "trace --dot: a graph" [ "$(printf '%s\n' "$out" | head -n 1)" = "graph aemp {" ]
+    check "trace --dot: the seed is a box and global" out_has '  "seedA" [shape=box, peripheries=2];'
+    check "trace --dot: closed" [ "$(printf '%s\n' "$out" | tail -n 1)" = "}" ]
+    r trace --dot seedA
+    check "trace --dot before NODE" out_has '"seedA" [shape=box, peripheries=2];'
+    r trace seedA extra
+    check "trace with an extra argument: exit 2" rc_is 2
+    r nodes --dot
+    check "nodes --dot: exit 0" rc_is 0
+    check "nodes --dot: the seed" out_has '  "seedA" [shape=box, peripheries=2];'
+    check "nodes --dot: the client's connection to it" [ -n "$(printf '%s\n' "$out" | grep -E '^  "aemp/[^"]*" -- "seedA";$')" ]
+    if command -v dot >/dev/null 2>&1; then
+        check "nodes --dot: Graphviz reads it" sh -c 'printf "%s\n" "$1" | dot -Tsvg >/dev/null' sh "$out"
+    fi
+
+    # db [--keys] FAMILY: the global database, asked of the client's master
+    r db --keys "'g"
+    check "db --keys 'g: exit 0" rc_is 0
+    check "db --keys 'g: the seed is a global node" out_is "seedA"
     r db "'g"
-    check "db 'g: exit 0" rc_is 0
-    check "db 'g: the seed is a global node" out_is "seedA"
+    check "db 'g: the key, then its value" [ "$(printf '%s\n' "$out" | cut -d' ' -f1)" = "seedA" ]
     r snd seedA AnyEvent::MP::_spawn member1 aemp::grp_echo clitest
     r snd seedA AnyEvent::MP::_spawn member2 aemp::grp_echo clitest
-    r db clitest
-    check "db GROUP: exit 0" rc_is 0
-    check "db GROUP: the members, sorted" out_is "$(printf 'seedA#member1\nseedA#member2')"
+    r db --keys clitest
+    check "db --keys GROUP: exit 0" rc_is 0
+    check "db --keys GROUP: the members, sorted" out_is "$(printf 'seedA#member1\nseedA#member2')"
     r snd seedA kil1 member1
-    r db clitest
-    check "db GROUP: a killed member is gone" out_is "seedA#member2"
+    r db --keys clitest
+    check "db --keys GROUP: a killed member is gone" out_is "seedA#member2"
+    r '["snd","seedA","aemp::db_set","clicfg","limit",42]'
+    r '["snd","seedA","aemp::db_set","clicfg","name",{"a":[1,"x"]}]'
+    r db clicfg
+    check "db FAMILY: exit 0" rc_is 0
+    check "db FAMILY: keys and values (JSON), sorted by key" out_is "$(printf 'limit 42\nname {"a":[1,"x"]}')"
     r db no_such_family
     check "db of an unknown family: exit 0" rc_is 0
     check "db of an unknown family: no output" out_is ""
@@ -564,12 +689,44 @@ if [ -n "$ADDR" ]; then
     r cal seedA#echo again
     check "right secret again" out_is '"again"'
 
+    kill -HUP "$SEED"
+    n=0
+    while ! grep -q "SIGHUP received" "$T/seed.err" && [ $n -lt 50 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    rc=0 out="" err=$(cat "$T/seed.err")
+    check "SIGHUP: logged" err_has "SIGHUP received and ignored (stop the node with SIGTERM or SIGINT)"
+    check "SIGHUP: the node keeps running" running "$SEED"
+    r cal seedA#echo after_hup
+    check "SIGHUP: the node still answers" out_is '"after_hup"'
+
     kill -TERM "$SEED"
     wrc=999
     wait_exit "$SEED" || true
     rc=$wrc out=$(cat "$T/seed.out") err=$(cat "$T/seed.err")
     check "run exits 0 on SIGTERM" rc_is 0
 fi
+
+# a seed whose seeds list its own address (the documented set-up) does not
+# connect to itself, and is a global node at once
+SP=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$AEMP" run nodeid selfseed binds "127.0.0.1:$SP" seeds "127.0.0.1:$SP" secret s3cret >"$T/self.out" 2>"$T/self.err" &
+SELF=$!
+PIDS="$PIDS $SELF"
+n=0
+while ! grep -q "listening on" "$T/self.out" && [ $n -lt 100 ] && running "$SELF"; do
+    sleep 0.1
+    n=$((n + 1))
+done
+r profile aemp setseeds "127.0.0.1:$SP"
+r db --keys "'g"
+check "a seed of itself: global" out_is "selfseed"
+sleep 1
+kill -TERM "$SELF" 2>/dev/null || true
+wait_exit "$SELF" || true
+rc=$wrc out=$(cat "$T/self.out") err=$(cat "$T/self.err")
+check "a seed of itself: no connection to itself (no warning)" err_is ""
 
 r profile aemp setseeds 127.0.0.1:1
 r nodes

@@ -692,6 +692,69 @@ static void resolve_type_errors(void **state)
     assert_string_equal(f->err, "key 'secret' must be a string, got number");
     assert_int_equal(aemp__config_check("unknown", v, f->err, sizeof f->err), 0);
     json_decref(v);
+
+    /* booleans: words, not any string */
+    const char *yes[] = { "1", "true", "Yes", "ON" }, *no[] = { "", "0", "false", "no", "Off" };
+    for (size_t i = 0; i < 4; i++) {
+        v = json_string(yes[i]);
+        assert_int_equal(aemp__config_check("nodelay", v, f->err, sizeof f->err), 0);
+        json_t *n = aemp__config_normalise("nodelay", v);
+        assert_true(json_is_true(n));
+        json_decref(n);
+        json_decref(v);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        v = json_string(no[i]);
+        json_t *n = aemp__config_normalise("nodelay", v);
+        assert_true(json_is_false(n));
+        json_decref(n);
+        json_decref(v);
+    }
+    v = json_string("maybe");
+    assert_int_equal(aemp__config_check("nodelay", v, f->err, sizeof f->err), -1);
+    assert_string_equal(f->err, "key 'nodelay' must be a boolean (true/false, 1/0, yes/no, on/off), got \"maybe\"");
+    json_decref(v);
+
+    /* endpoints are checked (no lookups), in lists and comma strings */
+    v = json_string("127.0.0.1:99999");
+    assert_int_equal(aemp__config_check("binds", v, f->err, sizeof f->err), -1);
+    assert_non_null(strstr(f->err, "key 'binds' element 1: bad endpoint '127.0.0.1:99999'"));
+    json_decref(v);
+    v = json_pack("[ss]", "no-such-host.invalid:4040", "a:1,b:x");
+    assert_int_equal(aemp__config_check("seeds", v, f->err, sizeof f->err), -1);
+    assert_non_null(strstr(f->err, "key 'seeds' element 2: bad endpoint 'b:x'"));
+    json_decref(v);
+    v = json_string("a:1,*:2");
+    assert_int_equal(aemp__config_check("seeds", v, f->err, sizeof f->err), 0);
+    json_t *n = aemp__config_normalise("seeds", v);
+    assert_json(n, strs("a:1", "*:2", NULL));
+    json_decref(n);
+    json_decref(v);
+
+    /* module_path is a key; unknown keys get a suggestion */
+    assert_true(aemp__config_known_key("module_path"));
+    v = json_string("/a:/b");
+    assert_int_equal(aemp__config_check("module_path", v, f->err, sizeof f->err), 0);
+    json_decref(v);
+    aemp__config_unknown_msg("nodid", f->err, sizeof f->err);
+    assert_string_equal(f->err, "'nodid' is not a configuration key libaemp knows (did you mean 'nodeid'?)");
+    aemp__config_unknown_msg("zzzzzzzz", f->err, sizeof f->err);
+    assert_string_equal(f->err, "'zzzzzzzz' is not a configuration key libaemp knows");
+}
+
+/* aemp__config_chain_get: a profile's own value, then its parents', never
+ * the global section's. */
+static void chain_get(void **state)
+{
+    struct fx *f = *state;
+    aemp_config_t *cfg = load_text(f, chain_rc);
+    assert_string_equal(json_string_value(aemp__config_chain_get(cfg, "p", "a")), "p");
+    assert_string_equal(json_string_value(aemp__config_chain_get(cfg, "p", "b")), "q");
+    assert_string_equal(json_string_value(aemp__config_chain_get(cfg, "p", "c")), "r");
+    assert_null(aemp__config_chain_get(cfg, "p", "d"));       /* global only */
+    assert_null(aemp__config_chain_get(cfg, "p", "binds"));   /* global only */
+    assert_null(aemp__config_chain_get(cfg, "nosuch", "a"));
+    aemp__config_free(cfg);
 }
 
 /* --------------------------------------------------------------- identity */
@@ -818,6 +881,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(atomic_save_and_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(unwritable_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(editing, setup, teardown),
+        cmocka_unit_test_setup_teardown(chain_get, setup, teardown),
         cmocka_unit_test_setup_teardown(resolve_priority, setup, teardown),
         cmocka_unit_test_setup_teardown(resolve_force_norc, setup, teardown),
         cmocka_unit_test_setup_teardown(resolve_loops_and_unknown_parents, setup, teardown),

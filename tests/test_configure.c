@@ -66,7 +66,16 @@ static void bad_values(void **state)
     expect_failure(a = aemp_valf("{ss}", "dialect", "3.0"), AEMP_ECONFIG,
                    "key 'dialect' must be \"both\", \"1.30\" or \"2.02\", got \"3.0\"");
     aemp_msg_unref(a);
-    expect_failure(a = aemp_valf("{s[s]}", "binds", "1.2.3.4:5:6"), AEMP_ECONFIG, "binds: bad endpoint '1.2.3.4:5:6'");
+    expect_failure(a = aemp_valf("{s[s]}", "binds", "1.2.3.4:5:6"), AEMP_ECONFIG,
+                   "configure argument: key 'binds' element 1: bad endpoint '1.2.3.4:5:6'");
+    aemp_msg_unref(a);
+    /* a list key takes a comma-separated string, checked part by part, as
+     * on the command line */
+    expect_failure(a = aemp_valf("{ss}", "binds", "127.0.0.1:0,1.2.3.4:99999"), AEMP_ECONFIG,
+                   "configure argument: key 'binds' element 2: bad endpoint '1.2.3.4:99999'");
+    aemp_msg_unref(a);
+    expect_failure(a = aemp_valf("{ss}", "nodelay", "maybe"), AEMP_ECONFIG,
+                   "key 'nodelay' must be a boolean (true/false, 1/0, yes/no, on/off), got \"maybe\"");
     aemp_msg_unref(a);
     expect_failure(a = aemp_valf("{ss}", "monitor_timeout", "soon"), AEMP_ECONFIG, "monitor_timeout");
     aemp_msg_unref(a);
@@ -124,9 +133,9 @@ static void port_in_use(void **state)
 static void profile_and_once_only(void **state)
 {
     write_rc("{ \"secret\": \"s\", # comment\n \"profile\": { \"worker\": { \"nodeid\": \"w/%u\", "
-             "\"binds\": [\"127.0.0.1:0\"] }, } }");
+             "\"binds\": \"127.0.0.1:0\" }, } }");   /* a list as a comma-separated string */
     char err[256];
-    aemp_msg_t *a = aemp_valf("{ss}", "profile", "worker");
+    aemp_msg_t *a = aemp_valf("{ssss}", "profile", "worker", "nodelay", "off");
     assert_int_equal(aemp_configure(a, err, sizeof err), 0);
     aemp_msg_unref(a);
     const char *id = aemp_node();

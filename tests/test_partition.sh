@@ -19,7 +19,7 @@
 # again; both seeds must then report exactly a2#old a2#new b1#old b3#new,
 # nothing stale, and each side must reach the other side's new member.
 #
-# Each side is observed with `aemp db part` run inside its namespace by a
+# Each side is observed with `aemp db --keys part` run inside its namespace by a
 # client whose only seed is that side's seed.  Every process is stopped by
 # its PID, every wait is bounded.  Needs root: otherwise (or when
 # `ip netns add` fails) it prints "SKIPPED: ..." and exits 77.
@@ -155,7 +155,7 @@ spawn() {
 
 # members SIDE: the members of GROUP that SIDE's seed reports, on one line
 members() {
-    side "$1" db $GROUP 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
+    side "$1" db --keys $GROUP 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
 }
 
 # wait_view SIDE "SORTED MEMBERS" SECONDS: until SIDE's seed reports exactly
@@ -184,7 +184,7 @@ both_see() {
 
 # global_view SIDE "NODES": the global nodes ('g family) SIDE's seed reports
 global_view() {
-    [ "$(side "$1" db "'g" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')" = "$2" ]
+    [ "$(side "$1" db --keys "'g" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')" = "$2" ]
 }
 globals_are() { global_view 1 "$1" && global_view 2 "$1"; }
 globals_split() { global_view 1 seed1 && global_view 2 seed2; }

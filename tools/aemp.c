@@ -86,53 +86,13 @@ aemp_msg_t *cli_rest(cli_t *c)
     return aemp__msg_slice(c->args, from);
 }
 
-/* Keys whose value is a list: a plain string argument is a comma list. */
-static const char *const list_keys[] = {
-    "seeds", "binds", "services", "framing_format", "auth_offer", "auth_accept", NULL,
-};
-
-/* True if key holds a list. */
-static bool is_list_key(const char *key)
-{
-    for (int i = 0; list_keys[i]; i++)
-        if (!strcmp(list_keys[i], key))
-            return true;
-    return false;
-}
-
-/* Split "a,b,c" into ["a","b","c"] as Perl's split /,/ does (trailing
- * empty fields are dropped). */
-static json_t *split_commas(const char *s)
-{
-    json_t *a = json_array();
-    const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        json_array_append_new(a, json_stringn(p, n));
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    while (json_array_size(a)) {
-        json_t *last = json_array_get(a, json_array_size(a) - 1);
-        if (json_string_length(last))
-            break;
-        json_array_remove(a, json_array_size(a) - 1);
-    }
-    return a;
-}
-
 /* The value to store for key from a command line argument (arg stolen):
  * a string for a list key becomes its comma-separated parts. */
 json_t *cli_value_for(const char *key, json_t *arg)
 {
-    if (is_list_key(key) && json_is_string(arg)) {
-        json_t *list = split_commas(json_string_value(arg));
-        json_decref(arg);
-        return list;
-    }
-    return arg;
+    json_t *v = aemp__config_list_value(key, arg);
+    json_decref(arg);
+    return v;
 }
 
 /* Build a configure-style object from key/value arguments (all that are
@@ -345,6 +305,15 @@ static int run_commands(cli_t *c)
     return cli_save(c) < 0 ? CLI_FAIL : CLI_OK;
 }
 
+/* --version: the tool's version, the library's (they differ only if a
+ * build mixed them up), and the built-in module directory. */
+static int print_version(void)
+{
+    printf("aemp %s (libaemp %s)\nmodule directory: %s\n", AEMP_VERSION, aemp_version(),
+           AEMP_MODULE_DIR);
+    return CLI_OK;
+}
+
 /* Entry point: decode, dispatch, clean up. */
 int main(int argc, char **argv)
 {
@@ -353,6 +322,8 @@ int main(int argc, char **argv)
         cli_usage(stderr);
         return CLI_USAGE;
     }
+    if (argc == 2 && !strcmp(argv[1], "--version"))
+        return print_version();
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         cli_t h = { 0 };
         h.args = aemp_msg_empty();

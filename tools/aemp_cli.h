@@ -128,6 +128,12 @@ int cli_cmd_seeds(cli_t *c, const cli_cmd_t *cmd);
  * commands (new jansson object, the rc-file code's form). */
 json_t *cli_client_args(void);
 
+/* The configure arguments of the client node as a new jansson object: the
+ * effective configuration of profile "aemp" (cli_client_args filling
+ * gaps), with binds only if profile "aemp" or its parents set them (else
+ * none: no listener), and norc.  NULL after an error message. */
+json_t *cli_client_config(cli_t *c);
+
 /* The resolved seed addresses ("ip:port" strings, new array) that the
  * configuration gives for profile (NULL: the client's profile "aemp") with
  * configure arguments args (borrowed, may be NULL).  NULL after an error
@@ -163,6 +169,33 @@ int cli_cmd_stats(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_top(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_loglevel(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
+
+/* --------------------------------------------------- aemp_dot.c */
+
+/* What a node of a graph is (flags). */
+enum {
+    CLI_NODE_SEED = 1,         /* a seed (drawn as a box) */
+    CLI_NODE_GLOBAL = 2,       /* a global node (double outline) */
+    CLI_NODE_UNREACHABLE = 4,  /* could not be reached (dashed) */
+    CLI_NODE_CLIENT = 8,       /* this client (dotted) */
+};
+
+/* A graph of the network for Graphviz (trace --dot, nodes --dot). */
+typedef struct cli_graph cli_graph_t;
+
+/* A new, empty graph; cli_graph_free releases it (NULL is fine). */
+cli_graph_t *cli_graph_new(void);
+void cli_graph_free(cli_graph_t *g);
+
+/* Add node id with flags (OR-ed into any earlier ones). */
+void cli_graph_node(cli_graph_t *g, const char *id, unsigned flags);
+
+/* Add the undirected connection a -- b (once per pair; a == b ignored). */
+void cli_graph_edge(cli_graph_t *g, const char *a, const char *b);
+
+/* Print the graph in the DOT language ("graph aemp { ... }"), nodes and
+ * then edges sorted, to f. */
+void cli_graph_print(const cli_graph_t *g, FILE *f);
 
 /* ---------------------------------------------- aemp_services.c */
 

@@ -165,23 +165,29 @@ const cli_cmd_t cli_commands[] = {
       "Configure a node with the configure arguments KEY VALUE... (an odd count: the first "
       "is the profile name), e.g. 'aemp run profile seed' or 'aemp run nodeid x binds "
       "127.0.0.1:0'. Values in the rc file win over these arguments unless 'force 1' is "
-      "given. Prints '<nodeid> listening on <addr>[,<addr>...]' and runs until SIGTERM or "
-      "SIGINT (exit 0). The node offers the spawnable functions aemp::echo (the port echoes "
+      "given (a value the rc file overrides is warned about). Prints '<nodeid> listening on "
+      "<addr>[,<addr>...]' and runs until SIGTERM or SIGINT (exit 0); SIGHUP is logged and "
+      "ignored. The node offers the spawnable functions aemp::echo (the port echoes "
       "each message, minus its last element, to the port ID in its last element), "
+      "aemp::grp_echo GROUP (an echo port in group GROUP), "
       "aemp::sink (counts messages; ['count', REPLYPORT] is answered with the count), "
       "aemp::link (argument PORT: ignores messages and dies with PORT's reason when PORT "
-      "dies abnormally) and "
-      "aemp::die (dies with 'die','requested'), and the port <nodeid>#echo, which echoes "
-      "like aemp::echo. Unlike Perl's aemp it is not restarted by a watchdog. Consumes the "
+      "dies abnormally), aemp::die (dies with 'die','requested') and aemp::ioclient (a "
+      "client of examples/ioserver); the functions aemp::db_set FAMILY KEY VALUE, "
+      "aemp::db_del FAMILY KEY, aemp::grp_get GROUP REPLYPORT and aemp::reply PORT ARGS... "
+      "for node-port requests ('aemp snd NODE aemp::db_set f k v'); and the port "
+      "<nodeid>#echo, which echoes like aemp::echo. See docs/aemp.md. Unlike Perl's aemp it is not restarted by a watchdog. Consumes the "
       "rest of the command line.", NULL },
 
     { "Protocol commands (they configure a client node first: profile 'aemp', node ID "
-      "aemp/%n/%u, so the rc file's profile 'aemp' sets its seeds and secret; they consume "
-      "the rest of the command line):", NULL, NULL, NULL, NULL, NULL, NULL },
+      "aemp/%n/%u, so the rc file's profile 'aemp' sets its seeds and secret; the client "
+      "listens nowhere unless profile 'aemp' sets binds; results go to stdout, errors to "
+      "stderr; they consume the rest of the command line):", NULL, NULL, NULL, NULL, NULL, NULL },
     { "snd", cli_cmd_snd, NULL, "PORT [ARG...]", "send a message and confirm its delivery",
       "Send [ARG...] to PORT, then ask PORT's node to relay 'message sent successfully' back "
-      "(which proves the message arrived) while monitoring PORT. Prints that line (exit 0) or "
-      "the kill reason of PORT (exit 1); exit 1 after 5 s without an answer. A node ID as "
+      "(which proves the message arrived) while monitoring PORT. Prints that line (exit 0), or "
+      "the kill reason of PORT on stderr and nothing on stdout (exit 1); exit 1 after 5 s "
+      "without an answer. A node ID as "
       "PORT addresses its node port, e.g. 'aemp snd NODE kil1 PORTNAME reason text'.", NULL },
     { "cal", cli_cmd_cal, NULL, "PORT [ARG...]", "call PORT and print the reply",
       "Send [ARG..., REPLYPORT] to PORT and print the reply's values JSON-encoded and "
@@ -192,19 +198,23 @@ const cli_cmd_t cli_commands[] = {
       "Monitor PORT and wait (without time limit) until it dies; print the kill reason, "
       "space-separated (an empty line for a normal death). Exit 0 for a normal death, 1 "
       "for any other reason (including no_such_port and transport_error).", NULL },
-    { "trace", cli_cmd_trace, NULL, "NODE", "print the network as seen from NODE",
+    { "trace", cli_cmd_trace, NULL, "NODE [--dot]", "print the network as seen from NODE",
       "Ask NODE for its connected nodes (the 1.30 node-port request up_nodes), then every "
       "newly seen node, recursively. Prints 'seed NODE', then one line per node that "
       "answered: '<node> <neighbour>...' (without this client). Nodes that cannot be "
       "reached are named on stderr. Exit 0 when all answered, 1 if some could not be "
-      "reached or after 15 s. Note: Perl 2.02 nodes do not answer up_nodes (the request "
-      "was removed in 2.x), so tracing through them times out.", NULL },
-    { "nodes", cli_cmd_nodes, NULL, "", "connect to the seeds and print the connected nodes",
+      "reached or after 15 s. With --dot the same as a Graphviz graph (aemp trace NODE --dot "
+      "| dot -Tsvg >net.svg): every node that answered or was named, each connection once, "
+      "NODE as a box, global nodes (asked of the client's master, at most 2 s more) with a "
+      "double outline, unreachable nodes dashed. Note: Perl 2.02 nodes do not answer "
+      "up_nodes (the request was removed in 2.x), so tracing through them times out.", NULL },
+    { "nodes", cli_cmd_nodes, NULL, "[--dot]", "connect to the seeds and print the connected nodes",
       "Connect as a client to the seeds of profile 'aemp', wait until they are connected "
       "(at most 3 s), and print the IDs of the connected nodes, one per line. A client "
       "connects only to its seeds (and the nodes it talks to), so this lists the seeds' "
-      "node IDs; use 'trace NODE' to see further. Exit 1 if no seed is configured or none "
-      "could be reached.", NULL },
+      "node IDs; use 'trace NODE' to see further. With --dot a Graphviz graph: the client "
+      "(dotted) connected to each seed (a box; global nodes with a double outline). Exit 1 "
+      "if no seed is configured or none could be reached.", NULL },
     { "stats", cli_cmd_stats, NULL, "NODE", "print a libaemp node's counters",
       "Ask NODE (a libaemp node) for its counters and gauges (the node-port request 'stats', "
       "also aemp_stats() and the Prometheus 'metrics' bind): connections, ports, monitors, "
@@ -219,11 +229,12 @@ const cli_cmd_t cli_commands[] = {
       "Set NODE's log level to LEVEL (0..9) at run time (the node-port request 'loglevel'); "
       "prints the new and the old level. At 9 the node logs every frame in and out, "
       "abbreviated. Exit 1 if the node refuses or does not answer within 5 s.", NULL },
-    { "db", cli_cmd_db, NULL, "FAMILY", "print the keys of a family of the global database",
+    { "db", cli_cmd_db, NULL, "[--keys] FAMILY", "print a family of the global database",
       "Connect as a client to the seeds of profile 'aemp', wait until one of them is the "
-      "client's master, ask it for the keys of FAMILY in the global database (aemp_db_keys) "
-      "and print them sorted, one per line (nothing for an empty or unknown family); exit 0. "
-      "The keys of a group's family are its members' port IDs, e.g. 'aemp db workers'. Exit 1 "
+      "client's master, ask it for FAMILY in the global database (aemp_db_family) and print "
+      "its entries sorted by key, one per line: the key, a space, the value as JSON (nothing "
+      "for an empty or unknown family); exit 0. With --keys only the keys (aemp_db_keys), "
+      "e.g. 'aemp db --keys workers' lists the members of the group 'workers'. Exit 1 "
       "if no seed is configured or after 5 s without an answer.", NULL },
     { "eval", cli_cmd_unsupported, NULL, "NODE EXPR...", "not supported (needs Perl)",
       "Perl's aemp evaluates a Perl expression on NODE. Not supported by this "
@@ -330,6 +341,10 @@ static void help_all(void)
           "     network error), a timeout, or an abnormal death seen by mon/snd/cal\n"
           "  2  usage error: unknown command, missing or malformed argument, bad JSON\n"
           "  3  not supported by this implementation (eval, shell, restart)\n"
+          "\nOptions (alone on the command line):\n"
+          "  --version  the versions of aemp and of the libaemp it runs with, and the\n"
+          "             module directory searched last\n"
+          "  --help     this text\n"
           "\nEnvironment:\n"
           "  PERL_ANYEVENT_MP_RC  the rc file (default $HOME/.perl-anyevent-mp)\n"
           "  AEMP_WARNLEVEL       log level on stderr, 0-9 (also PERL_ANYEVENT_MP_WARNLEVEL);\n"

@@ -119,8 +119,11 @@ int cli_cmd_set(cli_t *c, const cli_cmd_t *cmd)
         json_decref(arg);
         return CLI_FAIL;
     }
-    if (!aemp__config_known_key(key))
-        cli_err(c, "warning: '%s' is not a configuration key libaemp knows; storing it anyway", key);
+    if (!aemp__config_known_key(key)) {
+        char msg[256];
+        aemp__config_unknown_msg(key, msg, sizeof msg);
+        cli_err(c, "warning: %s; storing it anyway", msg);
+    }
     return set_value(c, key, cli_value_for(key, arg));
 }
 
@@ -132,8 +135,11 @@ int cli_cmd_del(cli_t *c, const cli_cmd_t *cmd)
         return CLI_USAGE;
     if (!cli_config(c))
         return CLI_FAIL;
-    if (!aemp__config_known_key(key))
-        cli_err(c, "warning: '%s' is not a configuration key libaemp knows", key);
+    if (!aemp__config_known_key(key)) {
+        char msg[256];
+        aemp__config_unknown_msg(key, msg, sizeof msg);
+        cli_err(c, "warning: %s", msg);
+    }
     return del_value(c, key);
 }
 
@@ -349,6 +355,34 @@ int cli_cmd_resolve(cli_t *c, const cli_cmd_t *cmd)
 json_t *cli_client_args(void)
 {
     return json_pack("{s:s, s:s}", "profile", "aemp", "nodeid", "aemp/%n/%u");
+}
+
+/* The client node's whole configuration, resolved here: profile "aemp"
+ * with the client's defaults, binds only from that profile's chain (a
+ * client listens nowhere: it reaches other nodes through its seeds), and
+ * norc, as the rc file has been read already. */
+json_t *cli_client_config(cli_t *c)
+{
+    if (!cli_config(c))
+        return NULL;
+    json_t *args = cli_client_args(), *eff = NULL;
+    char err[512];
+    int r = aemp__config_resolve(c->cfg, NULL, args, 0, &eff, NULL, err, sizeof err);
+    json_decref(args);
+    if (r < 0) {
+        cli_err(c, "%s", err);
+        return NULL;
+    }
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(eff, tmp, k, v)
+        if (!aemp__config_known_key(k))
+            json_object_del(eff, k);   /* nothing on a client reads them */
+    json_t *binds = aemp__config_chain_get(c->cfg, "aemp", "binds");
+    json_object_set_new(eff, "binds", binds ? json_deep_copy(binds) : json_array());
+    json_object_set_new(eff, "profile", json_string("aemp"));
+    json_object_set_new(eff, "norc", json_true());
+    return eff;
 }
 
 /* The resolved seeds of a profile's effective configuration. */

@@ -17,6 +17,7 @@
 #define TRACE_TIMEOUT 15.0
 #define NODES_WAIT 3.0
 #define DB_TIMEOUT 5.0
+#define GLOBALS_WAIT 2.0
 
 /* The outcome of the running protocol command. */
 static struct {
@@ -95,7 +96,9 @@ static int client(cli_t *c)
     st.cmd = c->cmd;
     st.done = 0;
     st.code = 0;
-    json_t *args = cli_client_args();
+    json_t *args = cli_client_config(c);
+    if (!args)
+        return CLI_FAIL;
     int rc = configure_node(c, args);
     json_decref(args);
     return rc;
@@ -122,9 +125,58 @@ static const char *port_arg(cli_t *c, const char *what)
     return port;
 }
 
+/* Consume the next argument if it is the string flag (e.g. "--dot"). */
+static bool flag_arg(cli_t *c, const char *flag)
+{
+    const char *s = cli_left(c) ? aemp_val_str(aemp_msg_at(c->args, c->pos), NULL) : NULL;
+    if (!s || strcmp(s, flag))
+        return false;
+    c->pos++;
+    return true;
+}
+
+/* ----------------------------------------------------- --dot: globals */
+
+static int globals_waiting;
+
+/* The master's answer: the keys of 'g are the global nodes. */
+static void globals_reply(aemp_msg_t *keys, void *arg)
+{
+    if (!globals_waiting)
+        return;
+    const aemp_val_t *a = aemp_msg_root(keys);
+    for (size_t i = 0; i < aemp_val_len(a); i++) {
+        size_t len;
+        const char *id = aemp_val_str(aemp_val_at(a, i), &len);
+        if (id && strlen(id) == len)
+            cli_graph_node(arg, id, CLI_NODE_GLOBAL);
+    }
+    globals_waiting = 0;
+    aemp_stop();
+}
+
+/* No answer in time (no master: e.g. a 1.30 network): draw without. */
+static void globals_timeout(void *arg)
+{
+    globals_waiting = 0;
+    aemp_stop();
+}
+
+/* Mark the global nodes in g, asking the client's master (at most
+ * GLOBALS_WAIT seconds); runs the loop again after the command's end. */
+static void mark_globals(cli_graph_t *g)
+{
+    globals_waiting = 1;
+    if (aemp_db_keys("'g", globals_reply, g) < 0)
+        return;
+    aemp_after_cb(GLOBALS_WAIT, globals_timeout, NULL, NULL);
+    aemp_run();
+    globals_waiting = 0;
+}
+
 /* ------------------------------------------------------------------ run */
 
-static ev_signal sigterm_w, sigint_w;
+static ev_signal sigterm_w, sigint_w, sighup_w;
 
 /* SIGTERM / SIGINT: leave the loop. */
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -133,12 +185,24 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     aemp_stop();
 }
 
+/* SIGHUP: what a daemon without a log file of its own does - say so and go
+ * on (the node logs to stderr, so there is nothing to reopen). */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    aemp_log(AEMP_LOG_WARN, "SIGHUP received and ignored (stop the node with SIGTERM or SIGINT)");
+}
+
 /* run [PROFILE] [KEY VALUE...]: configure a node and run it. */
 int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
 {
     const char *profile = NULL;
     if (cli_left(c) % 2 && !(profile = cli_str_arg(c, "PROFILE")))
         return CLI_USAGE;
+    if (profile && aemp__config_known_key(profile)) {
+        cli_err(c, "'%s' is a configuration key, not a profile name: is the value of a KEY VALUE "
+                   "pair missing? (an odd number of words makes the first one the profile)", profile);
+        return CLI_USAGE;
+    }
     json_t *args = cli_pairs(c);
     if (!args)
         return CLI_USAGE;
@@ -165,31 +229,39 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
     struct ev_loop *loop = aemp_loop();
     ev_signal_init(&sigterm_w, on_signal, SIGTERM);
     ev_signal_init(&sigint_w, on_signal, SIGINT);
+    ev_signal_init(&sighup_w, on_hup, SIGHUP);
     ev_signal_start(loop, &sigterm_w);
     ev_signal_start(loop, &sigint_w);
+    ev_signal_start(loop, &sighup_w);
     aemp_run();
     ev_signal_stop(loop, &sigterm_w);
     ev_signal_stop(loop, &sigint_w);
+    ev_signal_stop(loop, &sighup_w);
     aemp_shutdown();
     return CLI_OK;
 }
 
 /* ------------------------------------------------------------------ snd */
 
-/* The relayed confirmation (or anything else) reached the reply port. */
+/* The relayed confirmation (or anything else) reached the reply port;
+ * nothing is printed once the command has failed. */
 static void snd_reply(aemp_msg_t *msg, void *arg)
 {
+    if (st.done)
+        return;
     print_joined(stdout, msg, 0);
     finish(CLI_OK);
 }
 
-/* The destination died: an abnormal reason means failure; after a normal
- * death the message was delivered, so wait for the confirmation. */
+/* The destination died: an abnormal reason means failure (said on stderr);
+ * after a normal death the message was delivered, so wait for the
+ * confirmation. */
 static void snd_died(aemp_msg_t *reason, void *arg)
 {
     if (!aemp_msg_len(reason) || st.done)
         return;
-    print_joined(stdout, reason, 0);
+    fprintf(stderr, "aemp: snd: %s died: ", (const char *)arg);
+    print_joined(stderr, reason, 0);
     finish(CLI_FAIL);
 }
 
@@ -213,7 +285,7 @@ int cli_cmd_snd(cli_t *c, const cli_cmd_t *cmd)
         aemp_shutdown();
         return CLI_USAGE;
     }
-    aemp_mon(port, snd_died, NULL, NULL);
+    aemp_mon(port, snd_died, (void *)port, NULL);
     const char *reply = aemp_port(snd_reply, NULL);
     aemp_snd_on(port, reply, aemp_msgf("s", "message sent successfully"));
     aemp_after_cb(timeout, on_timeout, (void *)&timeout, NULL);
@@ -313,6 +385,7 @@ static struct {
     const char *reply;  /* our reply port */
     int pending;
     int failed;
+    cli_graph_t *graph; /* --dot: the graph instead of the lines */
 } tr;
 
 /* Element i of msg if it is a string usable as a node ID (no NUL byte),
@@ -380,15 +453,24 @@ static void trace_answer(aemp_msg_t *msg, void *arg)
     if (!t || t->state != ASKED)
         return;
     t->state = ANSWERED;
-    printf("%s", node);
     size_t n = aemp_msg_len(msg);
-    for (size_t i = 1; i < n; i++) {
-        const char *nb = node_at(msg, i);
-        if (nb && strcmp(nb, aemp_node()))
-            printf(" %s", nb);
+    if (tr.graph) {
+        cli_graph_node(tr.graph, node, 0);
+        for (size_t i = 1; i < n; i++) {
+            const char *nb = node_at(msg, i);
+            if (nb && *nb && strcmp(nb, aemp_node()))
+                cli_graph_edge(tr.graph, node, nb);
+        }
+    } else {
+        printf("%s", node);
+        for (size_t i = 1; i < n; i++) {
+            const char *nb = node_at(msg, i);
+            if (nb && strcmp(nb, aemp_node()))
+                printf(" %s", nb);
+        }
+        putchar('\n');
+        fflush(stdout);
     }
-    putchar('\n');
-    fflush(stdout);
     for (size_t i = 1; i < n; i++) {
         const char *nb = node_at(msg, i);
         if (nb && *nb && strcmp(nb, aemp_node()) && trace_state(nb) < 0)
@@ -407,6 +489,8 @@ static void trace_down(aemp_msg_t *msg, void *arg)
         return;
     t->state = FAILED;
     tr.failed++;
+    if (tr.graph)
+        cli_graph_node(tr.graph, node, CLI_NODE_UNREACHABLE);
     fprintf(stderr, "aemp: trace: cannot reach %s:%s", node, aemp_msg_len(msg) > 2 ? " " : "");
     print_joined(stderr, msg, 2);
     trace_settle();
@@ -428,12 +512,19 @@ static void trace_timeout(void *arg)
     finish(CLI_FAIL);
 }
 
-/* trace NODE: the network as seen through up_nodes requests. */
+/* trace [--dot] NODE [--dot]: the network as seen through up_nodes
+ * requests, as lines or as a Graphviz graph. */
 int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
 {
+    bool dot = flag_arg(c, "--dot");
     const char *arg = port_arg(c, "NODE");
     if (!arg)
         return CLI_USAGE;
+    dot = flag_arg(c, "--dot") || dot;
+    if (cli_left(c)) {
+        cli_err(c, "unexpected argument after NODE (only --dot may follow)");
+        return CLI_USAGE;
+    }
     char *node = strndup(arg, aemp_node_len(arg));
     int rc = client(c);
     if (rc != CLI_OK) {
@@ -444,21 +535,35 @@ int cli_cmd_trace(cli_t *c, const cli_cmd_t *cmd)
     tr.reply = aemp_port(trace_answer, NULL);
     aemp_rcv_tag(tr.reply, DOWN_TAG, trace_down, NULL);
     aemp_after_cb(TRACE_TIMEOUT, trace_timeout, NULL, NULL);
-    printf("seed %s\n", node);
-    fflush(stdout);
+    tr.graph = dot ? cli_graph_new() : NULL;
+    if (tr.graph) {
+        cli_graph_node(tr.graph, node, CLI_NODE_SEED);
+    } else {
+        printf("seed %s\n", node);
+        fflush(stdout);
+    }
     trace_ask(node);
     free(node);
-    rc = wait_done();
+    if (!st.done)
+        aemp_run();
+    if (tr.graph) {
+        mark_globals(tr.graph);
+        cli_graph_print(tr.graph, stdout);
+        cli_graph_free(tr.graph);
+        tr.graph = NULL;
+    }
+    aemp_shutdown();
     trace_clear();
-    return rc;
+    return st.code;
 }
 
 /* ------------------------------------------------------------- sorting */
 
-/* A string's bytes. */
+/* A string's bytes (and, for a map's key, its value). */
 typedef struct str_ref {
     const char *s;
     size_t len;
+    const aemp_val_t *val;
 } str_ref_t;
 
 /* Order strings bytewise, as Perl's sort does. */
@@ -511,6 +616,11 @@ static void nodes_waited(void *arg)
 /* nodes: connect to the seeds and print the connected nodes. */
 int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 {
+    bool dot = flag_arg(c, "--dot");
+    if (cli_left(c)) {
+        cli_err(c, "unexpected argument (only --dot is allowed)");
+        return CLI_USAGE;
+    }
     json_t *seeds = cli_resolved_seeds(c, NULL, NULL);
     if (!seeds)
         return CLI_FAIL;
@@ -530,7 +640,23 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 
     aemp_msg_t *up = aemp_up_nodes();
     size_t n = aemp_msg_len(up);
-    print_sorted(aemp_msg_root(up));
+    if (dot) {
+        cli_graph_t *g = cli_graph_new();
+        cli_graph_node(g, aemp_node(), CLI_NODE_CLIENT);
+        for (size_t i = 0; i < n; i++) {
+            const char *id = node_at(up, i);
+            if (id) {
+                cli_graph_node(g, id, CLI_NODE_SEED);
+                cli_graph_edge(g, aemp_node(), id);
+            }
+        }
+        if (n)
+            mark_globals(g);
+        cli_graph_print(g, stdout);
+        cli_graph_free(g);
+    } else {
+        print_sorted(aemp_msg_root(up));
+    }
     aemp_msg_unref(up);
     aemp_shutdown();
     if (!n) {
@@ -542,6 +668,28 @@ int cli_cmd_nodes(cli_t *c, const cli_cmd_t *cmd)
 
 /* ------------------------------------------------------------------- db */
 
+/* Print the pairs of the map value m sorted by key, one per line: the key
+ * (every byte of it), a space, the value as JSON (aemp_val_text). */
+static void print_pairs(const aemp_val_t *m)
+{
+    size_t n = aemp_val_type(m) == AEMP_T_MAP ? aemp_val_len(m) : 0, k = 0;
+    str_ref_t *pairs = calloc(n ? n : 1, sizeof *pairs);
+    if (!pairs)
+        abort();   /* no memory: as the message code does */
+    for (size_t i = 0; i < n; i++)
+        if ((pairs[k].s = aemp_val_str(aemp_val_key(m, i), &pairs[k].len)))
+            pairs[k++].val = aemp_val_value(m, i);
+    qsort(pairs, k, sizeof *pairs, cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        char *t = aemp_val_text(pairs[i].val);
+        fwrite(pairs[i].s, 1, pairs[i].len, stdout);
+        printf(" %s\n", t);
+        free(t);
+    }
+    free(pairs);
+    fflush(stdout);
+}
+
 /* The master's answer: the keys of the family (the root array). */
 static void db_keys_reply(aemp_msg_t *keys, void *arg)
 {
@@ -551,11 +699,22 @@ static void db_keys_reply(aemp_msg_t *keys, void *arg)
     finish(CLI_OK);
 }
 
-/* db FAMILY: ask a seed (the client's master) for the keys of FAMILY in
- * the global database, e.g. the members of a group. */
+/* The master's answer: the whole family (the root map). */
+static void db_family_reply(aemp_msg_t *family, void *arg)
+{
+    if (st.done)
+        return;
+    print_pairs(aemp_msg_root(family));
+    finish(CLI_OK);
+}
+
+/* db [--keys] FAMILY: ask a seed (the client's master) for FAMILY in the
+ * global database - its entries, or with --keys only their keys (e.g. the
+ * members of a group). */
 int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
 {
     static const double timeout = DB_TIMEOUT;
+    bool keys_only = flag_arg(c, "--keys");
     const char *family = cli_str_arg(c, "FAMILY");
     if (!family)
         return CLI_USAGE;
@@ -577,7 +736,8 @@ int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd)
     if (rc != CLI_OK)
         return rc;
     /* answered once a seed is connected and has become our master */
-    int r = aemp_db_keys(family, db_keys_reply, NULL);
+    int r = keys_only ? aemp_db_keys(family, db_keys_reply, NULL)
+                      : aemp_db_family(family, db_family_reply, NULL);
     if (r < 0) {
         cli_err(c, "cannot query '%s': %s", family, aemp_strerror(r));
         aemp_shutdown();
