@@ -517,20 +517,16 @@ static void standby_drop(aemp_rnode_t *n, const char *why)
     aemp__conn_close(s, why);
 }
 
-/* The rival did not authenticate in time: give up on it, use the standby. */
+/* The rival did not authenticate in time: use the standby now.  The rival
+ * is left alone: if it authenticates later, the rule switches to it (as the
+ * peer, which may have seen it authenticate first, decides too), so both
+ * sides still end with the same connection. */
 static void standby_expired(EV_P_ ev_timer *w, int revents)
 {
     aemp_rnode_t *n = w->data;
     aemp_conn_t *c = n->standby;
-    if (!c)
-        return;
-    n->standby = NULL;   /* closing the rivals must not attach it too */
-    aemp__conn_release(c);
-    for (aemp_conn_t *r; (r = aemp__conn_rival(n->id, c));) {
-        r->node = NULL;
-        aemp__conn_close(r, "simultaneous connect: the other connection did not authenticate in time");
-    }
-    attach(n, c);
+    if (c)
+        attach(n, c);
 }
 
 void aemp__node_connected(aemp_conn_t *c)

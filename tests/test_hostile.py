@@ -122,7 +122,7 @@ def fake_greeting(tmp):
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(4)
     xaddr = "127.0.0.1:%d" % lsock.getsockname()[1]
-    n = Node(AEMP, tmp, "zeta", SECRET, "seeds", xaddr)
+    n = Node(AEMP, tmp, "zeta", SECRET, "seeds", xaddr, "monitor_timeout", "3")
     real = fake = None
     try:
         lsock.settimeout(10)
@@ -156,7 +156,7 @@ def fake_greeting(tmp):
         except Exception as e:  # noqa: BLE001
             ok, f = False, e
         check(ok, "fake greeting: the pending real connection survives and answers (%r)" % (f,))
-        check(fake.closed_by_node(6), "fake greeting: the unauthenticated claimant is closed")
+        check(fake.closed_by_node(6), "fake greeting: the unauthenticated claimant is closed (handshake timeout)")
     finally:
         for p in (real, fake):
             if p:
