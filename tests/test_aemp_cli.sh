@@ -535,6 +535,30 @@ if [ -n "$ADDR" ]; then
     check "cal node port time: exit 0" rc_is 0
     check "cal node port time: a number" [ -n "$(printf '%s' "$out" | grep -E '^[0-9]+(\.[0-9]+)?$')" ]
 
+    # looking into the running node
+    r stats seedA
+    check "stats: exit 0" rc_is 0
+    check "stats: counters" out_has "messages_in"
+    check "stats: ports gauge" out_has "ports"
+    check "stats: the client's connection is listed" out_has " in   "
+    r top seedA 0.2 2
+    check "top: exit 0 after COUNT refreshes" rc_is 0
+    check "top: rates on the second refresh" out_has "messages in "
+    check "top: per-node lines" out_has "msgs in"
+    r top seedA 0
+    check "top: a bad interval is a usage error" rc_is 2
+    r loglevel seedA 7
+    check "loglevel: exit 0" rc_is 0
+    check "loglevel: new and old level" out_is "seedA: log level 7 (was 5)"
+    r stats seedA
+    check "stats: shows the new level" out_has "log_level                    7"
+    r loglevel seedA 5
+    r loglevel seedA 12
+    check "loglevel: out of range is a usage error" rc_is 2
+    check "loglevel: out of range message" err_has "LEVEL must be 0..9, got '12'"
+    r stats seedA#echo
+    check "stats: a port ID is refused" rc_is 2
+
     r snd seedA#echo hello
     check "snd: exit 0" rc_is 0
     check "snd: confirmation" out_is "message sent successfully"
