@@ -303,7 +303,8 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
     close(c->fd);
     untrack(c);
     unauth_del(c);
-    aemp_log(c->up ? AEMP_LOG_INFO : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
+    /* the node layer says what matters (node down, handshake failures) */
+    aemp_log(c->up ? AEMP_LOG_DEBUG : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
              c->peeraddr, c->node ? " to " : "", c->node ? c->node->id : "", reason);
     aemp__node_conn_lost(c, reason);   /* monitors fire from the job queue (node.c) */
     if (shutting_down)

@@ -390,7 +390,9 @@ static void fail_node(aemp_rnode_t *n, const char *text)
     queue_drop(n);
     if (was_up) {
         aemp__g.stats[AEMP_STAT_NODES_DOWN]++;
-        aemp_log(AEMP_LOG_INFO, "node %s: %s", n->id, text);
+        /* a listener-less client (the aemp tool) closing is routine */
+        int routine = !addr_count(n) && !strcmp(text, "Unexpected end-of-file");
+        aemp_log(routine ? AEMP_LOG_DEBUG : AEMP_LOG_INFO, "node %s: %s", n->id, text);
     }
     else {
         static aemp_ratelimit_t rl;
