@@ -345,6 +345,10 @@ static void read_cb(EV_P_ ev_io *w, int revents)
                 /* a clear reason, logged and closed by process() */
                 aemp__proto_fail(c->proto, "TLS handshake failed: Unexpected end-of-file");
                 process(c);
+            } else if (!c->closed && !c->up && aemp__proto_peer_node(c->proto)) {
+                /* the peer greeted, then hung up: it refused us */
+                aemp__proto_fail(c->proto, "Unexpected end-of-file: the peer closed the connection during the handshake");
+                process(c);
             }
             aemp__conn_close(c, "Unexpected end-of-file");
             return;
@@ -422,6 +426,8 @@ static void trace_frame(const aemp_conn_t *c, const char *dir, const char *dest,
  * error says it all). */
 static const char *failure_hint(const char *error, int outgoing)
 {
+    if (strstr(error, "closed the connection during the handshake"))
+        return "; does it have the same secret, or is another node with our ID already connected to it?";
     if (strstr(error, "shared secret mismatch"))
         return "; check that both nodes have the same secret (`secret` in the profile or rc file)";
     if (strstr(error, "no shared secret configured"))

@@ -24,6 +24,13 @@ SECRET = "s3cret-hostile"
 failures = []
 
 
+def wait_log(node, text, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and text not in node.log():
+        time.sleep(0.1)
+    return text in node.log()
+
+
 def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
@@ -284,6 +291,18 @@ def explained(tmp):
         time.sleep(2.5)   # the seed is retried at 0.3, 0.6, 1.2 s ...
         check(b.log().count(want_b) == 1, "explained: a seed's repeated failure is logged once (%d)"
               % b.log().count(want_b))
+        # a second node with an ID that is already connected to the seed
+        d1 = Node(AEMP, tmp, "dupnode", SECRET, "seeds", a.addr)
+        time.sleep(0.8)
+        d2dir = os.path.join(tmp, "second")   # its own files: same node ID
+        os.makedirs(d2dir, exist_ok=True)
+        d2 = Node(AEMP, d2dir, "dupnode", SECRET, "seeds", a.addr)
+        try:
+            check(wait_log(d2, "another node with our ID already connected to it", 6),
+                  "explained: a duplicate node ID is named as the likely cause")
+        finally:
+            d2.stop()
+            d1.stop()
     finally:
         b.stop()
         a.stop()
