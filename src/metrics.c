@@ -80,7 +80,7 @@ static void put_label(text_t *t, const char *s, size_t len)
 static int is_counter(const char *name)
 {
     static const char *const gauges[] = { "connections", "unauthenticated_connections", "nodes",
-                                          "connecting_nodes", "connect_queue_bytes", "ports", "monitors",
+                                          "connecting_nodes", "connect_queue_bytes", "ports", "monitors", "fibers",
                                           "log_level" };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!strcmp(name, gauges[i]))

@@ -4,6 +4,8 @@
 #include "conn.h"
 #include "node.h"
 
+#include "aemp_fiber.h"
+
 static const char *const stat_names[AEMP_STAT_COUNT] = {
     [AEMP_STAT_ACCEPT_ERRORS] = "accept_errors",
     [AEMP_STAT_UNAUTH_SHED] = "unauthenticated_shed",
@@ -57,6 +59,8 @@ aemp_msg_t *aemp_stats(void)
     aemp_build_uint(b, aemp__g.ports.used);
     aemp_build_str(b, "monitors");
     aemp_build_uint(b, aemp__g.monitors.used);
+    aemp_build_str(b, "fibers");
+    aemp_build_uint(b, aemp_fiber_count());
     aemp_build_str(b, "log_level");
     aemp_build_uint(b, (uint64_t)aemp_log_level());
     for (int i = 0; i < AEMP_STAT_COUNT; i++) {
