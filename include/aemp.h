@@ -303,7 +303,7 @@ aemp_msg_t *aemp_up_nodes(void);
 
 /* The node's counters and gauges as a map (new reference): unsigned
  * integers connections, unauthenticated_connections, nodes,
- * connecting_nodes, connect_queue_bytes, ports, monitors, log_level and the
+ * connecting_nodes, connect_queue_bytes, ports, monitors, fibers, log_level and the
  * event counters (messages_in/out, bytes_in/out, nodes_up/down, drops by
  * limit, shed and failed handshakes, ...), and "peers": a map node ID ->
  * {address, direction, dialect, messages_in, messages_out, bytes_in,
