@@ -398,7 +398,7 @@ static void req_loglevel(req_t *r)
 
 static void req_eval(req_t *r)
 {
-    reply_new(r, aemp_msgf("s", "eval is not supported: this node is libaemp, not Perl"));
+    reply_new(r, aemp_msgf("s", "cannot evaluate: this node is libaemp, not Perl"));
     aemp_log(AEMP_LOG_WARN, "refused Perl eval request from %s", r->from);
 }
 

@@ -181,7 +181,7 @@ r '["setnodeid"'
 check "bad JSON argument list: exit 2" rc_is 2
 check "bad JSON argument list: message" err_has "not valid JSON"
 
-for cmd in eval shell restart; do
+for cmd in restart; do
     r $cmd somenode 1+1
     check "$cmd: exit 3" rc_is 3
     check "$cmd: message" err_is "aemp: $cmd is not supported by this implementation (it needs a Perl interpreter)"
@@ -558,6 +558,19 @@ if [ -n "$ADDR" ]; then
     check "loglevel: out of range message" err_has "LEVEL must be 0..9, got '12'"
     r stats seedA#echo
     check "stats: a port ID is refused" rc_is 2
+
+    # eval/shell: the node evaluates; a libaemp node says it cannot
+    r eval seedA 1 + 1
+    check "eval on a libaemp node: exit 1" rc_is 1
+    check "eval on a libaemp node: the node's answer" err_has "aemp: eval: seedA: cannot evaluate: this node is libaemp, not Perl"
+    check "eval: nothing on stdout" out_is ""
+    rc=0
+    out=$(printf '1\n\n2\n' | "$AEMP" shell seedA 2>"$T/err") || rc=$?
+    err=$(cat "$T/err")
+    check "shell from a pipe: exit 0 at the end of input" rc_is 0
+    check "shell: one answer per non-empty line" [ "$(printf '%s\n' "$err" | grep -c 'cannot evaluate')" -eq 2 ]
+    r eval seedA
+    check "eval without EXPR: usage error" rc_is 2
 
     r snd seedA#echo hello
     check "snd: exit 0" rc_is 0

@@ -168,6 +168,10 @@ int cli_cmd_db(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_stats(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_top(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_loglevel(cli_t *c, const cli_cmd_t *cmd);
+
+/* ---------------------------------------------- aemp_eval_cmds.c */
+int cli_cmd_eval(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_shell(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
 
 /* --------------------------------------------------- aemp_dot.c */

@@ -236,12 +236,16 @@ const cli_cmd_t cli_commands[] = {
       "for an empty or unknown family); exit 0. With --keys only the keys (aemp_db_keys), "
       "e.g. 'aemp db --keys workers' lists the members of the group 'workers'. Exit 1 "
       "if no seed is configured or after 5 s without an answer.", NULL },
-    { "eval", cli_cmd_unsupported, NULL, "NODE EXPR...", "not supported (needs Perl)",
-      "Perl's aemp evaluates a Perl expression on NODE. Not supported by this "
-      "implementation (it needs a Perl interpreter): exit 3.", NULL },
-    { "shell", cli_cmd_unsupported, NULL, "[NODE]", "not supported (needs Perl)",
-      "Perl's aemp runs an interactive Perl shell on NODE. Not supported by this "
-      "implementation (it needs a Perl interpreter): exit 3.", NULL },
+    { "eval", cli_cmd_eval, NULL, "NODE EXPR...", "evaluate a Perl expression on a Perl node",
+      "Send EXPR (the arguments joined by spaces) to NODE's node port as the request 'eval': "
+      "NODE evaluates it (the tool does not) and the results are printed one per line; an "
+      "error of the evaluation goes to stderr. Works against every Perl node that allows eval; "
+      "a libaemp node answers 'cannot evaluate: this node is libaemp, not Perl'. Exit 0 on "
+      "success, 1 for an error or no answer within 10 s.", NULL },
+    { "shell", cli_cmd_shell, NULL, "NODE", "evaluate lines of Perl on a Perl node",
+      "Read lines from stdin (a prompt when it is a terminal; a pipe works too) and evaluate "
+      "each on NODE like 'eval', printing the results or the error, until end of input. "
+      "Exit 0 at the end of input.", NULL },
     { "restart", cli_cmd_unsupported, NULL, "NODE", "not supported (needs Perl)",
       "Perl's aemp restarts NODE through AnyEvent::Watchdog by evaluating Perl code on it. "
       "Not supported by this implementation (it needs a Perl interpreter): exit 3.", NULL },
