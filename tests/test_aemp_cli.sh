@@ -181,11 +181,9 @@ r '["setnodeid"'
 check "bad JSON argument list: exit 2" rc_is 2
 check "bad JSON argument list: message" err_has "not valid JSON"
 
-for cmd in restart; do
-    r $cmd somenode 1+1
-    check "$cmd: exit 3" rc_is 3
-    check "$cmd: message" err_is "aemp: $cmd is not supported by this implementation (it needs a Perl interpreter)"
-done
+r restart 'a#b'
+check "restart of a port ID: usage error" rc_is 2
+check "restart of a port ID: message" err_has "'a#b' is not a node ID"
 
 # ------------------------------------------------------------ chaining, secret
 
@@ -571,6 +569,9 @@ if [ -n "$ADDR" ]; then
     check "shell: one answer per non-empty line" [ "$(printf '%s\n' "$err" | grep -c 'cannot evaluate')" -eq 2 ]
     r eval seedA
     check "eval without EXPR: usage error" rc_is 2
+    r restart seedA
+    check "restart of a node without watchdog: exit 1" rc_is 1
+    check "restart of a node without watchdog: why" err_has "cannot restart: this node does not run under the watchdog"
 
     r snd seedA#echo hello
     check "snd: exit 0" rc_is 0

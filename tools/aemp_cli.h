@@ -19,6 +19,7 @@ enum {
     CLI_FAIL = 1,        /* the operation failed, timed out, abnormal death */
     CLI_USAGE = 2,       /* bad command line */
     CLI_UNSUPPORTED = 3, /* not supported by this implementation */
+    CLI_WATCHDOG_RESTART = 75, /* a node under the watchdog asks to be restarted */
 };
 
 /* The state of one aemp invocation. */
@@ -172,6 +173,7 @@ int cli_cmd_loglevel(cli_t *c, const cli_cmd_t *cmd);
 /* ---------------------------------------------- aemp_eval_cmds.c */
 int cli_cmd_eval(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_shell(cli_t *c, const cli_cmd_t *cmd);
+int cli_cmd_restart(cli_t *c, const cli_cmd_t *cmd);
 int cli_cmd_unsupported(cli_t *c, const cli_cmd_t *cmd);
 
 /* --------------------------------------------------- aemp_dot.c */
@@ -201,11 +203,25 @@ void cli_graph_edge(cli_graph_t *g, const char *a, const char *b);
  * then edges sorted, to f. */
 void cli_graph_print(const cli_graph_t *g, FILE *f);
 
+/* ---------------------------------------------- aemp_watchdog.c */
+
+/* Become the watchdog of `aemp run` (unless AEMP_WATCHDOG=0): fork the
+ * node and restart it as aemp_watchdog.c's policy says.  Returns -1 in the
+ * node process (go on and run the node), or the supervisor's exit code in
+ * the supervisor. */
+int cli_watchdog(void);
+
+/* 1 if this process is a node under the watchdog. */
+int cli_watched(void);
+
 /* ---------------------------------------------- aemp_services.c */
 
-/* Register the named functions aemp::echo, aemp::sink, aemp::link and
- * aemp::die. */
+/* Register the named functions of `aemp run` (aemp::echo, aemp::sink,
+ * aemp::restart, ...; docs/aemp.md). */
 void cli_services_register(void);
+
+/* 1 once aemp::restart has asked the node to be restarted. */
+int cli_services_restart_asked(void);
 
 /* Create the well-known echo port "<nodeid>#echo" (after configure). */
 int cli_services_echo_port(void);

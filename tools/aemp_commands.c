@@ -246,9 +246,11 @@ const cli_cmd_t cli_commands[] = {
       "Read lines from stdin (a prompt when it is a terminal; a pipe works too) and evaluate "
       "each on NODE like 'eval', printing the results or the error, until end of input. "
       "Exit 0 at the end of input.", NULL },
-    { "restart", cli_cmd_unsupported, NULL, "NODE", "not supported (needs Perl)",
-      "Perl's aemp restarts NODE through AnyEvent::Watchdog by evaluating Perl code on it. "
-      "Not supported by this implementation (it needs a Perl interpreter): exit 3.", NULL },
+    { "restart", cli_cmd_restart, NULL, "NODE", "restart a node running under a watchdog",
+      "Restart NODE: a Perl node through AnyEvent::Watchdog (the code Perl's aemp evaluates on "
+      "it), a libaemp node started by 'aemp run' through its watchdog (the function "
+      "aemp::restart). Prints 'NODE: restarting', exit 0; exit 1 if the node cannot restart "
+      "(no watchdog, secure mode) or does not answer within 10 s.", NULL },
 
     { "Help:", NULL, NULL, NULL, NULL, NULL, NULL },
     { "help", cli_cmd_help, NULL, "[COMMAND]", "print this help, or the help of COMMAND",

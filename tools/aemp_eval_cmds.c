@@ -1,5 +1,5 @@
-/* aemp_eval_cmds.c - `aemp eval NODE EXPR...` and `aemp shell NODE`: the
- * remote node evaluates, not the tool.  Both send the node-port request
+/* aemp_eval_cmds.c - `aemp eval NODE EXPR...`, `aemp shell NODE` and
+ * `aemp restart NODE`: the remote node evaluates, not the tool.  Both send the node-port request
  *     ["", "eval", <code>, <reply port>]
  * which a Perl node answers with (<error or "">, <results>...); a libaemp
  * node answers with the error "cannot evaluate: ..." (it has no Perl). */
@@ -181,5 +181,53 @@ int cli_cmd_shell(cli_t *c, const cli_cmd_t *cmd)
     ev_io_init(&ev_st.in, stdin_cb, 0, EV_READ);
     prompt();
     next_line();
+    return cli_client_wait();
+}
+
+/* What Perl's aemp restart evaluates: AnyEvent::Watchdog restarts the node
+ * from an idle callback (after the reply went out). */
+static const char PERL_RESTART[] =
+    "my $w; $w = AE::idle sub { undef $w; require AnyEvent::Watchdog::Util; "
+    "AnyEvent::Watchdog::Util::restart }; ()";
+
+static void restart_reply(aemp_msg_t *reply, void *arg);
+
+static void restart_done(aemp_msg_t *reply, void *arg)
+{
+    const char *error = reply ? aemp_msg_str(reply, 0, NULL) : NULL;
+    if (!error) {
+        fprintf(stderr, "aemp: restart: no answer from %s within %g s\n", ev_st.node, EVAL_TIMEOUT);
+        cli_client_finish(CLI_FAIL);
+    } else if (*error) {
+        fprintf(stderr, "aemp: restart: %s: %s\n", ev_st.node, error);
+        cli_client_finish(CLI_FAIL);
+    } else {
+        printf("%s: restarting\n", ev_st.node);
+        cli_client_finish(CLI_OK);
+    }
+}
+
+/* The Perl way first; a libaemp node says it cannot evaluate, and is then
+ * asked through its own function aemp::restart. */
+static void restart_reply(aemp_msg_t *reply, void *arg)
+{
+    const char *error = reply ? aemp_msg_str(reply, 0, NULL) : NULL;
+    if (error && strstr(error, "cannot evaluate: this node is libaemp")) {
+        aemp_cal(ev_st.node, aemp_msgf("s", "aemp::restart"), restart_done, NULL, EVAL_TIMEOUT);
+        return;
+    }
+    restart_done(reply, arg);
+}
+
+int cli_cmd_restart(cli_t *c, const cli_cmd_t *cmd)
+{
+    memset(&ev_st, 0, sizeof ev_st);
+    if (!(ev_st.node = node_arg(c)))
+        return CLI_USAGE;
+    int rc = cli_client_start(c);
+    if (rc != CLI_OK)
+        return rc;
+    aemp_cal(ev_st.node, aemp_msgf("ss#", "eval", PERL_RESTART, sizeof PERL_RESTART - 1), restart_reply, NULL,
+             EVAL_TIMEOUT);
     return cli_client_wait();
 }

@@ -208,6 +208,12 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
         return CLI_USAGE;
     if (profile)
         json_object_set_new(args, "profile", json_string(profile));
+    int watchdog = cli_watchdog();
+    if (watchdog >= 0) {   /* the supervisor: the node ran (and stopped) in a child */
+        json_decref(args);
+        fflush(stdout);
+        exit(watchdog);
+    }
     cli_services_register();
     int rc = configure_node(c, args);
     json_decref(args);
@@ -238,7 +244,7 @@ int cli_cmd_run(cli_t *c, const cli_cmd_t *cmd)
     ev_signal_stop(loop, &sigint_w);
     ev_signal_stop(loop, &sighup_w);
     aemp_shutdown();
-    return CLI_OK;
+    return cli_services_restart_asked() ? CLI_WATCHDOG_RESTART : CLI_OK;
 }
 
 /* ------------------------------------------------------------------ snd */

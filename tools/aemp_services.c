@@ -205,6 +205,36 @@ static void grp_get_fn(aemp_msg_t *args, void *arg)
     aemp_msg_unref(members);
 }
 
+static int restart_asked;
+
+static void restart_now(void *arg)
+{
+    restart_asked = 1;
+    aemp_stop();
+}
+
+/* aemp::restart [reply port]: under the watchdog, reply "" and leave the
+ * loop soon (the node exits with CLI_WATCHDOG_RESTART and the watchdog
+ * starts it again); without one, reply why not. */
+static void restart_fn(aemp_msg_t *args, void *arg)
+{
+    const char *reply = port_at(args, 0);
+    if (!cli_watched()) {
+        if (reply)
+            aemp_sndf(reply, "s", "cannot restart: this node does not run under the watchdog (AEMP_WATCHDOG=0)");
+        return;
+    }
+    aemp_log(AEMP_LOG_NOTICE, "restart asked by %s", aemp_srcnode() ? aemp_srcnode() : "?");
+    if (reply)
+        aemp_sndf(reply, "s", "");
+    aemp_after_cb(0.1, restart_now, NULL, NULL);   /* the reply goes out first */
+}
+
+int cli_services_restart_asked(void)
+{
+    return restart_asked;
+}
+
 /* Register the named functions (see the help of `run`). */
 void cli_services_register(void)
 {
@@ -218,6 +248,7 @@ void cli_services_register(void)
     aemp_func_register("aemp::link", link_init, NULL);
     aemp_func_register("aemp::die", die_init, NULL);
     aemp_func_register("aemp::ioclient", ioclient_init, NULL);
+    aemp_func_register("aemp::restart", restart_fn, NULL);
 }
 
 /* Create "<nodeid>#echo". */
