@@ -232,6 +232,8 @@ static struct {
     aemp_table_t shards;     /* node -> family -> key -> value */
     aemp_table_t merged;     /* family -> key -> value */
     aemp_table_t subscribers;/* family -> set of node IDs */
+    aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
+    int outbox_due;          /* the job that sends them is queued */
     /* queries and mirrors */
     unsigned long next_query;
     aemp_table_t queries;    /* id -> query_t */
@@ -331,48 +333,181 @@ static void keys_add(keylist_t *k, const char *s, size_t len)
     k->v[k->n++].len = len;
 }
 
-static void build_keylist(aemp_build_t *b, const keylist_t *k)
-{
-    aemp_build_array(b);
-    for (size_t i = 0; i < k->n; i++)
-        aemp_build_strn(b, k->v[i].s, k->v[i].len);
-    aemp_build_close(b);
-}
-
 /* What one update did to the merged view. */
 typedef struct effects {
     aemp_table_t set;        /* key -> its new value */
     keylist_t del;           /* keys gone from the merged view */
+    aemp_table_t fwd_set;    /* key -> value: every set the update made to
+                                the sender's shard, changed or not */
     keylist_t fwd_del;       /* deletes the other global nodes must hear */
 } effects_t;
 
 static void effects_free(effects_t *fx)
 {
     aemp__kv_clear(&fx->set);
+    aemp__kv_clear(&fx->fwd_set);
     free(fx->del.v);
     free(fx->fwd_del.v);
 }
 
-static void notify_subscribers(const char *family, size_t flen, const effects_t *fx)
+/* ------------------------------------------- global node: batched fan-out
+ *
+ * Changes are not sent as they are made: each family has an outbox that
+ * collects, per key, its latest state (a value, or no value: deleted)
+ * once for the family's subscribers (sent as one g_chg2) and once for the
+ * other global nodes (one g_upd), and a job sends every outbox at the end
+ * of the loop pass.  A burst of n changes to a family watched by w nodes
+ * costs w + globals messages instead of n x (w + globals); the messages
+ * are the 2.02 forms, which carry any number of keys, so Perl peers read
+ * them unchanged.  The receivers apply a message's sets, then its deletes;
+ * since a key is in one of the two, the order within a pass does not
+ * matter and the end state is the same as with one message per change. */
+
+typedef struct outbox {
+    aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
+    aemp_table_t fwd;        /* the same for the other global nodes */
+    size_t len;
+    char family[];
+} outbox_t;
+
+static outbox_t *outbox_get(const char *family, size_t flen)
 {
-    if (!fx->set.used && !fx->del.n)
-        return;
-    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
-    if (!subs || !subs->sub.used)
-        return;
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_str(b, "g_chg2");
-    aemp_build_strn(b, family, flen);
-    aemp__kv_build_map(b, &fx->set);
-    build_keylist(b, &fx->del);
-    aemp_msg_t *msg = aemp_build_msg(b);
-    if (!msg)
-        return;
+    outbox_t *ob = aemp__table_get(&G.outboxes, family, flen);
+    if (ob)
+        return ob;
+    ob = calloc(1, sizeof *ob + flen + 1);
+    if (!ob)
+        abort();
+    memcpy(ob->family, family, flen);
+    ob->len = flen;
+    aemp__table_put(&G.outboxes, ob->family, flen, ob);
+    return ob;
+}
+
+static void outbox_free(outbox_t *ob)
+{
+    aemp__kv_clear(&ob->mon);
+    aemp__kv_clear(&ob->fwd);
+    free(ob);
+}
+
+/* Append an outbox table as a map of its sets and an array of its
+ * deletes. */
+static void build_outbox(aemp_build_t *b, const aemp_table_t *t)
+{
+    size_t pos = 0;
+    aemp_kv_t *e;
+    aemp_build_map(b);
+    while (aemp__kv_next(t, &pos, &e))
+        if (e->val) {
+            aemp_build_strn(b, e->key, e->len);
+            aemp_build_val(b, aemp_msg_root(e->val));
+        }
+    aemp_build_close(b);
+    aemp_build_array(b);
+    pos = 0;
+    while (aemp__kv_next(t, &pos, &e))
+        if (!e->val)
+            aemp_build_strn(b, e->key, e->len);
+    aemp_build_close(b);
+}
+
+/* Send one outbox: g_chg2 to every subscriber of the family, g_upd to
+ * every other global node that is up. */
+static void outbox_send(outbox_t *ob)
+{
+    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, ob->family, ob->len);
+    if (ob->mon.used && subs && subs->sub.used) {
+        aemp_build_t *b = aemp_build_new();
+        aemp_build_str(b, "g_chg2");
+        aemp_build_strn(b, ob->family, ob->len);
+        build_outbox(b, &ob->mon);
+        aemp_msg_t *msg = aemp_build_msg(b);
+        size_t pos = 0;
+        aemp_kv_t *node;
+        while (msg && aemp__kv_next(&subs->sub, &pos, &node))
+            send_to(node->key, aemp_msg_ref(msg));
+        aemp_msg_unref(msg);
+    }
+    aemp_msg_t *fwd = NULL;
     size_t pos = 0;
     aemp_kv_t *node;
-    while (aemp__kv_next(&subs->sub, &pos, &node))
-        send_to(node->key, aemp_msg_ref(msg));
-    aemp_msg_unref(msg);
+    while (ob->fwd.used && aemp__kv_next(&G.globals, &pos, &node)) {
+        if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
+            continue;
+        if (!fwd) {
+            aemp_build_t *b = aemp_build_new();
+            aemp_build_str(b, "g_upd");
+            aemp_build_strn(b, ob->family, ob->len);
+            build_outbox(b, &ob->fwd);
+            if (!(fwd = aemp_build_msg(b)))
+                break;
+        }
+        send_to(node->key, aemp_msg_ref(fwd));
+    }
+    aemp_msg_unref(fwd);
+}
+
+/* Send the outbox of one family now (before a snapshot of it goes out,
+ * so that the snapshot's receiver gets no change twice). */
+static void outbox_flush(const char *family, size_t flen)
+{
+    outbox_t *ob = aemp__table_del(&G.outboxes, family, flen);
+    if (ob) {
+        outbox_send(ob);
+        outbox_free(ob);
+    }
+}
+
+/* The job that sends every outbox at the end of a loop pass. */
+static void outbox_job(void *unused)
+{
+    G.outbox_due = 0;
+    aemp_table_t all = G.outboxes;
+    G.outboxes = (aemp_table_t)AEMP_TABLE_INIT;
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&all, &pos, NULL, NULL, &v)) {
+        outbox_send(v);
+        outbox_free(v);
+    }
+    aemp__table_free(&all);
+}
+
+/* Record the latest state of key in an outbox table (val NULL: deleted). */
+static void outbox_put(aemp_table_t *t, const char *key, size_t klen, aemp_msg_t *val)
+{
+    aemp__kv_set(t, key, klen, val);
+    if (!G.outbox_due) {
+        G.outbox_due = 1;
+        aemp__job_call(outbox_job, NULL);
+    }
+}
+
+/* Queue what one update did for the subscribers (if the family has any)
+ * and, if it came from a slave, for the other global nodes: its sets (the
+ * update's own, or the merged view's restored values if it set nothing),
+ * then its deletes. */
+static void outbox_add(const char *family, size_t flen, const effects_t *fx, int had_set, int from_slave)
+{
+    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
+    int mon = subs && subs->sub.used && (fx->set.used || fx->del.n);
+    int fwd = from_slave && (fx->fwd_set.used || fx->fwd_del.n || (!had_set && fx->set.used));
+    if (!mon && !fwd)
+        return;
+    outbox_t *ob = outbox_get(family, flen);
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (mon && aemp__kv_next(&fx->set, &pos, &e))
+        outbox_put(&ob->mon, e->key, e->len, e->val);
+    for (size_t i = 0; mon && i < fx->del.n; i++)
+        outbox_put(&ob->mon, fx->del.v[i].s, fx->del.v[i].len, NULL);
+    const aemp_table_t *fset = had_set ? &fx->fwd_set : &fx->set;
+    pos = 0;
+    while (fwd && aemp__kv_next(fset, &pos, &e))
+        outbox_put(&ob->fwd, e->key, e->len, e->val);
+    for (size_t i = 0; fwd && i < fx->fwd_del.n; i++)
+        outbox_put(&ob->fwd, fx->fwd_del.v[i].s, fx->fwd_del.v[i].len, NULL);
 }
 
 /* Apply an update of shard `src` to the merged DB (set: a map or NULL,
@@ -395,12 +530,14 @@ static void apply_update(const char *src, const char *family, size_t flen,
         aemp_kv_t *old = aemp__kv_get(&mf->sub, key, klen);
         if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
             aemp__kv_set(&sf->sub, key, klen, old->val);   /* share the merged one */
+            aemp__kv_set(&fx->fwd_set, key, klen, old->val);
             continue;
         }
         aemp_msg_t *vm = aemp_msg_copy_val(v);
         aemp__kv_set(&sf->sub, key, klen, vm);
         aemp__kv_set(&mf->sub, key, klen, vm);
         aemp__kv_set(&fx->set, key, klen, vm);
+        aemp__kv_set(&fx->fwd_set, key, klen, vm);
         aemp_msg_unref(vm);
     }
     for (size_t i = 0, n = array_len(del); i < n; i++) {
@@ -443,38 +580,14 @@ static void apply_update(const char *src, const char *family, size_t flen,
 static void keep_global_connected(const char *node);
 
 /* g_upd from src (set: a map or NULL, del: an array or NULL; both, and
- * family, must stay valid during the call): apply, tell monitors, and
- * forward slave updates to the other global nodes. */
+ * family, must stay valid during the call): apply, and queue the news for
+ * monitors and (slave updates) the other global nodes. */
 static void global_update(const char *src, const char *family, size_t flen,
                           const aemp_val_t *set, const aemp_val_t *del)
 {
-    effects_t fx = { AEMP_TABLE_INIT, { 0 }, { 0 } };
+    effects_t fx = { AEMP_TABLE_INIT, { 0 }, AEMP_TABLE_INIT, { 0 } };
     apply_update(src, family, flen, set, del, &fx);
-    notify_subscribers(family, flen, &fx);
-    int from_slave = set_has(&G.slaves, src);
-    if (from_slave && (map_len(set) || fx.fwd_del.n)) {
-        aemp_msg_t *fwd = NULL;
-        size_t pos = 0;
-        aemp_kv_t *node;
-        while (aemp__kv_next(&G.globals, &pos, &node)) {
-            if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
-                continue;
-            if (!fwd) {
-                aemp_build_t *b = aemp_build_new();
-                aemp_build_str(b, "g_upd");
-                aemp_build_strn(b, family, flen);
-                if (set)
-                    aemp_build_val(b, set);
-                else
-                    aemp__kv_build_map(b, &fx.set);
-                build_keylist(b, &fx.fwd_del);
-                if (!(fwd = aemp_build_msg(b)))
-                    break;
-            }
-            send_to(node->key, aemp_msg_ref(fwd));
-        }
-        aemp_msg_unref(fwd);
-    }
+    outbox_add(family, flen, &fx, set != NULL, set_has(&G.slaves, src));
     effects_free(&fx);
     /* globals keep connections to each other */
     int is_g = flen == 2 && !memcmp(family, "'g", 2), is_l = flen == 2 && !memcmp(family, "'l", 2);
@@ -850,6 +963,7 @@ static void h_g_mon1(aemp_msg_t *args, void *unused)
     const char *family = aemp_msg_str(args, 0, &flen);
     if (!family || !G.global)
         return;
+    outbox_flush(family, flen);
     set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
     aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
     aemp_build_t *b = aemp_build_new();
@@ -1515,6 +1629,10 @@ void aemp__global_shutdown(void)
     aemp__kv_clear(&G.shards);
     aemp__kv_clear(&G.merged);
     aemp__kv_clear(&G.subscribers);
+    pos = 0;
+    while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
+        outbox_free(v);
+    aemp__table_free(&G.outboxes);
     aemp__kv_clear(&G.refind);
     ev_timer_stop(aemp__g.loop, &G.refind_timer);
     aemp__global1_shutdown();
