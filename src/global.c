@@ -234,6 +234,7 @@ static struct {
     aemp_table_t subscribers;/* family -> set of node IDs */
     aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
     int outbox_due;          /* the job that sends them is queued */
+    ev_timer outbox_timer;   /* for the next g_chg2 that waits */
     /* queries and mirrors */
     unsigned long next_query;
     aemp_table_t queries;    /* id -> query_t */
@@ -355,17 +356,25 @@ static void effects_free(effects_t *fx)
  * Changes are not sent as they are made: each family has an outbox that
  * collects, per key, its latest state (a value, or no value: deleted)
  * once for the family's subscribers (sent as one g_chg2) and once for the
- * other global nodes (one g_upd), and a job sends every outbox at the end
- * of the loop pass.  A burst of n changes to a family watched by w nodes
- * costs w + globals messages instead of n x (w + globals); the messages
- * are the 2.02 forms, which carry any number of keys, so Perl peers read
- * them unchanged.  The receivers apply a message's sets, then its deletes;
- * since a key is in one of the two, the order within a pass does not
- * matter and the end state is the same as with one message per change. */
+ * other global nodes (one g_upd).  A job sends the outboxes at the end of
+ * the loop pass: the g_upd every pass, the g_chg2 at most once per
+ * FANOUT_COST x subscribers seconds (at most FANOUT_MAX_DELAY) per family,
+ * so that a storm of changes to a family that thousands of nodes watch
+ * costs each of them a few messages a second, while a change after a
+ * quiet spell goes out in the same pass.  n changes to a family watched
+ * by w nodes cost about w + globals messages instead of n x (w + globals).
+ * The messages are the 2.02 forms, which carry any number of keys, so
+ * Perl peers read them unchanged.  Receivers apply a message's sets, then
+ * its deletes; a key is in one of the two, so the end state is the same
+ * as with one message per change. */
+
+#define FANOUT_COST 50e-6        /* seconds of the network's time per watcher and g_chg2 */
+#define FANOUT_MAX_DELAY 0.2     /* longest a change waits for its g_chg2 */
 
 typedef struct outbox {
     aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
     aemp_table_t fwd;        /* the same for the other global nodes */
+    ev_tstamp sent;          /* when the last g_chg2 went out */
     size_t len;
     char family[];
 } outbox_t;
@@ -380,6 +389,7 @@ static outbox_t *outbox_get(const char *family, size_t flen)
         abort();
     memcpy(ob->family, family, flen);
     ob->len = flen;
+    ob->sent = -1e9;
     aemp__table_put(&G.outboxes, ob->family, flen, ob);
     return ob;
 }
@@ -412,12 +422,19 @@ static void build_outbox(aemp_build_t *b, const aemp_table_t *t)
     aemp_build_close(b);
 }
 
-/* Send one outbox: g_chg2 to every subscriber of the family, g_upd to
- * every other global node that is up. */
-static void outbox_send(outbox_t *ob)
+/* The subscribers of a family (a set), or NULL if it has none. */
+static aemp_table_t *subscribers_of(const char *family, size_t flen)
 {
-    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, ob->family, ob->len);
-    if (ob->mon.used && subs && subs->sub.used) {
+    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
+    return subs && subs->sub.used ? &subs->sub : NULL;
+}
+
+/* Send the outbox's changes for subscribers as one g_chg2 to each, and
+ * empty it. */
+static void outbox_send_mon(outbox_t *ob)
+{
+    aemp_table_t *subs = subscribers_of(ob->family, ob->len);
+    if (ob->mon.used && subs) {
         aemp_build_t *b = aemp_build_new();
         aemp_build_str(b, "g_chg2");
         aemp_build_strn(b, ob->family, ob->len);
@@ -425,10 +442,18 @@ static void outbox_send(outbox_t *ob)
         aemp_msg_t *msg = aemp_build_msg(b);
         size_t pos = 0;
         aemp_kv_t *node;
-        while (msg && aemp__kv_next(&subs->sub, &pos, &node))
+        while (msg && aemp__kv_next(subs, &pos, &node))
             send_to(node->key, aemp_msg_ref(msg));
         aemp_msg_unref(msg);
+        ob->sent = ev_now(aemp__g.loop);
     }
+    aemp__kv_clear(&ob->mon);
+}
+
+/* Send the outbox's changes for the other global nodes as one g_upd to
+ * each that is up, and empty it. */
+static void outbox_send_fwd(outbox_t *ob)
+{
     aemp_msg_t *fwd = NULL;
     size_t pos = 0;
     aemp_kv_t *node;
@@ -446,32 +471,68 @@ static void outbox_send(outbox_t *ob)
         send_to(node->key, aemp_msg_ref(fwd));
     }
     aemp_msg_unref(fwd);
+    aemp__kv_clear(&ob->fwd);
 }
 
 /* Send the outbox of one family now (before a snapshot of it goes out,
  * so that the snapshot's receiver gets no change twice). */
 static void outbox_flush(const char *family, size_t flen)
 {
-    outbox_t *ob = aemp__table_del(&G.outboxes, family, flen);
+    outbox_t *ob = aemp__table_get(&G.outboxes, family, flen);
     if (ob) {
-        outbox_send(ob);
-        outbox_free(ob);
+        outbox_send_fwd(ob);
+        outbox_send_mon(ob);
     }
 }
 
-/* The job that sends every outbox at the end of a loop pass. */
+/* Seconds between two g_chg2 of a family: the cost of one to the
+ * network, FANOUT_COST per subscriber, up to FANOUT_MAX_DELAY. */
+static double fanout_interval(const outbox_t *ob)
+{
+    aemp_table_t *subs = subscribers_of(ob->family, ob->len);
+    double t = subs ? FANOUT_COST * (double)subs->used : 0;
+    return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
+}
+
+/* The job (and timer) that sends the outboxes: every g_upd, the g_chg2
+ * that are due; the timer is set for the next one that is not.  An
+ * outbox that is empty and whose interval is over is freed. */
 static void outbox_job(void *unused)
 {
     G.outbox_due = 0;
-    aemp_table_t all = G.outboxes;
-    G.outboxes = (aemp_table_t)AEMP_TABLE_INIT;
-    size_t pos = 0;
+    ev_tstamp now = ev_now(aemp__g.loop), next = 0;
+    /* take the list first: sending may add outboxes (never frees one) */
+    size_t n = 0, pos = 0;
+    outbox_t **list = malloc((G.outboxes.used ? G.outboxes.used : 1) * sizeof *list);
     void *v;
-    while (aemp__table_next(&all, &pos, NULL, NULL, &v)) {
-        outbox_send(v);
-        outbox_free(v);
+    if (!list)
+        abort();
+    while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
+        list[n++] = v;
+    for (size_t i = 0; i < n; i++) {
+        outbox_t *ob = list[i];
+        outbox_send_fwd(ob);
+        double due = ob->sent + fanout_interval(ob);
+        if (ob->mon.used && due <= now)
+            outbox_send_mon(ob);
+        else if (ob->mon.used && (!next || due < next))
+            next = due;
+        else if (!ob->mon.used && due <= now) {
+            aemp__table_del(&G.outboxes, ob->family, ob->len);
+            outbox_free(ob);
+        }
     }
-    aemp__table_free(&all);
+    free(list);
+    ev_timer_stop(aemp__g.loop, &G.outbox_timer);
+    if (next) {
+        ev_timer_set(&G.outbox_timer, next - now, 0);
+        ev_timer_start(aemp__g.loop, &G.outbox_timer);
+    }
+}
+
+static void outbox_timer_cb(EV_P_ ev_timer *w, int revents)
+{
+    outbox_job(NULL);
 }
 
 /* Record the latest state of key in an outbox table (val NULL: deleted). */
@@ -490,8 +551,7 @@ static void outbox_put(aemp_table_t *t, const char *key, size_t klen, aemp_msg_t
  * then its deletes. */
 static void outbox_add(const char *family, size_t flen, const effects_t *fx, int had_set, int from_slave)
 {
-    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
-    int mon = subs && subs->sub.used && (fx->set.used || fx->del.n);
+    int mon = subscribers_of(family, flen) && (fx->set.used || fx->del.n);
     int fwd = from_slave && (fx->fwd_set.used || fx->fwd_del.n || (!had_set && fx->set.used));
     if (!mon && !fwd)
         return;
@@ -1601,6 +1661,7 @@ void aemp__global_init(void)
     memset(&G, 0, sizeof G);   /* every table empty (AEMP_TABLE_INIT) */
     aemp__global1_init();
     ev_init(&G.refind_timer, refind);
+    ev_init(&G.outbox_timer, outbox_timer_cb);
     G.refind_timer.repeat = 0.5;
 }
 
@@ -1635,6 +1696,7 @@ void aemp__global_shutdown(void)
     aemp__table_free(&G.outboxes);
     aemp__kv_clear(&G.refind);
     ev_timer_stop(aemp__g.loop, &G.refind_timer);
+    ev_timer_stop(aemp__g.loop, &G.outbox_timer);
     aemp__global1_shutdown();
     free(G.master);
     memset(&G, 0, sizeof G);
