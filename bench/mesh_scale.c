@@ -19,7 +19,8 @@
  * less listeners, halved), median worker RSS, first-message latency from
  * the observer to workers it never contacted, and the kernel's listen-
  * queue overflows (/proc/net/netstat) before and after.  Every process is
- * stopped by its PID; every wait is bounded.
+ * stopped by its PID; every wait is bounded.  $AEMP_BENCH_MESH_PERF=<prefix>
+ * records a perf profile of seed1 per run (see perf_start).
  */
 #include "mesh_scale.h"
 
@@ -398,6 +399,35 @@ static int cmp_long(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ------------------------------------------------------------ profile */
+
+/* With $AEMP_BENCH_MESH_PERF set to a path prefix, `perf record -g` of
+ * seed1 for the whole run into <prefix>-<n>.data; returns perf's PID or
+ * 0.  Stopped by perf_stop. */
+static pid_t perf_start(pid_t seed, int n, int all)
+{
+    const char *prefix = getenv("AEMP_BENCH_MESH_PERF");
+    if (!prefix || !*prefix)
+        return 0;
+    char out[512], target[32];
+    snprintf(out, sizeof out, "%s-%s%d.data", prefix, all ? "" : "one-", n);
+    snprintf(target, sizeof target, "%d", (int)seed);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("perf", "perf", "record", "-q", "-g", "-p", target, "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    return pid > 0 ? pid : 0;
+}
+
+static void perf_stop(pid_t pid)
+{
+    if (pid) {
+        kill(pid, SIGINT);
+        bu_reap(pid, 30);
+    }
+}
+
 /* ------------------------------------------------------------ one run */
 
 static void result(const char *what, int all, int n, double v, const char *unit)
@@ -430,6 +460,7 @@ static void run(int n, int all)
     seed1 = spawn("seed1", b1, -1, 0, 0, rep[0]);
     seed2 = spawn("seed2", b2, -1, 0, 0, rep[0]);
     obs = spawn("observer", "127.0.0.1:0", n, 1, 0, rep[0]);
+    pid_t perf = perf_start(seed1, n, all);
     close(ctl[0]);
     double t0 = wall();
     for (int i = 0; i < n; i++) {
@@ -491,6 +522,8 @@ static void run(int n, int all)
     long retr1 = proc_net_counter("/proc/net/snmp", "Tcp:", "RetransSegs");
     result("listen_overflows", all, n, (double)(over1 - over0), "count");
     result("retransmits", all, n, (double)(retr1 - retr0), "count");
+    result("seed_cpu_total", all, n, cpu_seconds(seed1) + cpu_seconds(seed2), "s");
+    perf_stop(perf);
     kill(seed1, SIGTERM);
     kill(seed2, SIGTERM);
     kill(obs, SIGTERM);

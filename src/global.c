@@ -357,19 +357,20 @@ static void effects_free(effects_t *fx)
  * collects, per key, its latest state (a value, or no value: deleted)
  * once for the family's subscribers (sent as one g_chg2) and once for the
  * other global nodes (one g_upd).  A job sends the outboxes at the end of
- * the loop pass: the g_upd every pass, the g_chg2 at most once per
- * FANOUT_COST x subscribers seconds (at most FANOUT_MAX_DELAY) per family,
- * so that a storm of changes to a family that thousands of nodes watch
- * costs each of them a few messages a second, while a change after a
- * quiet spell goes out in the same pass.  n changes to a family watched
+ * the loop pass: the g_upd every pass, the g_chg2 of a family at most once
+ * per fanout_interval() (what one costs all its watchers together, at
+ * most FANOUT_MAX_DELAY), so that a storm of changes to a family that
+ * thousands of nodes watch costs each of them a few messages a second,
+ * while a change after a quiet spell goes out in the same pass.  n changes to a family watched
  * by w nodes cost about w + globals messages instead of n x (w + globals).
  * The messages are the 2.02 forms, which carry any number of keys, so
  * Perl peers read them unchanged.  Receivers apply a message's sets, then
  * its deletes; a key is in one of the two, so the end state is the same
  * as with one message per change. */
 
-#define FANOUT_COST 50e-6        /* seconds of the network's time per watcher and g_chg2 */
-#define FANOUT_MAX_DELAY 0.2     /* longest a change waits for its g_chg2 */
+#define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
+#define FANOUT_PER_KEY 150e-9    /* ... plus this per key of the family */
+#define FANOUT_MAX_DELAY 0.5     /* longest a change waits for its g_chg2 */
 
 typedef struct outbox {
     aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
@@ -485,12 +486,16 @@ static void outbox_flush(const char *family, size_t flen)
     }
 }
 
-/* Seconds between two g_chg2 of a family: the cost of one to the
- * network, FANOUT_COST per subscriber, up to FANOUT_MAX_DELAY. */
+/* Seconds between two g_chg2 of a family: what one costs the network,
+ * each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key of the family
+ * (a db_mon report hands over the whole family), up to FANOUT_MAX_DELAY:
+ * the fan-out of a family in a storm takes about one CPU of the network. */
 static double fanout_interval(const outbox_t *ob)
 {
     aemp_table_t *subs = subscribers_of(ob->family, ob->len);
-    double t = subs ? FANOUT_COST * (double)subs->used : 0;
+    aemp_kv_t *f = aemp__kv_get(&G.merged, ob->family, ob->len);
+    double size = f ? (double)f->sub.used : 0;
+    double t = subs ? (double)subs->used * (FANOUT_WAKE + FANOUT_PER_KEY * size) : 0;
     return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
 }
 
@@ -1188,17 +1193,22 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
         return aemp_build_root(b);
     }
     const aemp_val_t *old = aemp_msg_root(mi->reported);
+    /* a touched key that was absent before is not in the old report: if
+     * all are (keys were only added), no old pair needs a look-up */
+    size_t existed = 0, pos = 0;
+    aemp_kv_t *t;
+    while (aemp__kv_next(&mi->touched, &pos, &t))
+        existed += t->val != NULL;
     aemp_build_map(b);
     for (size_t i = 0, n = aemp_val_len(old); i < n; i++) {
         size_t len;
         const char *key = aemp_val_str(aemp_val_key(old, i), &len);
-        if (!aemp__kv_get(&mi->touched, key, len)) {
+        if (!existed || !aemp__kv_get(&mi->touched, key, len)) {
             aemp_build_strn(b, key, len);
             aemp_build_val(b, aemp_val_value(old, i));
         }
     }
-    size_t pos = 0;
-    aemp_kv_t *t;
+    pos = 0;
     while (aemp__kv_next(&mi->touched, &pos, &t)) {
         aemp_kv_t *now = aemp__kv_get(&mi->keys, t->key, t->len);
         if (now) {
