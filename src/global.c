@@ -366,7 +366,9 @@ static void effects_free(effects_t *fx)
  * The messages are the 2.02 forms, which carry any number of keys, so
  * Perl peers read them unchanged.  Receivers apply a message's sets, then
  * its deletes; a key is in one of the two, so the end state is the same
- * as with one message per change. */
+ * as with one message per change.  A node that subscribes (g_mon1) while
+ * changes wait gets a snapshot that has them and later the g_chg2 again,
+ * which changes nothing there. */
 
 #define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
 #define FANOUT_PER_KEY 150e-9    /* ... plus this per key of the family */
@@ -473,17 +475,6 @@ static void outbox_send_fwd(outbox_t *ob)
     }
     aemp_msg_unref(fwd);
     aemp__kv_clear(&ob->fwd);
-}
-
-/* Send the outbox of one family now (before a snapshot of it goes out,
- * so that the snapshot's receiver gets no change twice). */
-static void outbox_flush(const char *family, size_t flen)
-{
-    outbox_t *ob = aemp__table_get(&G.outboxes, family, flen);
-    if (ob) {
-        outbox_send_fwd(ob);
-        outbox_send_mon(ob);
-    }
 }
 
 /* Seconds between two g_chg2 of a family: what one costs the network,
@@ -1028,7 +1019,9 @@ static void h_g_mon1(aemp_msg_t *args, void *unused)
     const char *family = aemp_msg_str(args, 0, &flen);
     if (!family || !G.global)
         return;
-    outbox_flush(family, flen);
+    /* the snapshot includes the changes still in the outbox; the g_chg2
+     * that brings them later changes nothing here (h_g_chg2 skips
+     * values it has and deletes of keys it lacks) */
     set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
     aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
     aemp_build_t *b = aemp_build_new();
@@ -1345,6 +1338,9 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
+        aemp_kv_t *had = aemp__kv_get(&mi->keys, key, klen);
+        if (had && aemp_val_equal(aemp_msg_root(had->val), aemp_val_value(set, i)))
+            continue;   /* already known (a snapshot came after the change) */
         aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(set, i));
         mirror_touch(mi, key, klen);
         aemp__kv_set(&mi->keys, key, klen, v);
