@@ -552,18 +552,20 @@ static void raise_fd_limit(void)
     }
 }
 
-void mesh_scale_run(int max, const char *secret)
+void mesh_scale_run(int min, int max, const char *secret)
 {
     S.secret = secret;
     raise_fd_limit();
     int sizes[] = { 64, 256, 1024, 2048, 4096 };
     int nsizes = sizeof sizes / sizeof sizes[0], last = 0;
     for (int i = 0; i < nsizes && sizes[i] <= max; i++) {
+        if (sizes[i] < min)
+            continue;
         run(sizes[i], 1);
         run(sizes[i], 0);
         last = sizes[i];
     }
-    if (max > last && max >= 16) {
+    if (max > last && max >= 16 && max >= min) {
         run(max, 1);
         run(max, 0);
     }
