@@ -372,7 +372,7 @@ static void effects_free(effects_t *fx)
 
 #define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
 #define FANOUT_PER_KEY 150e-9    /* ... plus this per key of the family */
-#define FANOUT_MAX_DELAY 0.5     /* longest a change waits for its g_chg2 */
+#define FANOUT_MAX_DELAY 1.0     /* longest a change waits for its g_chg2 */
 
 typedef struct outbox {
     aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
