@@ -1307,16 +1307,21 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     mirror_t *mi = mirror_get(family, flen);
     if (!mi)
         return;   /* nobody monitors it any more */
+    /* before the first sync no db_mon monitor has had a call and nothing
+     * was reported: what changed needs no record (a first call gets the
+     * whole family), which saves a table entry per key of a snapshot */
+    int track = mi->synced;
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(&mi->keys, &pos, &e))
+    while (track && aemp__kv_next(&mi->keys, &pos, &e))
         mirror_touch(mi, e->key, e->len);
     aemp__kv_clear(&mi->keys);
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(snap, i));
-        mirror_touch(mi, key, klen);
+        if (track)
+            mirror_touch(mi, key, klen);
         aemp__kv_set(&mi->keys, key, klen, v);
         aemp_msg_unref(v);
     }
