@@ -8,12 +8,16 @@
  *                        written by all workers together, is complete here
  *   db_set_latency_*     one db_set here until this node's monitor sees it
  *                        (to the master and back): median and p99
+ * Then the scaling measurement of mesh_scale.c, N = 64 ... up to
+ * $AEMP_BENCH_MESH_MAX (default 256; 4096 is the largest step);
+ * "bench_mesh scale [max [min]]" runs only that part, N from min to max.
  * Prints "RESULT <name> <value> <unit>" lines.  Every child is stopped by
  * its PID; every wait is bounded.
  */
 #include <aemp.h>
 
 #include "benchutil.h"
+#include "mesh_scale.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -28,18 +32,6 @@
 
 #define ENTRIES 10000
 #define SECRET "bench-mesh"
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = { .sin_family = AF_INET };
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    bind(fd, (struct sockaddr *)&sin, sizeof sin);
-    socklen_t len = sizeof sin;
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
 
 /* "bench::fill" from first count: db_set count entries of family "bench". */
 static void fill(aemp_msg_t *args, void *arg)
@@ -116,7 +108,7 @@ static void run_mesh(int n)
     pid_t pids[64];
     int np = 0;
     char seeds[128], b1[64], b2[64];
-    int p1 = free_port(), p2 = free_port();
+    int p1 = mesh_free_port(), p2 = mesh_free_port();
     snprintf(b1, sizeof b1, "127.0.0.1:%d", p1);
     snprintf(b2, sizeof b2, "127.0.0.1:%d", p2);
     snprintf(seeds, sizeof seeds, "%s,%s", b1, b2);
@@ -205,7 +197,7 @@ static int cmp(const void *a, const void *b)
 static void run_latency(void)
 {
     char b1[64], seeds[64];
-    snprintf(b1, sizeof b1, "127.0.0.1:%d", free_port());
+    snprintf(b1, sizeof b1, "127.0.0.1:%d", mesh_free_port());
     snprintf(seeds, sizeof seeds, "%s", b1);
     pid_t seed = spawn_child("seed1", b1, seeds);
     pid_t obs = fork();
@@ -243,11 +235,18 @@ static void run_latency(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    const char *env = getenv("AEMP_BENCH_MESH_MAX");
+    int scale_max = env ? atoi(env) : 256;
+    if (argc > 1 && !strcmp(argv[1], "scale")) {   /* only the scaling part */
+        mesh_scale_run(argc > 3 ? atoi(argv[3]) : 0, argc > 2 ? atoi(argv[2]) : scale_max, SECRET);
+        return 0;
+    }
     int sizes[] = { 8, 16, 32 };
     int maxn = argc > 1 ? atoi(argv[1]) : 32;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i] <= maxn)
             run_mesh(sizes[i]);
     run_latency();
+    mesh_scale_run(0, scale_max, SECRET);
     return 0;
 }

@@ -232,6 +232,9 @@ static struct {
     aemp_table_t shards;     /* node -> family -> key -> value */
     aemp_table_t merged;     /* family -> key -> value */
     aemp_table_t subscribers;/* family -> set of node IDs */
+    aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
+    int outbox_due;          /* the job that sends them is queued */
+    ev_timer outbox_timer;   /* for the next g_chg2 that waits */
     /* queries and mirrors */
     unsigned long next_query;
     aemp_table_t queries;    /* id -> query_t */
@@ -331,48 +334,236 @@ static void keys_add(keylist_t *k, const char *s, size_t len)
     k->v[k->n++].len = len;
 }
 
-static void build_keylist(aemp_build_t *b, const keylist_t *k)
-{
-    aemp_build_array(b);
-    for (size_t i = 0; i < k->n; i++)
-        aemp_build_strn(b, k->v[i].s, k->v[i].len);
-    aemp_build_close(b);
-}
-
 /* What one update did to the merged view. */
 typedef struct effects {
     aemp_table_t set;        /* key -> its new value */
     keylist_t del;           /* keys gone from the merged view */
+    aemp_table_t fwd_set;    /* key -> value: every set the update made to
+                                the sender's shard, changed or not */
     keylist_t fwd_del;       /* deletes the other global nodes must hear */
 } effects_t;
 
 static void effects_free(effects_t *fx)
 {
     aemp__kv_clear(&fx->set);
+    aemp__kv_clear(&fx->fwd_set);
     free(fx->del.v);
     free(fx->fwd_del.v);
 }
 
-static void notify_subscribers(const char *family, size_t flen, const effects_t *fx)
+/* ------------------------------------------- global node: batched fan-out
+ *
+ * Changes are not sent as they are made: each family has an outbox that
+ * collects, per key, its latest state (a value, or no value: deleted)
+ * once for the family's subscribers (sent as one g_chg2) and once for the
+ * other global nodes (one g_upd).  A job sends the outboxes at the end of
+ * the loop pass: the g_upd every pass, the g_chg2 of a family at most once
+ * per fanout_interval() (what one costs all its watchers together, at
+ * most FANOUT_MAX_DELAY), so that a storm of changes to a family that
+ * thousands of nodes watch costs each of them a few messages a second,
+ * while a change after a quiet spell goes out in the same pass.  n changes to a family watched
+ * by w nodes cost about w + globals messages instead of n x (w + globals).
+ * The messages are the 2.02 forms, which carry any number of keys, so
+ * Perl peers read them unchanged.  Receivers apply a message's sets, then
+ * its deletes; a key is in one of the two, so the end state is the same
+ * as with one message per change.  A node that subscribes (g_mon1) while
+ * changes wait gets a snapshot that has them and later the g_chg2 again,
+ * which changes nothing there. */
+
+#define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
+#define FANOUT_PER_KEY 150e-9    /* ... plus this per key of the family */
+#define FANOUT_MAX_DELAY 1.0     /* longest a change waits for its g_chg2 */
+
+typedef struct outbox {
+    aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
+    aemp_table_t fwd;        /* the same for the other global nodes */
+    ev_tstamp sent;          /* when the last g_chg2 went out */
+    size_t len;
+    char family[];
+} outbox_t;
+
+static outbox_t *outbox_get(const char *family, size_t flen)
 {
-    if (!fx->set.used && !fx->del.n)
-        return;
+    outbox_t *ob = aemp__table_get(&G.outboxes, family, flen);
+    if (ob)
+        return ob;
+    ob = calloc(1, sizeof *ob + flen + 1);
+    if (!ob)
+        abort();
+    memcpy(ob->family, family, flen);
+    ob->len = flen;
+    ob->sent = -1e9;
+    aemp__table_put(&G.outboxes, ob->family, flen, ob);
+    return ob;
+}
+
+static void outbox_free(outbox_t *ob)
+{
+    aemp__kv_clear(&ob->mon);
+    aemp__kv_clear(&ob->fwd);
+    free(ob);
+}
+
+/* Append an outbox table as a map of its sets and an array of its
+ * deletes. */
+static void build_outbox(aemp_build_t *b, const aemp_table_t *t)
+{
+    size_t pos = 0;
+    aemp_kv_t *e;
+    aemp_build_map(b);
+    while (aemp__kv_next(t, &pos, &e))
+        if (e->val) {
+            aemp_build_strn(b, e->key, e->len);
+            aemp_build_val(b, aemp_msg_root(e->val));
+        }
+    aemp_build_close(b);
+    aemp_build_array(b);
+    pos = 0;
+    while (aemp__kv_next(t, &pos, &e))
+        if (!e->val)
+            aemp_build_strn(b, e->key, e->len);
+    aemp_build_close(b);
+}
+
+/* The subscribers of a family (a set), or NULL if it has none. */
+static aemp_table_t *subscribers_of(const char *family, size_t flen)
+{
     aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
-    if (!subs || !subs->sub.used)
-        return;
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_str(b, "g_chg2");
-    aemp_build_strn(b, family, flen);
-    aemp__kv_build_map(b, &fx->set);
-    build_keylist(b, &fx->del);
-    aemp_msg_t *msg = aemp_build_msg(b);
-    if (!msg)
-        return;
+    return subs && subs->sub.used ? &subs->sub : NULL;
+}
+
+/* Send the outbox's changes for subscribers as one g_chg2 to each, and
+ * empty it. */
+static void outbox_send_mon(outbox_t *ob)
+{
+    aemp_table_t *subs = subscribers_of(ob->family, ob->len);
+    if (ob->mon.used && subs) {
+        aemp_build_t *b = aemp_build_new();
+        aemp_build_str(b, "g_chg2");
+        aemp_build_strn(b, ob->family, ob->len);
+        build_outbox(b, &ob->mon);
+        aemp_msg_t *msg = aemp_build_msg(b);
+        size_t pos = 0;
+        aemp_kv_t *node;
+        while (msg && aemp__kv_next(subs, &pos, &node))
+            send_to(node->key, aemp_msg_ref(msg));
+        aemp_msg_unref(msg);
+        ob->sent = ev_now(aemp__g.loop);
+    }
+    aemp__kv_clear(&ob->mon);
+}
+
+/* Send the outbox's changes for the other global nodes as one g_upd to
+ * each that is up, and empty it. */
+static void outbox_send_fwd(outbox_t *ob)
+{
+    aemp_msg_t *fwd = NULL;
     size_t pos = 0;
     aemp_kv_t *node;
-    while (aemp__kv_next(&subs->sub, &pos, &node))
-        send_to(node->key, aemp_msg_ref(msg));
-    aemp_msg_unref(msg);
+    while (ob->fwd.used && aemp__kv_next(&G.globals, &pos, &node)) {
+        if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
+            continue;
+        if (!fwd) {
+            aemp_build_t *b = aemp_build_new();
+            aemp_build_str(b, "g_upd");
+            aemp_build_strn(b, ob->family, ob->len);
+            build_outbox(b, &ob->fwd);
+            if (!(fwd = aemp_build_msg(b)))
+                break;
+        }
+        send_to(node->key, aemp_msg_ref(fwd));
+    }
+    aemp_msg_unref(fwd);
+    aemp__kv_clear(&ob->fwd);
+}
+
+/* Seconds between two g_chg2 of a family: what one costs the network,
+ * each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key of the family
+ * (a db_mon report hands over the whole family), up to FANOUT_MAX_DELAY:
+ * the fan-out of a family in a storm takes about one CPU of the network. */
+static double fanout_interval(const outbox_t *ob)
+{
+    aemp_table_t *subs = subscribers_of(ob->family, ob->len);
+    aemp_kv_t *f = aemp__kv_get(&G.merged, ob->family, ob->len);
+    double size = f ? (double)f->sub.used : 0;
+    double t = subs ? (double)subs->used * (FANOUT_WAKE + FANOUT_PER_KEY * size) : 0;
+    return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
+}
+
+/* The job (and timer) that sends the outboxes: every g_upd, the g_chg2
+ * that are due; the timer is set for the next one that is not.  An
+ * outbox that is empty and whose interval is over is freed. */
+static void outbox_job(void *unused)
+{
+    G.outbox_due = 0;
+    ev_tstamp now = ev_now(aemp__g.loop), next = 0;
+    /* take the list first: sending may add outboxes (never frees one) */
+    size_t n = 0, pos = 0;
+    outbox_t **list = malloc((G.outboxes.used ? G.outboxes.used : 1) * sizeof *list);
+    void *v;
+    if (!list)
+        abort();
+    while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
+        list[n++] = v;
+    for (size_t i = 0; i < n; i++) {
+        outbox_t *ob = list[i];
+        outbox_send_fwd(ob);
+        double due = ob->sent + fanout_interval(ob);
+        if (ob->mon.used && due <= now)
+            outbox_send_mon(ob);
+        else if (ob->mon.used && (!next || due < next))
+            next = due;
+        else if (!ob->mon.used && due <= now) {
+            aemp__table_del(&G.outboxes, ob->family, ob->len);
+            outbox_free(ob);
+        }
+    }
+    free(list);
+    ev_timer_stop(aemp__g.loop, &G.outbox_timer);
+    if (next) {
+        ev_timer_set(&G.outbox_timer, next - now, 0);
+        ev_timer_start(aemp__g.loop, &G.outbox_timer);
+    }
+}
+
+static void outbox_timer_cb(EV_P_ ev_timer *w, int revents)
+{
+    outbox_job(NULL);
+}
+
+/* Record the latest state of key in an outbox table (val NULL: deleted). */
+static void outbox_put(aemp_table_t *t, const char *key, size_t klen, aemp_msg_t *val)
+{
+    aemp__kv_set(t, key, klen, val);
+    if (!G.outbox_due) {
+        G.outbox_due = 1;
+        aemp__job_call(outbox_job, NULL);
+    }
+}
+
+/* Queue what one update did for the subscribers (if the family has any)
+ * and, if it came from a slave, for the other global nodes: its sets (the
+ * update's own, or the merged view's restored values if it set nothing),
+ * then its deletes. */
+static void outbox_add(const char *family, size_t flen, const effects_t *fx, int had_set, int from_slave)
+{
+    int mon = subscribers_of(family, flen) && (fx->set.used || fx->del.n);
+    int fwd = from_slave && (fx->fwd_set.used || fx->fwd_del.n || (!had_set && fx->set.used));
+    if (!mon && !fwd)
+        return;
+    outbox_t *ob = outbox_get(family, flen);
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (mon && aemp__kv_next(&fx->set, &pos, &e))
+        outbox_put(&ob->mon, e->key, e->len, e->val);
+    for (size_t i = 0; mon && i < fx->del.n; i++)
+        outbox_put(&ob->mon, fx->del.v[i].s, fx->del.v[i].len, NULL);
+    const aemp_table_t *fset = had_set ? &fx->fwd_set : &fx->set;
+    pos = 0;
+    while (fwd && aemp__kv_next(fset, &pos, &e))
+        outbox_put(&ob->fwd, e->key, e->len, e->val);
+    for (size_t i = 0; fwd && i < fx->fwd_del.n; i++)
+        outbox_put(&ob->fwd, fx->fwd_del.v[i].s, fx->fwd_del.v[i].len, NULL);
 }
 
 /* Apply an update of shard `src` to the merged DB (set: a map or NULL,
@@ -395,12 +586,14 @@ static void apply_update(const char *src, const char *family, size_t flen,
         aemp_kv_t *old = aemp__kv_get(&mf->sub, key, klen);
         if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
             aemp__kv_set(&sf->sub, key, klen, old->val);   /* share the merged one */
+            aemp__kv_set(&fx->fwd_set, key, klen, old->val);
             continue;
         }
         aemp_msg_t *vm = aemp_msg_copy_val(v);
         aemp__kv_set(&sf->sub, key, klen, vm);
         aemp__kv_set(&mf->sub, key, klen, vm);
         aemp__kv_set(&fx->set, key, klen, vm);
+        aemp__kv_set(&fx->fwd_set, key, klen, vm);
         aemp_msg_unref(vm);
     }
     for (size_t i = 0, n = array_len(del); i < n; i++) {
@@ -443,38 +636,14 @@ static void apply_update(const char *src, const char *family, size_t flen,
 static void keep_global_connected(const char *node);
 
 /* g_upd from src (set: a map or NULL, del: an array or NULL; both, and
- * family, must stay valid during the call): apply, tell monitors, and
- * forward slave updates to the other global nodes. */
+ * family, must stay valid during the call): apply, and queue the news for
+ * monitors and (slave updates) the other global nodes. */
 static void global_update(const char *src, const char *family, size_t flen,
                           const aemp_val_t *set, const aemp_val_t *del)
 {
-    effects_t fx = { AEMP_TABLE_INIT, { 0 }, { 0 } };
+    effects_t fx = { AEMP_TABLE_INIT, { 0 }, AEMP_TABLE_INIT, { 0 } };
     apply_update(src, family, flen, set, del, &fx);
-    notify_subscribers(family, flen, &fx);
-    int from_slave = set_has(&G.slaves, src);
-    if (from_slave && (map_len(set) || fx.fwd_del.n)) {
-        aemp_msg_t *fwd = NULL;
-        size_t pos = 0;
-        aemp_kv_t *node;
-        while (aemp__kv_next(&G.globals, &pos, &node)) {
-            if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
-                continue;
-            if (!fwd) {
-                aemp_build_t *b = aemp_build_new();
-                aemp_build_str(b, "g_upd");
-                aemp_build_strn(b, family, flen);
-                if (set)
-                    aemp_build_val(b, set);
-                else
-                    aemp__kv_build_map(b, &fx.set);
-                build_keylist(b, &fx.fwd_del);
-                if (!(fwd = aemp_build_msg(b)))
-                    break;
-            }
-            send_to(node->key, aemp_msg_ref(fwd));
-        }
-        aemp_msg_unref(fwd);
-    }
+    outbox_add(family, flen, &fx, set != NULL, set_has(&G.slaves, src));
     effects_free(&fx);
     /* globals keep connections to each other */
     int is_g = flen == 2 && !memcmp(family, "'g", 2), is_l = flen == 2 && !memcmp(family, "'l", 2);
@@ -850,6 +1019,9 @@ static void h_g_mon1(aemp_msg_t *args, void *unused)
     const char *family = aemp_msg_str(args, 0, &flen);
     if (!family || !G.global)
         return;
+    /* the snapshot includes the changes still in the outbox; the g_chg2
+     * that brings them later changes nothing here (h_g_chg2 skips
+     * values it has and deletes of keys it lacks) */
     set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
     aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
     aemp_build_t *b = aemp_build_new();
@@ -1014,17 +1186,22 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
         return aemp_build_root(b);
     }
     const aemp_val_t *old = aemp_msg_root(mi->reported);
+    /* a touched key that was absent before is not in the old report: if
+     * all are (keys were only added), no old pair needs a look-up */
+    size_t existed = 0, pos = 0;
+    aemp_kv_t *t;
+    while (aemp__kv_next(&mi->touched, &pos, &t))
+        existed += t->val != NULL;
     aemp_build_map(b);
     for (size_t i = 0, n = aemp_val_len(old); i < n; i++) {
         size_t len;
         const char *key = aemp_val_str(aemp_val_key(old, i), &len);
-        if (!aemp__kv_get(&mi->touched, key, len)) {
+        if (!existed || !aemp__kv_get(&mi->touched, key, len)) {
             aemp_build_strn(b, key, len);
             aemp_build_val(b, aemp_val_value(old, i));
         }
     }
-    size_t pos = 0;
-    aemp_kv_t *t;
+    pos = 0;
     while (aemp__kv_next(&mi->touched, &pos, &t)) {
         aemp_kv_t *now = aemp__kv_get(&mi->keys, t->key, t->len);
         if (now) {
@@ -1130,16 +1307,21 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     mirror_t *mi = mirror_get(family, flen);
     if (!mi)
         return;   /* nobody monitors it any more */
+    /* before the first sync no db_mon monitor has had a call and nothing
+     * was reported: what changed needs no record (a first call gets the
+     * whole family), which saves a table entry per key of a snapshot */
+    int track = mi->synced;
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(&mi->keys, &pos, &e))
+    while (track && aemp__kv_next(&mi->keys, &pos, &e))
         mirror_touch(mi, e->key, e->len);
     aemp__kv_clear(&mi->keys);
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(snap, i));
-        mirror_touch(mi, key, klen);
+        if (track)
+            mirror_touch(mi, key, klen);
         aemp__kv_set(&mi->keys, key, klen, v);
         aemp_msg_unref(v);
     }
@@ -1161,6 +1343,9 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
+        aemp_kv_t *had = aemp__kv_get(&mi->keys, key, klen);
+        if (had && aemp_val_equal(aemp_msg_root(had->val), aemp_val_value(set, i)))
+            continue;   /* already known (a snapshot came after the change) */
         aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(set, i));
         mirror_touch(mi, key, klen);
         aemp__kv_set(&mi->keys, key, klen, v);
@@ -1487,6 +1672,7 @@ void aemp__global_init(void)
     memset(&G, 0, sizeof G);   /* every table empty (AEMP_TABLE_INIT) */
     aemp__global1_init();
     ev_init(&G.refind_timer, refind);
+    ev_init(&G.outbox_timer, outbox_timer_cb);
     G.refind_timer.repeat = 0.5;
 }
 
@@ -1515,8 +1701,13 @@ void aemp__global_shutdown(void)
     aemp__kv_clear(&G.shards);
     aemp__kv_clear(&G.merged);
     aemp__kv_clear(&G.subscribers);
+    pos = 0;
+    while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
+        outbox_free(v);
+    aemp__table_free(&G.outboxes);
     aemp__kv_clear(&G.refind);
     ev_timer_stop(aemp__g.loop, &G.refind_timer);
+    ev_timer_stop(aemp__g.loop, &G.outbox_timer);
     aemp__global1_shutdown();
     free(G.master);
     memset(&G, 0, sizeof G);
