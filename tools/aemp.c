@@ -71,6 +71,16 @@ const char *cli_str_arg(cli_t *c, const char *what)
     return s;
 }
 
+const char *cli_node_arg(cli_t *c)
+{
+    const char *node = cli_str_arg(c, "NODE");
+    if (node && (!*node || strchr(node, '#'))) {
+        cli_err(c, "'%s' is not a node ID", node);
+        return NULL;
+    }
+    return node;
+}
+
 /* Consume the next argument and convert it for the rc-file code. */
 json_t *cli_json_arg(cli_t *c, const char *what)
 {

@@ -67,6 +67,10 @@ const char *cli_str_arg(cli_t *c, const char *what);
  * aemp_val_to_json); NULL after an error message if it is missing. */
 json_t *cli_json_arg(cli_t *c, const char *what);
 
+/* The NODE argument: a non-empty node ID without a port part; NULL after
+ * an error message. */
+const char *cli_node_arg(cli_t *c);
+
 /* Every argument left, as a new message (root array); they are consumed. */
 aemp_msg_t *cli_rest(cli_t *c);
 

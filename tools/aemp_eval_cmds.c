@@ -125,21 +125,10 @@ static void stdin_cb(EV_P_ ev_io *w, int revents)
     next_line();
 }
 
-/* The NODE argument: a node ID (no port part). */
-static const char *node_arg(cli_t *c)
-{
-    const char *node = cli_str_arg(c, "NODE");
-    if (node && (!*node || strchr(node, '#'))) {
-        cli_err(c, "'%s' is not a node ID", node);
-        return NULL;
-    }
-    return node;
-}
-
 int cli_cmd_eval(cli_t *c, const cli_cmd_t *cmd)
 {
     memset(&ev_st, 0, sizeof ev_st);
-    if (!(ev_st.node = node_arg(c)))
+    if (!(ev_st.node = cli_node_arg(c)))
         return CLI_USAGE;
     if (!cli_left(c)) {
         cli_err(c, "missing argument EXPR");
@@ -173,7 +162,7 @@ int cli_cmd_shell(cli_t *c, const cli_cmd_t *cmd)
 {
     memset(&ev_st, 0, sizeof ev_st);
     ev_st.shell = 1;
-    if (!(ev_st.node = node_arg(c)))
+    if (!(ev_st.node = cli_node_arg(c)))
         return CLI_USAGE;
     int rc = cli_client_start(c);
     if (rc != CLI_OK)
@@ -222,7 +211,7 @@ static void restart_reply(aemp_msg_t *reply, void *arg)
 int cli_cmd_restart(cli_t *c, const cli_cmd_t *cmd)
 {
     memset(&ev_st, 0, sizeof ev_st);
-    if (!(ev_st.node = node_arg(c)))
+    if (!(ev_st.node = cli_node_arg(c)))
         return CLI_USAGE;
     int rc = cli_client_start(c);
     if (rc != CLI_OK)

@@ -120,17 +120,6 @@ static void ask(void *unused)
     aemp_cal(sx.node, aemp_msgf("s", "stats"), stats_reply, NULL, STATS_TIMEOUT);
 }
 
-/* The NODE argument: a node ID (no port part). */
-static const char *node_arg(cli_t *c)
-{
-    const char *node = cli_str_arg(c, "NODE");
-    if (node && (!*node || strchr(node, '#'))) {
-        cli_err(c, "'%s' is not a node ID", node);
-        return NULL;
-    }
-    return node;
-}
-
 /* A positive number argument, or def if none is left. */
 static int number_arg(cli_t *c, const char *what, double def, double *out)
 {
@@ -151,7 +140,7 @@ static int number_arg(cli_t *c, const char *what, double def, double *out)
 int cli_cmd_stats(cli_t *c, const cli_cmd_t *cmd)
 {
     memset(&sx, 0, sizeof sx);
-    if (!(sx.node = node_arg(c)))
+    if (!(sx.node = cli_node_arg(c)))
         return CLI_USAGE;
     int rc = cli_client_start(c);
     if (rc != CLI_OK)
@@ -165,7 +154,7 @@ int cli_cmd_top(cli_t *c, const cli_cmd_t *cmd)
     memset(&sx, 0, sizeof sx);
     sx.top = 1;
     double count = 0;
-    if (!(sx.node = node_arg(c)) || number_arg(c, "INTERVAL", 1.0, &sx.interval) < 0
+    if (!(sx.node = cli_node_arg(c)) || number_arg(c, "INTERVAL", 1.0, &sx.interval) < 0
         || number_arg(c, "COUNT", 0, &count) < 0)
         return CLI_USAGE;
     sx.count = (long)count;
@@ -203,7 +192,7 @@ int cli_cmd_loglevel(cli_t *c, const cli_cmd_t *cmd)
 {
     memset(&sx, 0, sizeof sx);
     static int level;
-    if (!(sx.node = node_arg(c)))
+    if (!(sx.node = cli_node_arg(c)))
         return CLI_USAGE;
     const char *s = cli_str_arg(c, "LEVEL");
     char *end;
