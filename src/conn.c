@@ -759,7 +759,7 @@ static int backlog(void)
     return max;
 }
 
-int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen)
+int aemp__listen_socket(const char *addr, int queue, char *bound, size_t boundsize, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -772,7 +772,7 @@ int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog()) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, queue) < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
         close(fd);
         return AEMP_EIO;
@@ -781,10 +781,20 @@ int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     len = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &len);
+    aemp__endpoint_format((struct sockaddr *)&ss, bound, boundsize, NULL, 0);
+    return fd;
+}
+
+int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen)
+{
     listener_t *l = calloc(1, sizeof *l);
     if (!l)
         abort();
-    aemp__endpoint_format((struct sockaddr *)&ss, l->addr, sizeof l->addr, NULL, 0);
+    int fd = aemp__listen_socket(addr, backlog(), l->addr, sizeof l->addr, err, errlen);
+    if (fd < 0) {
+        free(l);
+        return fd;
+    }
     snprintf(bound, boundsize, "%s", l->addr);
     ev_io_init(&l->w, accept_cb, fd, EV_READ);
     ev_timer_init(&l->pause, accept_resume, ACCEPT_PAUSE, 0);

@@ -45,6 +45,11 @@ struct aemp_conn {
  * "ip:port" to bound.  Returns 0 or AEMP_EIO/AEMP_EINVAL with err set. */
 int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen);
 
+/* A non-blocking, close-on-exec TCP socket listening on "ip:port" with a
+ * listen queue of `queue`; the bound "ip:port" goes to bound.  The fd, or
+ * AEMP_EIO/AEMP_EINVAL with err set ("cannot listen on <addr>: <why>"). */
+int aemp__listen_socket(const char *addr, int queue, char *bound, size_t boundsize, char *err, size_t errlen);
+
 /* Start an outgoing connection to "ip:port".  node: the node we expect (or
  * NULL); seed: the seed address it serves (or NULL).  NULL on immediate
  * failure (err set). */

@@ -66,6 +66,10 @@ enum aemp_stat {
     AEMP_STAT_COUNT
 };
 
+/* 1 if name is one of aemp_stats' event counters (they only grow), 0 for
+ * a gauge or anything else (stats.c). */
+int aemp__stats_is_counter(const char *name);
+
 /* The node singleton: one node per process (DESIGN.md). */
 struct aemp_global {
     int initialised;
@@ -313,6 +317,11 @@ typedef struct aemp_ratelimit {
  * how many were suppressed ("... (repeated 41233 times in the last 1.0 s)"). */
 void aemp__log_limited(aemp_ratelimit_t *rl, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The local time `when` (seconds since the epoch) as log lines show it,
+ * "YYYY-mm-dd HH:MM:SS". */
+#define AEMP_LOG_STAMP_MAX 32
+void aemp__log_stamp(double when, char out[AEMP_LOG_STAMP_MAX]);
 
 /* Compact text of a message for log lines (malloc'd; never NULL). */
 char *aemp__msg_text(const aemp_msg_t *m);

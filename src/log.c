@@ -110,11 +110,16 @@ static void emit(int level, const char *msg)
     for (int i = 0; i < n; i++)
         copy[i].fn(level, msg, copy[i].arg);
     if (level <= aemp_log_level()) {
-        time_t t = time(NULL);
-        struct tm tm;
-        char stamp[32];
-        localtime_r(&t, &tm);
-        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+        char stamp[AEMP_LOG_STAMP_MAX];
+        aemp__log_stamp((double)time(NULL), stamp);
         fprintf(stderr, "%s <%d> %s\n", stamp, level, msg);
     }
+}
+
+void aemp__log_stamp(double when, char out[AEMP_LOG_STAMP_MAX])
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, AEMP_LOG_STAMP_MAX, "%Y-%m-%d %H:%M:%S", &tm);
 }

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PENDING_MAX 1024   /* log lines waiting to be sent */
 
@@ -193,11 +192,8 @@ static void print_line(aemp_msg_t *msg, void *arg)
     double when = ev_time();
     if (v202)
         aemp_val_double(aemp_msg_at(msg, 0), &when);
-    time_t t = (time_t)when;
-    struct tm tm;
-    char stamp[32];
-    localtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    char stamp[AEMP_LOG_STAMP_MAX];
+    aemp__log_stamp(when, stamp);
     fprintf(stderr, "%s [%s] %d %s\n", stamp, c->node, (int)level, text ? text : "");
     fflush(stderr);
 }

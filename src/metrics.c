@@ -10,7 +10,7 @@
  */
 #include "metrics.h"
 
-#include "endpoint.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,18 +76,6 @@ static void put_label(text_t *t, const char *s, size_t len)
     }
 }
 
-/* Counters end in _total; everything else is a gauge. */
-static int is_counter(const char *name)
-{
-    static const char *const gauges[] = { "connections", "unauthenticated_connections", "nodes",
-                                          "connecting_nodes", "connect_queue_bytes", "ports", "monitors", "fibers",
-                                          "log_level" };
-    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
-        if (!strcmp(name, gauges[i]))
-            return 0;
-    return 1;
-}
-
 static void render(text_t *t)
 {
     aemp_msg_t *stats = aemp_stats();
@@ -99,7 +87,8 @@ static void render(text_t *t)
         uint64_t u;
         if (!k || aemp_val_uint(v, &u) != 0)
             continue;
-        const char *suffix = is_counter(k) ? "_total" : "";
+        /* counters end in _total; everything else is a gauge */
+        const char *suffix = aemp__stats_is_counter(k) ? "_total" : "";
         put(t, "# TYPE aemp_%s%s %s\naemp_%s%s %llu\n", k, suffix, *suffix ? "counter" : "gauge", k, suffix,
             (unsigned long long)u);
     }
@@ -231,22 +220,12 @@ static void accept_cb(EV_P_ ev_io *w, int revents)
 
 int aemp__metrics_start(const char *addr, char *bound, size_t boundsize, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (aemp__endpoint_sockaddr(addr, &ss, &len, err, errlen) < 0)
-        return AEMP_EINVAL;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
-        || bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, errlen, "metrics: cannot listen on %s: %s", addr, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return AEMP_EIO;
+    char why[320];
+    int fd = aemp__listen_socket(addr, 64, bound, boundsize, why, sizeof why);
+    if (fd < 0) {
+        snprintf(err, errlen, "metrics: %s", why);
+        return fd;
     }
-    len = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &len);
-    aemp__endpoint_format((struct sockaddr *)&ss, bound, boundsize, NULL, 0);
     ev_io_init(&listener, accept_cb, fd, EV_READ);
     ev_io_start(aemp__g.loop, &listener);
     ev_unref(aemp__g.loop);   /* the endpoint alone does not keep the loop running */

@@ -6,6 +6,8 @@
 
 #include "aemp_fiber.h"
 
+#include <string.h>
+
 static const char *const stat_names[AEMP_STAT_COUNT] = {
     [AEMP_STAT_ACCEPT_ERRORS] = "accept_errors",
     [AEMP_STAT_UNAUTH_SHED] = "unauthenticated_shed",
@@ -36,6 +38,14 @@ static void add_peer(const aemp_conn_t *c, void *arg)
                    c->msgs_in, "messages_out", c->msgs_out, "bytes_in", c->bytes_in, "bytes_out", c->bytes_out,
                    "send_queue_bytes", (uint64_t)aemp__conn_unsent(c), "seconds_up",
                    ev_now(aemp__g.loop) - c->since);
+}
+
+int aemp__stats_is_counter(const char *name)
+{
+    for (int i = 0; i < AEMP_STAT_COUNT; i++)
+        if (!strcmp(stat_names[i], name))
+            return 1;
+    return 0;
 }
 
 aemp_msg_t *aemp_stats(void)

@@ -129,6 +129,26 @@ static inline int pu_start(pu_node_t *n, const char *const *env, const char *con
     return pu_spawn(n, env, args, NULL, 0) && pu_await(n);
 }
 
+/* How often needle occurs in hay (not overlapping). */
+static inline int pu_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static inline char *pu_read_file(const char *path);
+
+/* How often needle occurs in the first MiB of a file (a node's log). */
+static inline int pu_count_in_file(const char *path, const char *needle)
+{
+    char *s = pu_read_file(path);
+    int n = pu_count(s, needle);
+    free(s);
+    return n;
+}
+
 /* The first MiB of a file as a string (malloc'd, never NULL; empty if the
  * file cannot be read), e.g. a node's log. */
 static inline char *pu_read_file(const char *path)

@@ -131,12 +131,7 @@ static long rss_kb(pid_t pid)
 /* How often needle occurs in the log of peer i (its first MiB). */
 static int logged(int i, const char *needle)
 {
-    char *log = pu_read_file(logpath[i]);
-    int n = 0;
-    for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
+    return pu_count_in_file(logpath[i], needle);
 }
 
 /* Fail unless the log of peer i shows needle (waiting up to 5 s for it). */

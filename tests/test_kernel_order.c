@@ -178,12 +178,7 @@ static void assert_kil0s(aemp_msg_t *got, const char *expect)
 /* How often needle occurs in the log of node i. */
 static int logged(int i, const char *needle)
 {
-    char *log = pu_read_file(logpath[i]);
-    int n = 0;
-    for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
+    return pu_count_in_file(logpath[i], needle);
 }
 
 /* Fail unless the log of node i shows needle (waiting up to 5 s). */

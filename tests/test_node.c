@@ -144,14 +144,6 @@ static char *peer_log(const char *nodeid)
     return pu_read_file(path);
 }
 
-static int count_substr(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
-
 /* ------------------------------------------------------------ helpers */
 
 static int run_until_ge(volatile int *v, int target, double seconds)
@@ -1056,9 +1048,9 @@ static void report_resolution(const char *a, const char *b)
 {
     char *la = peer_log(a), *lb = peer_log(b);
     print_message("%s/%s: %d 'simultaneous connect', %d 'already connected', %d 'switched connections'\n", a, b,
-                  count_substr(la, "simultaneous connect") + count_substr(lb, "simultaneous connect"),
-                  count_substr(la, "already connected") + count_substr(lb, "already connected"),
-                  count_substr(la, "switched connections") + count_substr(lb, "switched connections"));
+                  pu_count(la, "simultaneous connect") + pu_count(lb, "simultaneous connect"),
+                  pu_count(la, "already connected") + pu_count(lb, "already connected"),
+                  pu_count(la, "switched connections") + pu_count(lb, "switched connections"));
     free(la);
     free(lb);
 }
