@@ -1855,26 +1855,35 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
     val_t *F = m->cells + 1;
     char *heap = (char *)(F + f->n), *h = heap;
     for (uint32_t i = 0; i < f->n; i++) {
+        /* field by field: the scratch cells were written that way, and a
+         * whole-cell load of them would stall on store forwarding */
+        const val_t *s = &f->cells[i];
         val_t *c = &F[i];
-        *c = f->cells[i];
-        if (c->type != AEMP_T_STR && c->type != AEMP_T_BYTES)
+        uint8_t type = s->type, escaped = s->pad[0];
+        uint32_t len = s->n;
+        uint64_t v = s->v.u;
+        c->type = type;
+        memset(c->pad, 0, sizeof c->pad);
+        c->n = len;
+        c->v.u = v;
+        if (type != AEMP_T_STR && type != AEMP_T_BYTES)
             continue;
-        const uint8_t *src = base + c->v.off;
-        if (c->pad[0]) {
-            jdec_t d = { base, src - 1, src + c->n, NULL, NULL, 1, 1 };
-            size_t len;
-            if (jd_unescape(&d, src + c->n, h, &len) < 0) {
+        const uint8_t *src = base + v;
+        if (escaped) {
+            jdec_t d = { base, src - 1, src + len, NULL, NULL, 1, 1 };
+            size_t dlen;
+            if (jd_unescape(&d, src + len, h, &dlen) < 0) {
                 aemp_msg_unref(m);
                 return NULL;
             }
-            c->pad[0] = 0;
-            c->n = (uint32_t)len;
+            len = (uint32_t)dlen;
+            c->n = len;
         } else {
-            memcpy(h, src, c->n);
+            memcpy(h, src, len);
         }
-        h[c->n] = 0;
+        h[len] = 0;
         c->v.off = (uint64_t)(h - (char *)c);
-        h += c->n + 1;
+        h += len + 1;
     }
     m->heaplen = (uint32_t)(h - heap);
     return m;

@@ -82,7 +82,7 @@ char *aemp__new_port_name(int spawned)
     return name;
 }
 
-int aemp__split_local(const char *id, const char **name, size_t *namelen)
+int aemp__split_id(const char *id, size_t *nodelen, const char **name, size_t *namelen)
 {
     if (!id || !*id || *id == '#')
         return AEMP_EPORTID;
@@ -95,7 +95,14 @@ int aemp__split_local(const char *id, const char **name, size_t *namelen)
         *name = id + nl;
         *namelen = 0;
     }
+    *nodelen = nl;
     return nl == aemp__g.nodeid_len && memcmp(id, aemp__g.nodeid, nl) == 0;
+}
+
+int aemp__split_local(const char *id, const char **name, size_t *namelen)
+{
+    size_t nl;
+    return aemp__split_id(id, &nl, name, namelen);
 }
 
 int aemp__local_port_name(const char *id, const char **name, size_t *namelen)

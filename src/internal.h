@@ -117,6 +117,9 @@ char *aemp__new_port_name(int spawned);
  * malformed (NULL, empty node part).  A bare node ID has name "". */
 int aemp__split_local(const char *id, const char **name, size_t *namelen);
 
+/* aemp__split_local that also gives the length of the node part. */
+int aemp__split_id(const char *id, size_t *nodelen, const char **name, size_t *namelen);
+
 /* ---- deferred work (loop.c): one FIFO, drained by the event loop */
 
 /* Deliver msg (reference stolen) to a local port (reference taken). */

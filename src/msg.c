@@ -48,15 +48,16 @@ const char *aemp_type_name(aemp_type_t t)
  * MSG_GRAIN * MSG_CLASSES bytes are allocated at the full size of their
  * class (their size rounded up to a multiple of MSG_GRAIN); a freed block
  * goes to the class of its message's size (aemp__msg_size), which never
- * exceeds what the block holds.  At most MSG_KEEP blocks per class and
- * MSG_CACHE_BYTES in all are kept, in arrays outside the blocks: under
+ * exceeds what the block holds.  At most MSG_CACHE_BYTES in all are kept
+ * (enough for a burst of ten thousand small messages, which a port that
+ * sends in batches produces before its receiver runs), in arrays outside
+ * the blocks that grow as they fill: under
  * AddressSanitizer a kept block is poisoned whole (a use after its unref
  * is still reported) and stays visible to the leak checker.  (One
  * thread: see DESIGN.md.) */
 #define MSG_GRAIN 64
 #define MSG_CLASSES 4
-#define MSG_KEEP 1024
-#define MSG_CACHE_BYTES (256u << 10)
+#define MSG_CACHE_BYTES (2u << 20)
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MSG_ASAN 1
@@ -74,9 +75,23 @@ const char *aemp_type_name(aemp_type_t t)
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-static void *block_cache[MSG_CLASSES][MSG_KEEP];
-static unsigned block_cached[MSG_CLASSES];
+static void **block_cache[MSG_CLASSES];
+static size_t block_cached[MSG_CLASSES], block_room[MSG_CLASSES];
 static size_t block_cache_bytes;
+
+/* Make room for one more kept block of class c: 0, or -1 (not kept). */
+static int block_cache_grow(size_t c)
+{
+    if (block_cached[c] < block_room[c])
+        return 0;
+    size_t room = block_room[c] ? block_room[c] * 2 : 256;
+    void **a = realloc(block_cache[c], room * sizeof *a);
+    if (!a)
+        return -1;
+    block_cache[c] = a;
+    block_room[c] = room;
+    return 0;
+}
 
 /* A block of at least `bytes` bytes for a message (from the cache if one
  * of its class is kept).  Aborts on no memory. */
@@ -105,7 +120,7 @@ static void block_free(aemp_msg_t *m)
     size_t bytes = aemp__msg_size(m);
     if (bytes <= MSG_GRAIN * MSG_CLASSES) {
         size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
-        if (block_cached[c] < MSG_KEEP && block_cache_bytes + size <= MSG_CACHE_BYTES) {
+        if (block_cache_bytes + size <= MSG_CACHE_BYTES && block_cache_grow(c) == 0) {
             block_cache[c][block_cached[c]++] = m;
             block_cache_bytes += size;
             POISON(m, size);
@@ -154,18 +169,23 @@ static aemp_msg_t *msg_alloc(size_t ncells, size_t heaplen)
     return m;
 }
 
+/* The root cell of a flat message of n elements. */
+static void flat_root(aemp_msg_t *m, uint32_t n)
+{
+    struct aemp_val *root = &m->cells[0];
+    root->type = AEMP_T_ARRAY;
+    memset(root->pad, 0, sizeof root->pad);
+    root->n = n;
+    root->v.off = 1;
+}
+
 aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
 {
     if (n >= UINT32_MAX)
         return NULL;
     aemp_msg_t *m = msg_alloc(n + 1, heaplen);
-    if (!m)
-        return NULL;
-    struct aemp_val *root = &m->cells[0];
-    root->type = AEMP_T_ARRAY;
-    memset(root->pad, 0, sizeof root->pad);
-    root->n = (uint32_t)n;
-    root->v.off = 1;
+    if (m)
+        flat_root(m, (uint32_t)n);
     return m;
 }
 
@@ -798,32 +818,38 @@ static aemp_msg_t *finish_fmt(aemp_build_t *b, int as_array, const char *fmt)
 /* The fast path of aemp_vmsgf for flat formats (scalars and strings at
  * the top level, at most FLAT_MAX of them): one pass over the format and
  * the arguments fills scratch cells (a string's bytes still the
- * caller's), then the message is allocated at its exact size and the
- * cells and strings are copied into it once, with no builder.  Returns
- * NULL (ap untouched) for any other format, which the builder then
- * handles (with its error reporting). */
+ * caller's), then the message is laid out at its exact size and the
+ * cells and strings are copied into it once, with no builder.  Any other
+ * format (ap untouched) goes to the builder, with its error reporting. */
 #define FLAT_MAX 16
-static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
-{
+typedef struct {
     struct aemp_val cells[FLAT_MAX];
     const char *strs[FLAT_MAX];
+    uint32_t n;
+    size_t heap;
+} flat_scan_t;
+
+/* Scan fmt and the arguments (a copy of ap) into f: 0, or -1 if the
+ * format is not flat. */
+static int flat_scan(flat_scan_t *f, const char *fmt, va_list ap)
+{
     uint32_t n = 0;
     size_t heap = 0;
     va_list cp;
     va_copy(cp, ap);
-    for (const char *f = fmt; *f; f++) {
-        if (*f == ' ' || *f == ',')
+    for (; *fmt; fmt++) {
+        if (*fmt == ' ' || *fmt == ',')
             continue;
         if (n == FLAT_MAX) {
             va_end(cp);
-            return NULL;
+            return -1;
         }
-        struct aemp_val *c = &cells[n];
+        struct aemp_val *c = &f->cells[n];
         c->type = AEMP_T_NULL;
         memset(c->pad, 0, sizeof c->pad);
         c->n = 0;
         c->v.u = 0;
-        switch (*f) {
+        switch (*fmt) {
         case 'n':
             break;
         case 'b':
@@ -849,9 +875,9 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
         case 's': {
             const char *str = va_arg(cp, const char *);
             size_t len;
-            if (f[1] == '#') {
+            if (fmt[1] == '#') {
                 len = va_arg(cp, size_t);
-                f++;
+                fmt++;
             } else {
                 len = str ? strlen(str) : 0;
             }
@@ -859,36 +885,79 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
                 break;
             if (len >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
                 va_end(cp);
-                return NULL;
+                return -1;
             }
             c->type = AEMP_T_STR;
             c->n = (uint32_t)len;
-            strs[n] = str;
+            f->strs[n] = str;
             heap += len + 1;
             break;
         }
         default:
             va_end(cp);
-            return NULL;
+            return -1;
         }
         n++;
     }
     va_end(cp);
-    aemp_msg_t *m = aemp__msg_new_flat(n, heap);
-    if (!m)
-        return NULL;
+    f->n = n;
+    f->heap = heap;
+    return 0;
+}
+
+/* Copy the scanned cells and strings into m (laid out for f->n elements
+ * and f->heap bytes of strings). */
+static void flat_place(const flat_scan_t *f, aemp_msg_t *m)
+{
     struct aemp_val *v = m->cells + 1;
-    char *hp = (char *)(v + n);
-    for (uint32_t k = 0; k < n; k++) {
-        v[k] = cells[k];
-        if (v[k].type != AEMP_T_STR)
+    char *hp = (char *)(v + f->n);
+    for (uint32_t k = 0; k < f->n; k++) {
+        /* field by field: the scan wrote the cells that way, and a
+         * whole-cell load of them would stall on store forwarding */
+        const struct aemp_val *s = &f->cells[k];
+        struct aemp_val *c = &v[k];
+        uint8_t type = s->type;
+        uint32_t len = s->n;
+        c->type = type;
+        memset(c->pad, 0, sizeof c->pad);
+        c->n = len;
+        c->v.u = s->v.u;
+        if (type != AEMP_T_STR)
             continue;
-        if (v[k].n)
-            memcpy(hp, strs[k], v[k].n);
-        hp[v[k].n] = 0;
-        v[k].v.off = (uint64_t)(hp - (char *)&v[k]);
-        hp += v[k].n + 1;
+        if (len)
+            memcpy(hp, f->strs[k], len);
+        hp[len] = 0;
+        c->v.off = (uint64_t)(hp - (char *)c);
+        hp += len + 1;
     }
+}
+
+static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
+{
+    flat_scan_t f;
+    if (flat_scan(&f, fmt, ap) < 0)
+        return NULL;
+    aemp_msg_t *m = aemp__msg_new_flat(f.n, f.heap);
+    if (m)
+        flat_place(&f, m);
+    return m;
+}
+
+aemp_msg_t *aemp__msgf_in(void *buf, size_t size, const char *fmt, va_list ap)
+{
+    flat_scan_t f;
+    if (!fmt || flat_scan(&f, fmt, ap) < 0)
+        return NULL;
+    size_t need = sizeof(aemp_msg_t) + (f.n + 1) * sizeof(struct aemp_val) + f.heap;
+    if (need > size || ((uintptr_t)buf & (_Alignof(aemp_msg_t) - 1)))
+        return NULL;
+    aemp_msg_t *m = buf;
+    m->refs = 1;
+    m->ncells = f.n + 1;
+    m->heaplen = (uint32_t)f.heap;
+    m->flags = MSG_STATIC;
+    flat_root(m, f.n);
+    flat_place(&f, m);
     return m;
 }
 

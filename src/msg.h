@@ -26,6 +26,7 @@
 
 #include "aemp_msg.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +120,13 @@ int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c);
  * less heap than it asked for.  NULL if n or heaplen do not fit the
  * 32-bit fields. */
 aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen);
+
+/* The message aemp_vmsgf(fmt, ap) would build, laid out in the caller's
+ * buf (size bytes, aligned for aemp_msg_t) instead of the heap, for a
+ * message that is encoded at once and not kept: no reference may outlive
+ * buf (unref is a no-op).  NULL if fmt is not flat (scalars and strings
+ * at the top level) or the message does not fit; ap is left untouched. */
+aemp_msg_t *aemp__msgf_in(void *buf, size_t size, const char *fmt, va_list ap);
 
 /* Relays.  The results of these three share no memory with m (borrowed)
  * and keep its values exactly, in one copy of m's block with no work per

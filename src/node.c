@@ -42,9 +42,19 @@ static void fail_node(aemp_rnode_t *n, const char *text);
 
 /* ------------------------------------------------------------ node table */
 
+/* The node found last: a program that sends to one node again and again
+ * skips the hash.  Cleared when that node is freed. */
+static aemp_rnode_t *last_found;
+
 aemp_rnode_t *aemp__node_find(const char *id, size_t len)
 {
-    return aemp__table_get(&nodes, id, len);
+    aemp_rnode_t *n = last_found;
+    if (n && n->idlen == len && memcmp(n->id, id, len) == 0)
+        return n;
+    n = aemp__table_get(&nodes, id, len);
+    if (n)
+        last_found = n;
+    return n;
 }
 
 aemp_rnode_t *aemp__node_get(const char *id, size_t len)
@@ -328,6 +338,8 @@ static void node_forget_if_idle(aemp_rnode_t *n)
         || n->lmon.used || n->rmon.used || n->nodemon.head || aemp__conn_refers(n))
         return;
     aemp__table_del(&nodes, n->id, n->idlen);
+    if (last_found == n)
+        last_found = NULL;
     aemp__g.stats[AEMP_STAT_NODES_FORGOTTEN]++;
     aemp__table_free(&n->lmon);
     aemp__table_free(&n->rmon);
@@ -785,6 +797,15 @@ void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t n
     aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
 }
 
+int aemp__remote_snd_now(const char *id, size_t nodelen, const char *name, size_t namelen, const aemp_msg_t *msg)
+{
+    aemp_rnode_t *n = aemp__node_find(id, nodelen);
+    if (!n || !n->conn || !namelen)
+        return -1;
+    aemp__conn_send(n->conn, name, namelen, msg);
+    return 0;
+}
+
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason)
 {
     aemp_msg_t *msg = aemp_msgf("ss#m", KILL_TAG, name, namelen, reason);
@@ -957,6 +978,7 @@ void aemp__node_shutdown(void)
         free(n);
     }
     aemp__table_free(&nodes);
+    last_found = NULL;
     queued_nodes = queued_bytes = 0;
     while (node_cbs) {
         node_cb_t *next = node_cbs->next;

@@ -10,6 +10,9 @@
 
 /* Remote half of snd/kil, implemented by the node layer. */
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg);
+/* Send msg (borrowed, not kept) to a port of a connected node at once: 0,
+ * or -1 if the node is not connected (nothing sent). */
+int aemp__remote_snd_now(const char *id, size_t nodelen, const char *name, size_t namelen, const aemp_msg_t *msg);
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason);
 /* Tell remote monitors that a local port died (node layer). */
 void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason);
@@ -50,6 +53,11 @@ static void tab_resize(size_t cap)
     free(old);
 }
 
+/* The port found last by name: messages from a peer mostly go to one
+ * port after another, so a run of them skips the hash.  Cleared when that
+ * port leaves the table. */
+static aemp_lport_t *last_found;
+
 static void tab_put(aemp_lport_t *p)
 {
     struct aemp_porttab *t = &aemp__g.ports;
@@ -83,6 +91,8 @@ static aemp_lport_t **tab_slot(const char *name, size_t len)
 static void tab_del(aemp_lport_t *p)
 {
     aemp_lport_t **slot = tab_slot(p->name, p->namelen);
+    if (last_found == p)
+        last_found = NULL;
     if (slot && *slot == p) {
         *slot = AEMP__PORT_GONE;
         aemp__g.ports.used--;
@@ -94,6 +104,7 @@ void aemp__ports_free_table(void)
 {
     free(aemp__g.ports.slots);
     memset(&aemp__g.ports, 0, sizeof aemp__g.ports);
+    last_found = NULL;
 }
 
 /* Ports found by the address of their own ID string: programs keep the
@@ -152,7 +163,12 @@ static aemp_lport_t *port_alloc(const char *name, size_t len)
 
 aemp_lport_t *aemp__port_find(const char *name, size_t len)
 {
+    aemp_lport_t *p = last_found;
+    if (p && p->namelen == len && memcmp(p->name, name, len) == 0)
+        return p;
     aemp_lport_t **slot = tab_slot(name, len);
+    if (slot)
+        last_found = *slot;
     return slot ? *slot : NULL;
 }
 
@@ -294,8 +310,8 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
         return 0;
     }
     const char *name;
-    size_t len;
-    int r = aemp__split_local(port, &name, &len);
+    size_t nodelen, len;
+    int r = aemp__split_id(port, &nodelen, &name, &len);
     if (r < 0) {
         aemp_msg_unref(msg);
         return r;
@@ -307,17 +323,44 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
         else
             aemp__job_msg_named(name, len, msg);   /* resolved at delivery */
     } else {
-        aemp__remote_snd(port, aemp_node_len(port), name, len, msg);
+        aemp__remote_snd(port, nodelen, name, len, msg);
     }
     return 0;
+}
+
+/* Room for a flat message built on the stack (aemp__msgf_in). */
+#define SNDF_STACK 512
+
+/* aemp_sndf's fast path: a flat message to a port of a connected node is
+ * laid out on the stack and encoded into the connection at once, with no
+ * allocation.  0 if sent, -1 if the caller must take the general path. */
+static int sndf_now(const char *port, const char *fmt, va_list ap)
+{
+    if (!port || idcache_get(port))
+        return -1;
+    const char *name;
+    size_t nodelen, len;
+    if (aemp__split_id(port, &nodelen, &name, &len) != 0 || !len)
+        return -1;
+    union {
+        aemp_msg_t m;
+        char bytes[SNDF_STACK];
+    } room;
+    aemp_msg_t *m = aemp__msgf_in(&room, sizeof room, fmt, ap);
+    return m ? aemp__remote_snd_now(port, nodelen, name, len, m) : -1;
 }
 
 int aemp_sndf(const char *port, const char *fmt, ...)
 {
     if (!fmt)
         return AEMP_EINVAL;
+    aemp__ensure_init();
     va_list ap;
     va_start(ap, fmt);
+    if (sndf_now(port, fmt, ap) == 0) {
+        va_end(ap);
+        return 0;
+    }
     aemp_msg_t *msg = aemp_vmsgf(fmt, ap);
     va_end(ap);
     if (!msg)

@@ -468,6 +468,47 @@ static void oversized_frame_is_dropped(void **state)
     still_works();
 }
 
+/* aemp_sndf to a port of a node that is up lays a flat message out on the
+ * stack and encodes it into the connection at once: every flat type must
+ * arrive as sent, in both framings (the echo sends it back). */
+static void sndf_flat_types_to_connected_node(void **state)
+{
+    const char *me = aemp_port(tu_box_put, &box);
+    for (int i = 0; i < NPEERS; i++) {
+        assert_int_equal(aemp_node_is_up(peers[i].nodeid), 1);
+        char *id = aemp_spawn(peers[i].nodeid, "aemp::echo", NULL);
+        assert_non_null(id);
+        box.count = 0;
+        assert_int_equal(aemp_sndf(id, "sIus#nbfs", "t", INT64_MIN, UINT64_MAX, "a\0b", (size_t)3, 1, -1.5,
+                                   me), 0);
+        assert_true(tu_run_until(&box.count, 5));
+        aemp_msg_t *m = box.last;
+        assert_int_equal(aemp_msg_len(m), 7);
+        assert_string_equal(aemp_msg_str(m, 0, NULL), "t");
+        int64_t iv;
+        uint64_t uv;
+        double dv;
+        int bv;
+        size_t len;
+        assert_int_equal(aemp_msg_int(m, 1, &iv), 0);
+        assert_true(iv == INT64_MIN);
+        assert_int_equal(aemp_msg_uint(m, 2, &uv), 0);
+        assert_true(uv == UINT64_MAX);
+        const char *sv = aemp_msg_str(m, 3, &len);
+        assert_non_null(sv);
+        assert_int_equal(len, 3);
+        assert_memory_equal(sv, "a\0b", 3);
+        assert_int_equal(aemp_val_type(aemp_msg_at(m, 4)), AEMP_T_NULL);
+        assert_int_equal(aemp_msg_bool(m, 5, &bv), 0);
+        assert_int_equal(bv, 1);
+        assert_int_equal(aemp_msg_double(m, 6, &dv), 0);
+        assert_true(dv == -1.5);
+        aemp_kil(id, NULL);
+        free(id);
+    }
+    aemp_kil(me, NULL);
+}
+
 static void killed_peer_fires_transport_error(void **state)
 {
     pu_node_t victim;
@@ -544,6 +585,7 @@ int main(void)
         cmocka_unit_test(oversized_greeting_is_dropped),
         cmocka_unit_test(truncated_frame_then_eof),
         cmocka_unit_test(oversized_frame_is_dropped),
+        cmocka_unit_test(sndf_flat_types_to_connected_node),
         cmocka_unit_test(killed_peer_fires_transport_error),
         cmocka_unit_test(secure_node_refuses_remote_execution),
     };
