@@ -811,18 +811,18 @@ aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, aemp_frame_t *frame)
             return AEMP_PROTO_AUTHED;
 
         case ST_DATA: {
-            aemp_frame_t f;
-            r = aemp__frame_next(&p->reader, &p->in, &f);
+            /* straight into the caller's frame: a copy of a frame just
+             * written field by field would stall on store forwarding */
+            aemp_frame_t own, *f = frame ? frame : &own;
+            r = aemp__frame_next(&p->reader, &p->in, f);
             if (r == 0)
                 return AEMP_PROTO_NEED_MORE;
             if (r < 0) {
                 fail(p, "%s", p->reader.error[0] ? p->reader.error : "malformed frame");
                 return AEMP_PROTO_ERROR;
             }
-            if (frame)
-                *frame = f;
-            else
-                aemp_msg_unref(f.msg);
+            if (!frame)
+                aemp_msg_unref(own.msg);
             return AEMP_PROTO_FRAME;
         }
         }
