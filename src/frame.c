@@ -1891,7 +1891,9 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
 
 /* Decode the CBOR frame at p[0..*n) if it is flat: *n gets its length,
  * element 0 goes to r->dest (its length in *destlen), the message to *out.
- * FRAME_DEST, or NOT_FLAT. */
+ * Two passes over the elements: the first checks them and counts the
+ * string bytes, the second writes them straight into the message, which
+ * is allocated in between at its exact size.  FRAME_DEST, or NOT_FLAT. */
 static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
                      aemp_msg_t **out)
 {
@@ -1907,11 +1909,12 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
         return NOT_FLAT;
     dest = q + hl;
     size_t dlen = (size_t)val;
-    q = dest + dlen;
-    flat_t f;   /* (not zeroed: 1 KiB) */
+    const uint8_t *first = dest + dlen;
+    uint32_t nel = (uint32_t)(count - 1);
     size_t heap = 0;
-    uint32_t k;
-    for (k = 0; k < count - 1; k++) {
+    val_t check;
+    q = first;
+    for (uint32_t k = 0; k < nel; k++) {
         hl = cb_parse_head(q, end, &major, &ai, &val);
         if (!hl)
             return NOT_FLAT;
@@ -1919,22 +1922,35 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
         if ((major == 2 || major == 3) && ai != 31) {
             if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
                 return NOT_FLAT;
-            heap += flat_str(&f.cells[k], major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (size_t)(q - p),
-                             (size_t)val, 0);
+            heap += (size_t)val + 1;
             q += val;
-        } else if (cb_scalar(major, ai, val, &f.cells[k]) < 0) {
+        } else if (cb_scalar(major, ai, val, &check) < 0) {
             return NOT_FLAT;
         }
     }
-    f.n = k;
-    f.heap = heap;
     char *o = dest_room(r, dlen);
-    if (!o)
+    aemp_msg_t *m = !o ? NULL : nel ? aemp__msg_new_flat(nel, heap) : aemp_msg_empty();
+    if (!m)
         return NOT_FLAT;
     memcpy(o, dest, dlen);
     o[dlen] = 0;
-    if (!(*out = flat_msg(&f, p)))
-        return NOT_FLAT;
+    val_t *c = m->cells + 1;
+    char *h = (char *)(c + nel);
+    for (const uint8_t *w = first; w < q; c++) {
+        w += cb_parse_head(w, end, &major, &ai, &val);
+        if (major == 2 || major == 3) {
+            cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
+            c->n = (uint32_t)val;
+            memcpy(h, w, (size_t)val);
+            h[val] = 0;
+            c->v.off = (uint64_t)(h - (char *)c);
+            h += val + 1;
+            w += val;
+        } else {
+            cb_scalar(major, ai, val, c);
+        }
+    }
+    *out = m;
     *destlen = dlen;
     *n = (size_t)(q - p);
     return FRAME_DEST;
