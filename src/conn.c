@@ -557,12 +557,10 @@ void aemp__conn_each(void (*fn)(const aemp_conn_t *c, void *arg), void *arg)
         fn(all[i], arg);
 }
 
-void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg)
+/* Count a frame of c that took its unsent output from `before` to now,
+ * trace it, and schedule the flush. */
+static void frame_queued(aemp_conn_t *c, size_t before, const char *dest, size_t destlen, const aemp_msg_t *msg)
 {
-    if (c->closed || c->overflow)
-        return;   /* an overflowing connection closes at the flush: its monitors fire */
-    size_t before = unsent(c);
-    aemp__proto_send(c->proto, dest, destlen, msg);
     size_t after = unsent(c);
     c->msgs_out++;
     c->bytes_out += after - before;
@@ -573,6 +571,26 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
     if (after > aemp__g.net.max_queue)
         c->overflow = 1;
     mark_dirty(c);
+}
+
+void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg)
+{
+    if (c->closed || c->overflow)
+        return;   /* an overflowing connection closes at the flush: its monitors fire */
+    size_t before = unsent(c);
+    aemp__proto_send(c->proto, dest, destlen, msg);
+    frame_queued(c, before, dest, destlen, msg);
+}
+
+void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_flat_t *flat)
+{
+    if (c->closed || c->overflow)
+        return;
+    size_t before = unsent(c);
+    aemp__proto_send_flat(c->proto, dest, destlen, flat);
+    aemp_msg_t *traced = aemp_log_level() >= AEMP_LOG_TRACE ? aemp__flat_msg(flat) : NULL;
+    frame_queued(c, before, dest, destlen, traced);
+    aemp_msg_unref(traced);
 }
 
 /* Close c because its unsent output exceeds max_send_queue. */

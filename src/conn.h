@@ -59,6 +59,10 @@ aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char
 /* Queue one frame on an authenticated connection (msg borrowed). */
 void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
+/* aemp__conn_send of a flat message scanned from a format (msg.h), with
+ * no message laid out (one is built only to trace the frame). */
+void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_flat_t *flat);
+
 /* Close with a reason; the node layer hears about it (conn_lost). */
 void aemp__conn_close(aemp_conn_t *c, const char *reason);
 

@@ -530,6 +530,47 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
     }
 }
 
+void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
+                             const aemp_flat_t *flat)
+{
+    const val_t *c = flat->cells;
+    uint32_t n = flat->n;
+    if (f == AEMP_FRAMING_JSON) {
+        aemp__buf_putc(out, '[');
+        json_put_str(out, dest, destlen, 0);
+        for (uint32_t i = 0; i < n; i++) {
+            aemp__buf_putc(out, ',');
+            if (c[i].type == AEMP_T_STR)
+                json_put_str(out, flat->strs[i], c[i].n, 0);
+            else
+                json_put_val(out, &c[i]);
+        }
+        aemp__buf_putc(out, ']');
+        return;
+    }
+    if (f != AEMP_FRAMING_CBOR)
+        return;
+    size_t room = 9 + 9 + destlen;
+    for (uint32_t i = 0; i < n; i++)
+        room += cb_scalar_room(&c[i]);
+    uint8_t *w0 = aemp__buf_reserve(out, room), *w = w0;
+    w += cb_head(w, 4, (uint64_t)n + 1);
+    w += cb_head(w, 3, destlen);
+    if (destlen)
+        memcpy(w, dest, destlen);
+    w += destlen;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].type == AEMP_T_STR) {
+            w += cb_head(w, 3, c[i].n);
+            memcpy(w, flat->strs[i], c[i].n);
+            w += c[i].n;
+        } else {
+            w += cb_put_scalar(w, &c[i]);
+        }
+    }
+    out->len += (size_t)(w - w0);
+}
+
 /* Append one value (NULL: null) as a frame in framing f. */
 void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const aemp_val_t *value)
 {

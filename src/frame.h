@@ -36,6 +36,12 @@ aemp_framing_t aemp__framing_parse(const char *name, size_t len);
 void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
                         const char *dest, size_t destlen, const aemp_msg_t *msg);
 
+/* aemp__frame_encode of the flat message f (scanned from a format, its
+ * strings still the caller's): the same bytes, without laying the
+ * message out first. */
+void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
+                             const aemp_flat_t *flat);
+
 /* Append any value (borrowed; NULL = null) as one frame (used for
  * keepalives and tests). */
 void aemp__frame_encode_value(aemp_framing_t f, aemp_buf_t *out, const aemp_val_t *value);

@@ -86,17 +86,19 @@ int aemp__split_id(const char *id, size_t *nodelen, const char **name, size_t *n
 {
     if (!id || !*id || *id == '#')
         return AEMP_EPORTID;
-    const char *hash = strchr(id, '#');
-    size_t nl = hash ? (size_t)(hash - id) : strlen(id);
-    if (hash) {
-        *name = hash + 1;
-        *namelen = strlen(hash + 1);
+    const char *q = id;   /* in line: node IDs are short */
+    while (*q && *q != '#')
+        q++;
+    size_t nl = (size_t)(q - id);
+    if (*q) {
+        *name = q + 1;
+        *namelen = strlen(q + 1);
     } else {
-        *name = id + nl;
+        *name = q;
         *namelen = 0;
     }
     *nodelen = nl;
-    return nl == aemp__g.nodeid_len && memcmp(id, aemp__g.nodeid, nl) == 0;
+    return aemp__same_key(id, nl, aemp__g.nodeid, aemp__g.nodeid_len);
 }
 
 int aemp__split_local(const char *id, const char **name, size_t *namelen)

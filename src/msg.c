@@ -816,22 +816,12 @@ static aemp_msg_t *finish_fmt(aemp_build_t *b, int as_array, const char *fmt)
 }
 
 /* The fast path of aemp_vmsgf for flat formats (scalars and strings at
- * the top level, at most FLAT_MAX of them): one pass over the format and
+ * the top level, at most AEMP_FLAT_MAX of them): one pass over the format and
  * the arguments fills scratch cells (a string's bytes still the
  * caller's), then the message is laid out at its exact size and the
  * cells and strings are copied into it once, with no builder.  Any other
  * format (ap untouched) goes to the builder, with its error reporting. */
-#define FLAT_MAX 16
-typedef struct {
-    struct aemp_val cells[FLAT_MAX];
-    const char *strs[FLAT_MAX];
-    uint32_t n;
-    size_t heap;
-} flat_scan_t;
-
-/* Scan fmt and the arguments (a copy of ap) into f: 0, or -1 if the
- * format is not flat. */
-static int flat_scan(flat_scan_t *f, const char *fmt, va_list ap)
+int aemp__flat_scan(aemp_flat_t *f, const char *fmt, va_list ap)
 {
     uint32_t n = 0;
     size_t heap = 0;
@@ -840,7 +830,7 @@ static int flat_scan(flat_scan_t *f, const char *fmt, va_list ap)
     for (; *fmt; fmt++) {
         if (*fmt == ' ' || *fmt == ',')
             continue;
-        if (n == FLAT_MAX) {
+        if (n == AEMP_FLAT_MAX) {
             va_end(cp);
             return -1;
         }
@@ -907,7 +897,7 @@ static int flat_scan(flat_scan_t *f, const char *fmt, va_list ap)
 
 /* Copy the scanned cells and strings into m (laid out for f->n elements
  * and f->heap bytes of strings). */
-static void flat_place(const flat_scan_t *f, aemp_msg_t *m)
+static void flat_place(const aemp_flat_t *f, aemp_msg_t *m)
 {
     struct aemp_val *v = m->cells + 1;
     char *hp = (char *)(v + f->n);
@@ -932,33 +922,18 @@ static void flat_place(const flat_scan_t *f, aemp_msg_t *m)
     }
 }
 
-static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
+aemp_msg_t *aemp__flat_msg(const aemp_flat_t *f)
 {
-    flat_scan_t f;
-    if (flat_scan(&f, fmt, ap) < 0)
-        return NULL;
-    aemp_msg_t *m = aemp__msg_new_flat(f.n, f.heap);
+    aemp_msg_t *m = aemp__msg_new_flat(f->n, f->heap);
     if (m)
-        flat_place(&f, m);
+        flat_place(f, m);
     return m;
 }
 
-aemp_msg_t *aemp__msgf_in(void *buf, size_t size, const char *fmt, va_list ap)
+static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
 {
-    flat_scan_t f;
-    if (!fmt || flat_scan(&f, fmt, ap) < 0)
-        return NULL;
-    size_t need = sizeof(aemp_msg_t) + (f.n + 1) * sizeof(struct aemp_val) + f.heap;
-    if (need > size || ((uintptr_t)buf & (_Alignof(aemp_msg_t) - 1)))
-        return NULL;
-    aemp_msg_t *m = buf;
-    m->refs = 1;
-    m->ncells = f.n + 1;
-    m->heaplen = (uint32_t)f.heap;
-    m->flags = MSG_STATIC;
-    flat_root(m, f.n);
-    flat_place(&f, m);
-    return m;
+    aemp_flat_t f;
+    return aemp__flat_scan(&f, fmt, ap) < 0 ? NULL : aemp__flat_msg(&f);
 }
 
 aemp_msg_t *aemp_vmsgf(const char *fmt, va_list ap)

@@ -121,12 +121,25 @@ int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c);
  * 32-bit fields. */
 aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen);
 
-/* The message aemp_vmsgf(fmt, ap) would build, laid out in the caller's
- * buf (size bytes, aligned for aemp_msg_t) instead of the heap, for a
- * message that is encoded at once and not kept: no reference may outlive
- * buf (unref is a no-op).  NULL if fmt is not flat (scalars and strings
- * at the top level) or the message does not fit; ap is left untouched. */
-aemp_msg_t *aemp__msgf_in(void *buf, size_t size, const char *fmt, va_list ap);
+/* A flat message read off a format and its arguments before it is laid
+ * out: the elements (scalars and strings, at most AEMP_FLAT_MAX) as cells
+ * of the message, except that a string's bytes are still the caller's, at
+ * strs[i] (its length in the cell).  Valid as long as those arguments. */
+#define AEMP_FLAT_MAX 16
+typedef struct aemp_flat {
+    struct aemp_val cells[AEMP_FLAT_MAX];
+    const char *strs[AEMP_FLAT_MAX];
+    uint32_t n;
+    size_t heap;               /* string bytes of the message, NULs counted */
+} aemp_flat_t;
+
+/* Scan fmt and its arguments (a copy of ap; ap is left untouched) into f:
+ * 0, or -1 if the format is not flat (then aemp_vmsgf's builder takes it,
+ * with its error reporting). */
+int aemp__flat_scan(aemp_flat_t *f, const char *fmt, va_list ap);
+
+/* The message of a scanned format (a new reference), or NULL. */
+aemp_msg_t *aemp__flat_msg(const aemp_flat_t *f);
 
 /* Relays.  The results of these three share no memory with m (borrowed)
  * and keep its values exactly, in one copy of m's block with no work per

@@ -49,7 +49,7 @@ static aemp_rnode_t *last_found;
 aemp_rnode_t *aemp__node_find(const char *id, size_t len)
 {
     aemp_rnode_t *n = last_found;
-    if (n && n->idlen == len && memcmp(n->id, id, len) == 0)
+    if (n && aemp__same_key(n->id, n->idlen, id, len))
         return n;
     n = aemp__table_get(&nodes, id, len);
     if (n)
@@ -797,12 +797,13 @@ void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t n
     aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
 }
 
-int aemp__remote_snd_now(const char *id, size_t nodelen, const char *name, size_t namelen, const aemp_msg_t *msg)
+int aemp__remote_snd_flat(const char *id, size_t nodelen, const char *name, size_t namelen,
+                          const aemp_flat_t *flat)
 {
     aemp_rnode_t *n = aemp__node_find(id, nodelen);
     if (!n || !n->conn || !namelen)
         return -1;
-    aemp__conn_send(n->conn, name, namelen, msg);
+    aemp__conn_send_flat(n->conn, name, namelen, flat);
     return 0;
 }
 

@@ -10,9 +10,10 @@
 
 /* Remote half of snd/kil, implemented by the node layer. */
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg);
-/* Send msg (borrowed, not kept) to a port of a connected node at once: 0,
- * or -1 if the node is not connected (nothing sent). */
-int aemp__remote_snd_now(const char *id, size_t nodelen, const char *name, size_t namelen, const aemp_msg_t *msg);
+/* Send a flat message scanned from a format to a port of a connected node
+ * at once: 0, or -1 if the node is not connected (nothing sent). */
+int aemp__remote_snd_flat(const char *id, size_t nodelen, const char *name, size_t namelen,
+                          const aemp_flat_t *flat);
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason);
 /* Tell remote monitors that a local port died (node layer). */
 void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason);
@@ -28,7 +29,7 @@ static struct aemp_ctx *ctx_top;
 
 static int tab_match(const aemp_lport_t *p, uint32_t h, const char *name, size_t len)
 {
-    return p->hash == h && p->namelen == len && memcmp(p->name, name, len) == 0;
+    return p->hash == h && aemp__same_key(p->name, p->namelen, name, len);
 }
 
 static void tab_resize(size_t cap)
@@ -164,7 +165,7 @@ static aemp_lport_t *port_alloc(const char *name, size_t len)
 aemp_lport_t *aemp__port_find(const char *name, size_t len)
 {
     aemp_lport_t *p = last_found;
-    if (p && p->namelen == len && memcmp(p->name, name, len) == 0)
+    if (p && aemp__same_key(p->name, p->namelen, name, len))
         return p;
     aemp_lport_t **slot = tab_slot(name, len);
     if (slot)
@@ -328,12 +329,10 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
     return 0;
 }
 
-/* Room for a flat message built on the stack (aemp__msgf_in). */
-#define SNDF_STACK 512
-
 /* aemp_sndf's fast path: a flat message to a port of a connected node is
- * laid out on the stack and encoded into the connection at once, with no
- * allocation.  0 if sent, -1 if the caller must take the general path. */
+ * encoded into the connection straight from the format and its arguments,
+ * with no message laid out.  0 if sent, -1 if the caller must take the
+ * general path. */
 static int sndf_now(const char *port, const char *fmt, va_list ap)
 {
     if (!port || idcache_get(port))
@@ -342,12 +341,10 @@ static int sndf_now(const char *port, const char *fmt, va_list ap)
     size_t nodelen, len;
     if (aemp__split_id(port, &nodelen, &name, &len) != 0 || !len)
         return -1;
-    union {
-        aemp_msg_t m;
-        char bytes[SNDF_STACK];
-    } room;
-    aemp_msg_t *m = aemp__msgf_in(&room, sizeof room, fmt, ap);
-    return m ? aemp__remote_snd_now(port, nodelen, name, len, m) : -1;
+    aemp_flat_t flat;
+    if (aemp__flat_scan(&flat, fmt, ap) < 0)
+        return -1;
+    return aemp__remote_snd_flat(port, nodelen, name, len, &flat);
 }
 
 int aemp_sndf(const char *port, const char *fmt, ...)

@@ -859,6 +859,14 @@ void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const a
     aemp__frame_encode(p->send_framing, &p->out, dest, destlen, msg);
 }
 
+void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_flat_t *flat)
+{
+    assert(p->auth_queued);
+    if (!p->auth_queued)
+        return;
+    aemp__frame_encode_flat(p->send_framing, &p->out, dest, destlen, flat);
+}
+
 /* ------------------------------------------------------------ accessors */
 
 /* See proto.h; all O(1) except aemp__proto_peer_value. */

@@ -92,6 +92,9 @@ void aemp__proto_fail(aemp_proto_t *p, const char *fmt, ...)
 /* Queue one data frame [dest, msg...] (msg borrowed).  Only after AUTHED. */
 void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
+/* aemp__proto_send of a flat message scanned from a format (frame.h). */
+void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_flat_t *flat);
+
 /* Accessors (valid once the corresponding phase is reached; NULL/0 before). */
 const char *aemp__proto_error(const aemp_proto_t *p);
 const char *aemp__proto_peer_node(const aemp_proto_t *p);      /* after GREETING */

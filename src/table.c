@@ -32,7 +32,7 @@ static aemp_table_slot_t *find(const aemp_table_t *t, const char *key, size_t le
         aemp_table_slot_t *s = &t->slots[i];
         if (!s->key)
             return NULL;
-        if (s->key != TOMBSTONE && s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+        if (s->key != TOMBSTONE && s->hash == h && aemp__same_key(s->key, s->len, key, len))
             return s;
     }
 }

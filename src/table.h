@@ -8,6 +8,7 @@
 #define AEMP_TABLE_H
 
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 typedef struct aemp_table_slot {
@@ -25,6 +26,21 @@ typedef struct aemp_table {
 } aemp_table_t;
 
 #define AEMP_TABLE_INIT { NULL, 0, 0, 0 }
+
+/* 1 if the byte strings a[0..alen) and b[0..blen) are equal.  Short ones
+ * (node IDs, port names) are compared in line: for a few bytes a call of
+ * memcmp costs more than the comparison. */
+static inline int aemp__same_key(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    if (alen > 16)
+        return memcmp(a, b, alen) == 0;
+    for (size_t i = 0; i < alen; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
 
 /* Hash of a byte string (stable within a process). */
 uint64_t aemp__hash(const char *s, size_t len);
