@@ -53,6 +53,7 @@
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
+#define OUT_KEEP (64 * 1024)      /* output buffer bytes kept once drained */
 
 typedef struct listener {
     ev_io w;                  /* first: the callback casts back */
@@ -575,6 +576,28 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
     mark_dirty(c);
 }
 
+void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
+                             const void *bytes, size_t len)
+{
+    if (c->closed || c->overflow)
+        return;
+    aemp__proto_send_encoded(c->proto, bytes, len);
+    c->msgs_out++;
+    c->bytes_out += len;
+    aemp__g.stats[AEMP_STAT_MSGS_OUT]++;
+    aemp__g.stats[AEMP_STAT_BYTES_OUT] += len;
+    if (aemp_log_level() >= AEMP_LOG_TRACE)
+        trace_frame(c, ">", dest, destlen, msg);
+    if (unsent(c) > aemp__g.net.max_queue)
+        c->overflow = 1;
+    mark_dirty(c);
+}
+
+aemp_framing_t aemp__conn_framing(const aemp_conn_t *c)
+{
+    return c->up ? aemp__proto_send_framing(c->proto) : AEMP_FRAMING_NONE;
+}
+
 /* Close c because its unsent output exceeds max_send_queue. */
 static void overflow_close(aemp_conn_t *c)
 {
@@ -635,6 +658,9 @@ static void flush_one(aemp_conn_t *c)
         return;
     }
     ev_io_stop(aemp__g.loop, &c->wio);
+    /* drained: a large message's buffer is not kept for the next one */
+    aemp__buf_trim(plain, OUT_KEEP);
+    aemp__buf_trim(&c->wire, OUT_KEEP);
 }
 
 static void flush_all(EV_P_ ev_prepare *w, int revents)

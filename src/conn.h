@@ -59,6 +59,16 @@ aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char
 /* Queue one frame on an authenticated connection (msg borrowed). */
 void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
+/* Queue the frame [dest, msg...] already encoded in c's send framing
+ * (aemp__conn_framing) as `bytes` (borrowed): the fan-out of one message
+ * to many connections encodes it once per framing.  Counters, trace log
+ * and max_send_queue as aemp__conn_send. */
+void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
+                             const void *bytes, size_t len);
+
+/* The framing c sends in (AEMP_FRAMING_NONE before authentication). */
+aemp_framing_t aemp__conn_framing(const aemp_conn_t *c);
+
 /* Close with a reason; the node layer hears about it (conn_lost). */
 void aemp__conn_close(aemp_conn_t *c, const char *reason);
 
