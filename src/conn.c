@@ -53,7 +53,7 @@
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
-#define OUT_KEEP (64 * 1024)      /* output buffer bytes kept once drained */
+#define OUT_KEEP (4 * 1024)       /* output buffer bytes kept once drained (more is freed) */
 
 typedef struct listener {
     ev_io w;                  /* first: the callback casts back */
@@ -591,6 +591,18 @@ void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, c
     if (unsent(c) > aemp__g.net.max_queue)
         c->overflow = 1;
     mark_dirty(c);
+    /* a fan-out appends the same large frame to thousands of connections
+     * in one pass: hand it to the socket now, so that what waits is in the
+     * kernel's socket buffers rather than in one copy per connection here
+     * (errors and the rest are left to the regular flush) */
+    aemp_buf_t *out = aemp__proto_out(c->proto);
+    if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_KEEP) {
+        ssize_t w = send(c->fd, aemp__buf_head(out), aemp__buf_used(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            aemp__buf_consume(out, (size_t)w);
+            c->last_write = ev_now(aemp__g.loop);
+        }
+    }
 }
 
 aemp_framing_t aemp__conn_framing(const aemp_conn_t *c)

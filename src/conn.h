@@ -62,7 +62,8 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
 /* Queue the frame [dest, msg...] already encoded in c's send framing
  * (aemp__conn_framing) as `bytes` (borrowed): the fan-out of one message
  * to many connections encodes it once per framing.  Counters, trace log
- * and max_send_queue as aemp__conn_send. */
+ * and max_send_queue as aemp__conn_send; when more than 64 KiB wait,
+ * what the socket takes is written at once. */
 void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
                              const void *bytes, size_t len);
 
