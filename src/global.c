@@ -1316,7 +1316,11 @@ static void mirror_report(mirror_t *mi)
         need |= !m->gcb && (report || !m->primed);
         first |= !m->gcb && !m->primed;
     }
-    aemp_msg_t *family = need ? mirror_family(mi) : NULL, *all = NULL, *none = aemp_msg_empty();
+    /* unchanged since the last report (a new monitor's first call): that
+     * report's family serves again */
+    aemp_msg_t *family = !need ? NULL : mi->reported && !mi->touched.used ? aemp_msg_ref(mi->reported)
+                                                                          : mirror_family(mi);
+    aemp_msg_t *all = NULL, *none = aemp_msg_empty();
     aemp_msg_unref(mi->reported);
     mi->reported = aemp_msg_ref(family);   /* NULL (unknown) if not built */
     aemp__kv_clear(&mi->touched);
