@@ -672,7 +672,7 @@ static void flush_one(aemp_conn_t *c)
     ev_io_stop(aemp__g.loop, &c->wio);
     /* drained: a large message's buffer is not kept for the next one */
     aemp__buf_trim(plain, OUT_KEEP);
-    aemp__buf_trim(&c->wire, OUT_KEEP);
+    aemp__buf_trim(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
 }
 
 static void flush_all(EV_P_ ev_prepare *w, int revents)
