@@ -10,7 +10,8 @@
  *                        (to the master and back): median and p99
  * Then the scaling measurement of mesh_scale.c, N = 64 ... up to
  * $AEMP_BENCH_MESH_MAX (default 256; 4096 is the largest step);
- * "bench_mesh scale [max [min]]" runs only that part, N from min to max.
+ * "bench_mesh scale [max [min [G]]]" runs only that part, N from min to max,
+ * with G global nodes (default 2).
  * Prints "RESULT <name> <value> <unit>" lines.  Every child is stopped by
  * its PID; every wait is bounded.
  */
@@ -238,7 +239,8 @@ int main(int argc, char **argv)
     const char *env = getenv("AEMP_BENCH_MESH_MAX");
     int scale_max = env ? atoi(env) : 256;
     if (argc > 1 && !strcmp(argv[1], "scale")) {   /* only the scaling part */
-        mesh_scale_run(argc > 3 ? atoi(argv[3]) : 0, argc > 2 ? atoi(argv[2]) : scale_max, SECRET);
+        mesh_scale_run(argc > 3 ? atoi(argv[3]) : 0, argc > 2 ? atoi(argv[2]) : scale_max,
+                       argc > 4 ? atoi(argv[4]) : 2, SECRET);
         return 0;
     }
     int sizes[] = { 8, 16, 32 };
@@ -247,6 +249,6 @@ int main(int argc, char **argv)
         if (sizes[i] <= maxn)
             run_mesh(sizes[i]);
     run_latency();
-    mesh_scale_run(0, scale_max, SECRET);
+    mesh_scale_run(0, scale_max, 2, SECRET);
     return 0;
 }

@@ -1,7 +1,11 @@
 /* bench/mesh_scale.c - how a network of N worker processes scales.
  *
- * Two seeds (global nodes), one observer node and N workers, each a
- * forked process on 127.0.0.1.  Every worker db_regs one port in family
+ * Two seeds (global nodes; G of them with "scale MAX MIN G"), one observer
+ * node and N workers, each a forked process on 127.0.0.1.  Every seed lists
+ * all G seeds.  With G = 2 every node lists seed1, seed2 (seed1 is every
+ * worker's master); with G > 2 worker i lists two, seeds i mod G and
+ * i+1 mod G (its master is the first while it is up), so each global node
+ * is the master of N/G workers and is connected to 2N/G of them.  Every worker db_regs one port in family
  * "scale" and (unless only one watcher is measured) db_mons that family;
  * the observer watches "scale" and "'l".  Every process reports what it
  * saw through one pipe as lines "<kind> <index> <value>" (kind: J the
@@ -15,7 +19,7 @@
  *             the kill until the watchers have N - k entries
  *   rejoin    restart them under the same node IDs; until every watcher
  *             has N entries again
- * plus seed RSS and CPU (/proc), connections (sockets of every process,
+ * plus seed RSS (the largest) and CPU (all seeds) from /proc, connections (sockets of every process,
  * less listeners, halved), median worker RSS, first-message latency from
  * the observer to workers it never contacted, and the kernel's listen-
  * queue overflows (/proc/net/netstat) before and after.  Every process is
@@ -44,6 +48,7 @@
 
 #define FAMILY "scale"
 #define PINGS 20
+#define MAX_SEEDS 8
 
 int mesh_free_port(void)
 {
@@ -69,7 +74,11 @@ static double wall(void)
 
 static struct {
     const char *secret;
-    char seeds[128];
+    const char *seeds;     /* the seed list of the next process forked */
+    int nseeds;            /* G */
+    char seed_addr[MAX_SEEDS][32];
+    char seeds_all[MAX_SEEDS * 32];
+    char seeds_pair[MAX_SEEDS][64];
     int n, k;              /* workers, of which k are killed */
     int report_fd;         /* write end of the report pipe */
     int ctl_fd;            /* observer: read end of its control pipe */
@@ -201,8 +210,11 @@ static void node_main(const char *id, const char *bind, int index, int watch, in
     _exit(0);
 }
 
+/* Fork node `id`; its seeds: all of them for a seed (index < 0), else the
+ * pair of worker `index` (the observer's: pair 0). */
 static pid_t spawn(const char *id, const char *bind, int index, int watch, int phase, int close_fd)
 {
+    S.seeds = index < 0 ? S.seeds_all : S.seeds_pair[index < S.n ? index % S.nseeds : 0];
     pid_t pid = fork();
     if (pid == 0) {
         if (close_fd >= 0)
@@ -430,10 +442,33 @@ static void perf_stop(pid_t pid)
 
 /* ------------------------------------------------------------ one run */
 
+/* RESULT scale[1][_gG]_<what>_<n>: "1" with one watcher, _gG with G != 2
+ * global nodes. */
 static void result(const char *what, int all, int n, double v, const char *unit)
 {
-    printf("RESULT scale%s_%s_%d %.3f %s\n", all ? "" : "1", what, n, v, unit);
+    char g[16] = "";
+    if (S.nseeds != 2)
+        snprintf(g, sizeof g, "_g%d", S.nseeds);
+    printf("RESULT scale%s%s_%s_%d %.3f %s\n", all ? "" : "1", g, what, n, v, unit);
     fflush(stdout);
+}
+
+/* The largest RSS of the seeds in MiB, and their CPU seconds together. */
+static double seeds_rss(const pid_t *seed)
+{
+    long m = 0;
+    for (int i = 0; i < S.nseeds; i++)
+        if (rss_kib(seed[i]) > m)
+            m = rss_kib(seed[i]);
+    return (double)m / 1024;
+}
+
+static double seeds_cpu(const pid_t *seed)
+{
+    double t = 0;
+    for (int i = 0; i < S.nseeds; i++)
+        t += cpu_seconds(seed[i]);
+    return t;
 }
 
 /* One network of n workers; all: every worker watches (else only the
@@ -442,10 +477,18 @@ static void run(int n, int all)
 {
     S.n = n;
     S.k = (n + 9) / 10;
-    char b1[64], b2[64];
-    snprintf(b1, sizeof b1, "127.0.0.1:%d", mesh_free_port());
-    snprintf(b2, sizeof b2, "127.0.0.1:%d", mesh_free_port());
-    snprintf(S.seeds, sizeof S.seeds, "%s,%s", b1, b2);
+    size_t used = 0;
+    for (int i = 0; i < S.nseeds; i++) {
+        snprintf(S.seed_addr[i], sizeof S.seed_addr[i], "127.0.0.1:%d", mesh_free_port());
+        used += (size_t)snprintf(S.seeds_all + used, sizeof S.seeds_all - used, "%s%s", i ? "," : "",
+                                 S.seed_addr[i]);
+    }
+    /* with two seeds everybody lists both in the same order (seed1 is
+     * every worker's master), as the runs before G existed did */
+    for (int i = 0; i < S.nseeds; i++) {
+        int a = S.nseeds == 2 ? 0 : i, b = S.nseeds == 2 ? 1 : (i + 1) % S.nseeds;
+        snprintf(S.seeds_pair[i], sizeof S.seeds_pair[i], "%.31s,%.31s", S.seed_addr[a], S.seed_addr[b]);
+    }
     int rep[2], ctl[2];
     if (pipe(rep) < 0 || pipe(ctl) < 0)
         abort();
@@ -456,11 +499,14 @@ static void run(int n, int all)
     collect_t c = { .n = n, .fd = rep[0] };
     for (int s = 0; s < 4; s++)
         c.t[s] = calloc((size_t)n + 1, sizeof(double));
-    pid_t *pids = calloc((size_t)n, sizeof *pids), seed1, seed2, obs;
-    seed1 = spawn("seed1", b1, -1, 0, 0, rep[0]);
-    seed2 = spawn("seed2", b2, -1, 0, 0, rep[0]);
+    pid_t *pids = calloc((size_t)n, sizeof *pids), seed[MAX_SEEDS], obs;
+    for (int i = 0; i < S.nseeds; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "seed%d", i + 1);
+        seed[i] = spawn(id, S.seed_addr[i], -1, 0, 0, rep[0]);
+    }
     obs = spawn("observer", "127.0.0.1:0", n, 1, 0, rep[0]);
-    pid_t perf = perf_start(seed1, n, all);
+    pid_t perf = perf_start(seed[0], n, all);
     close(ctl[0]);
     double t0 = wall();
     for (int i = 0; i < n; i++) {
@@ -477,13 +523,14 @@ static void run(int n, int all)
         result("start", all, n, tstart - t0, "s");
     result("join", all, n, latest(&c, 3, tstart), "s");
     result("agree", all, n, c.count[0] >= watchers ? latest(&c, 0, tstart) : -1, "s");
-    result("seed_rss", all, n, (double)(rss_kib(seed1) > rss_kib(seed2) ? rss_kib(seed1) : rss_kib(seed2)) / 1024,
-           "MiB");
-    result("seed_cpu", all, n, cpu_seconds(seed1) + cpu_seconds(seed2), "s");
+    result("seed_rss", all, n, seeds_rss(seed), "MiB");
+    result("seed_cpu", all, n, seeds_cpu(seed), "s");
     if (all) {
         /* every process has one listener; the rest are connections, each
          * counted at both ends */
-        long socks = sockets_of(seed1) + sockets_of(seed2) + sockets_of(obs) - 3;
+        long socks = sockets_of(obs) - 1;
+        for (int i = 0; i < S.nseeds; i++)
+            socks += sockets_of(seed[i]) - 1;
         for (int i = 0; i < n; i++)
             socks += sockets_of(pids[i]) - 1;
         result("connections", all, n, socks / 2.0, "conns");
@@ -522,15 +569,15 @@ static void run(int n, int all)
     long retr1 = proc_net_counter("/proc/net/snmp", "Tcp:", "RetransSegs");
     result("listen_overflows", all, n, (double)(over1 - over0), "count");
     result("retransmits", all, n, (double)(retr1 - retr0), "count");
-    result("seed_cpu_total", all, n, cpu_seconds(seed1) + cpu_seconds(seed2), "s");
+    result("seed_cpu_total", all, n, seeds_cpu(seed), "s");
     perf_stop(perf);
-    kill(seed1, SIGTERM);
-    kill(seed2, SIGTERM);
+    for (int i = 0; i < S.nseeds; i++)
+        kill(seed[i], SIGTERM);
     kill(obs, SIGTERM);
     for (int i = 0; i < n; i++)
         kill(pids[i], SIGTERM);
-    bu_reap(seed1, 5);
-    bu_reap(seed2, 5);
+    for (int i = 0; i < S.nseeds; i++)
+        bu_reap(seed[i], 5);
     bu_reap(obs, 5);
     for (int i = 0; i < n; i++)
         bu_reap(pids[i], 5);
@@ -552,9 +599,10 @@ static void raise_fd_limit(void)
     }
 }
 
-void mesh_scale_run(int min, int max, const char *secret)
+void mesh_scale_run(int min, int max, int seeds, const char *secret)
 {
     S.secret = secret;
+    S.nseeds = seeds < 2 ? 2 : seeds > MAX_SEEDS ? MAX_SEEDS : seeds;
     raise_fd_limit();
     int sizes[] = { 64, 256, 1024, 2048, 4096 };
     int nsizes = sizeof sizes / sizeof sizes[0], last = 0;

@@ -4,8 +4,9 @@
 
 /* Run the scaling measurement for N = 64, 256, 1024, 2048, 4096 from min
  * up to max (and max itself), each with every worker watching and with
- * only one watcher; prints RESULT lines.  secret: the network's secret. */
-void mesh_scale_run(int min, int max, const char *secret);
+ * only one watcher, with `seeds` global nodes (2..8; each worker lists two
+ * of them); prints RESULT lines.  secret: the network's secret. */
+void mesh_scale_run(int min, int max, int seeds, const char *secret);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int mesh_free_port(void);

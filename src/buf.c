@@ -63,3 +63,9 @@ void aemp__buf_compact(aemp_buf_t *b)
     b->len -= b->off;
     b->off = 0;
 }
+
+void aemp__buf_trim(aemp_buf_t *b, size_t keep)
+{
+    if (b->cap > keep && !aemp__buf_used(b))
+        aemp__buf_free(b);
+}

@@ -54,4 +54,8 @@ void aemp__buf_consume(aemp_buf_t *b, size_t n);
 /* Move unconsumed bytes to the front of the storage. */
 void aemp__buf_compact(aemp_buf_t *b);
 
+/* Release the storage of an empty buffer that holds more than `keep`
+ * bytes, so that one large message does not pin its size for good. */
+void aemp__buf_trim(aemp_buf_t *b, size_t keep);
+
 #endif

@@ -53,6 +53,8 @@
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
+#define OUT_KEEP (4 * 1024)       /* output buffer bytes kept once drained (more is freed) */
+#define BUSY_DRAIN 0.01           /* seconds: drained again this soon, a connection streams */
 
 typedef struct listener {
     ev_io w;                  /* first: the callback casts back */
@@ -593,6 +595,33 @@ void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, cons
     aemp_msg_unref(traced);
 }
 
+void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
+                             const void *bytes, size_t len)
+{
+    if (c->closed || c->overflow)
+        return;
+    size_t before = unsent(c);
+    aemp__proto_send_encoded(c->proto, bytes, len);
+    frame_queued(c, before, dest, destlen, msg);
+    /* a fan-out appends the same large frame to thousands of connections
+     * in one pass: hand it to the socket now, so that what waits is in the
+     * kernel's socket buffers rather than in one copy per connection here
+     * (errors and the rest are left to the regular flush) */
+    aemp_buf_t *out = aemp__proto_out(c->proto);
+    if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_KEEP) {
+        ssize_t w = send(c->fd, aemp__buf_head(out), aemp__buf_used(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            aemp__buf_consume(out, (size_t)w);
+            c->last_write = ev_now(aemp__g.loop);
+        }
+    }
+}
+
+aemp_framing_t aemp__conn_framing(const aemp_conn_t *c)
+{
+    return c->up ? aemp__proto_send_framing(c->proto) : AEMP_FRAMING_NONE;
+}
+
 /* Close c because its unsent output exceeds max_send_queue. */
 static void overflow_close(aemp_conn_t *c)
 {
@@ -653,6 +682,16 @@ static void flush_one(aemp_conn_t *c)
         return;
     }
     ev_io_stop(aemp__g.loop, &c->wio);
+    /* drained: a large message's buffer is not kept for the next one,
+     * unless the connection streams (drained again within BUSY_DRAIN):
+     * freeing and growing its buffer on every pass would cost more than
+     * the memory it holds */
+    ev_tstamp now = ev_now(aemp__g.loop);
+    if (now - c->last_drain > BUSY_DRAIN) {
+        aemp__buf_trim(plain, OUT_KEEP);
+        aemp__buf_trim(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
+    }
+    c->last_drain = now;
 }
 
 static void flush_all(EV_P_ ev_prepare *w, int revents)

@@ -36,6 +36,7 @@ struct aemp_conn {
     aemp_buf_t wire;
     int tls_up;               /* handshake done, proto told (tls_ready) */
     ev_tstamp last_write;
+    ev_tstamp last_drain;     /* when its output was last written out whole */
     ev_tstamp since;          /* when it was opened */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;   /* always-on counters */
     aemp_conn_t *next_dirty;
@@ -62,6 +63,17 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
 /* aemp__conn_send of a flat message scanned from a format (msg.h), with
  * no message laid out (one is built only to trace the frame). */
 void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_flat_t *flat);
+
+/* Queue the frame [dest, msg...] already encoded in c's send framing
+ * (aemp__conn_framing) as `bytes` (borrowed): the fan-out of one message
+ * to many connections encodes it once per framing.  Counters, trace log
+ * and max_send_queue as aemp__conn_send; when more than OUT_KEEP (conn.c)
+ * bytes wait, what the socket takes is written at once. */
+void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
+                             const void *bytes, size_t len);
+
+/* The framing c sends in (AEMP_FRAMING_NONE before authentication). */
+aemp_framing_t aemp__conn_framing(const aemp_conn_t *c);
 
 /* Close with a reason; the node layer hears about it (conn_lost). */
 void aemp__conn_close(aemp_conn_t *c, const char *reason);

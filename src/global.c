@@ -33,6 +33,7 @@
  */
 #include "global.h"
 
+#include "conn.h"
 #include "kernel.h"
 #include "node.h"
 
@@ -233,6 +234,8 @@ static struct {
     aemp_table_t merged;     /* family -> key -> value */
     aemp_table_t subscribers;/* family -> set of node IDs */
     aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
+    aemp_table_t snap_wait;  /* family -> set of subscribers that wait for
+                                their snapshot (g_chg1, sent by outbox_job) */
     int outbox_due;          /* the job that sends them is queued */
     ev_timer outbox_timer;   /* for the next g_chg2 that waits */
     /* queries and mirrors */
@@ -312,6 +315,45 @@ static int set_has(const aemp_table_t *set, const char *s)
 static void set_add(aemp_table_t *set, const char *s)
 {
     aemp__kv_put(set, s, strlen(s));
+}
+
+/* One node-port message for many nodes, encoded once per framing: a node
+ * whose connection is up gets those bytes appended to its output as they
+ * are; any other (this node, one still connecting) gets the message
+ * through aemp_snd, as send_to would. */
+typedef struct fanout {
+    aemp_msg_t *msg;
+    aemp_buf_t enc[AEMP_FRAMING_CBOR + 1];   /* per framing, made on first use */
+} fanout_t;
+
+/* Start a fan-out of msg (stolen; NULL: fanout_to sends nothing). */
+static void fanout_init(fanout_t *f, aemp_msg_t *msg)
+{
+    memset(f, 0, sizeof *f);
+    f->msg = msg;
+}
+
+static void fanout_to(fanout_t *f, const char *node, size_t len)
+{
+    if (!f->msg)
+        return;
+    aemp_rnode_t *n = is_self(node) ? NULL : aemp__node_find(node, len);
+    aemp_framing_t fr = n && n->conn ? aemp__conn_framing(n->conn) : AEMP_FRAMING_NONE;
+    if (fr == AEMP_FRAMING_NONE || fr > AEMP_FRAMING_CBOR) {
+        send_to(node, aemp_msg_ref(f->msg));
+        return;
+    }
+    aemp_buf_t *e = &f->enc[fr];
+    if (!aemp__buf_used(e))
+        aemp__frame_encode(fr, e, "", 0, f->msg);
+    aemp__conn_send_encoded(n->conn, "", 0, f->msg, aemp__buf_head(e), aemp__buf_used(e));
+}
+
+static void fanout_done(fanout_t *f)
+{
+    aemp_msg_unref(f->msg);
+    for (size_t i = 0; i < sizeof f->enc / sizeof f->enc[0]; i++)
+        aemp__buf_free(&f->enc[i]);
 }
 
 /* ------------------------------------------------- global node: merging */
@@ -442,12 +484,13 @@ static void outbox_send_mon(outbox_t *ob)
         aemp_build_str(b, "g_chg2");
         aemp_build_strn(b, ob->family, ob->len);
         build_outbox(b, &ob->mon);
-        aemp_msg_t *msg = aemp_build_msg(b);
+        fanout_t f;
+        fanout_init(&f, aemp_build_msg(b));
         size_t pos = 0;
         aemp_kv_t *node;
-        while (msg && aemp__kv_next(subs, &pos, &node))
-            send_to(node->key, aemp_msg_ref(msg));
-        aemp_msg_unref(msg);
+        while (aemp__kv_next(subs, &pos, &node))
+            fanout_to(&f, node->key, node->len);
+        fanout_done(&f);
         ob->sent = ev_now(aemp__g.loop);
     }
     aemp__kv_clear(&ob->mon);
@@ -457,24 +500,55 @@ static void outbox_send_mon(outbox_t *ob)
  * each that is up, and empty it. */
 static void outbox_send_fwd(outbox_t *ob)
 {
-    aemp_msg_t *fwd = NULL;
+    fanout_t f;
+    fanout_init(&f, NULL);
     size_t pos = 0;
     aemp_kv_t *node;
     while (ob->fwd.used && aemp__kv_next(&G.globals, &pos, &node)) {
         if (is_self(node->key) || aemp_node_is_up(node->key) != 1)
             continue;
-        if (!fwd) {
+        if (!f.msg) {
             aemp_build_t *b = aemp_build_new();
             aemp_build_str(b, "g_upd");
             aemp_build_strn(b, ob->family, ob->len);
             build_outbox(b, &ob->fwd);
-            if (!(fwd = aemp_build_msg(b)))
+            if (!(f.msg = aemp_build_msg(b)))
                 break;
         }
-        send_to(node->key, aemp_msg_ref(fwd));
+        fanout_to(&f, node->key, node->len);
     }
-    aemp_msg_unref(fwd);
+    fanout_done(&f);
     aemp__kv_clear(&ob->fwd);
+}
+
+/* Send the snapshots (g_chg1) that subscribers wait for: one message per
+ * family, encoded once, to each waiting node that still subscribes. */
+static void send_snapshots(void)
+{
+    aemp_table_t wait = G.snap_wait;
+    G.snap_wait = (aemp_table_t)AEMP_TABLE_INIT;
+    size_t pos = 0;
+    aemp_kv_t *w;
+    while (aemp__kv_next(&wait, &pos, &w)) {
+        aemp_table_t *subs = subscribers_of(w->key, w->len);
+        aemp_kv_t *f = aemp__kv_get(&G.merged, w->key, w->len);
+        aemp_build_t *b = aemp_build_new();
+        aemp_build_str(b, "g_chg1");
+        aemp_build_strn(b, w->key, w->len);
+        if (f)
+            aemp__kv_build_map(b, &f->sub);
+        else
+            aemp_build_null(b);
+        fanout_t fo;
+        fanout_init(&fo, aemp_build_msg(b));
+        size_t npos = 0;
+        aemp_kv_t *node;
+        while (subs && aemp__kv_next(&w->sub, &npos, &node))
+            if (aemp__kv_get(subs, node->key, node->len))
+                fanout_to(&fo, node->key, node->len);
+        fanout_done(&fo);
+    }
+    aemp__kv_clear(&wait);
 }
 
 /* Seconds between two g_chg2 of a family: what one costs the network,
@@ -496,6 +570,8 @@ static double fanout_interval(const outbox_t *ob)
 static void outbox_job(void *unused)
 {
     G.outbox_due = 0;
+    /* snapshots first: a subscriber's g_chg1 comes before its g_chg2 */
+    send_snapshots();
     ev_tstamp now = ev_now(aemp__g.loop), next = 0;
     /* take the list first: sending may add outboxes (never frees one) */
     size_t n = 0, pos = 0;
@@ -532,13 +608,18 @@ static void outbox_timer_cb(EV_P_ ev_timer *w, int revents)
 }
 
 /* Record the latest state of key in an outbox table (val NULL: deleted). */
-static void outbox_put(aemp_table_t *t, const char *key, size_t klen, aemp_msg_t *val)
+static void outbox_schedule(void)
 {
-    aemp__kv_set(t, key, klen, val);
     if (!G.outbox_due) {
         G.outbox_due = 1;
         aemp__job_call(outbox_job, NULL);
     }
+}
+
+static void outbox_put(aemp_table_t *t, const char *key, size_t klen, aemp_msg_t *val)
+{
+    aemp__kv_set(t, key, klen, val);
+    outbox_schedule();
 }
 
 /* Queue what one update did for the subscribers (if the family has any)
@@ -1019,19 +1100,14 @@ static void h_g_mon1(aemp_msg_t *args, void *unused)
     const char *family = aemp_msg_str(args, 0, &flen);
     if (!family || !G.global)
         return;
-    /* the snapshot includes the changes still in the outbox; the g_chg2
-     * that brings them later changes nothing here (h_g_chg2 skips
-     * values it has and deletes of keys it lacks) */
+    /* the snapshot goes out at the end of the loop pass (outbox_job), one
+     * encoding for every node that subscribed in that pass; it includes
+     * the changes still in the outbox, and the g_chg2 that brings them
+     * later changes nothing there (h_g_chg2 skips values it has and
+     * deletes of keys it lacks) */
     set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
-    aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_str(b, "g_chg1");
-    aemp_build_strn(b, family, flen);
-    if (f)
-        aemp__kv_build_map(b, &f->sub);
-    else
-        aemp_build_null(b);
-    send_to(src(), aemp_build_msg(b));
+    set_add(&aemp__kv_put(&G.snap_wait, family, flen)->sub, src());
+    outbox_schedule();
 }
 
 static void h_g_mon0(aemp_msg_t *args, void *unused)
@@ -1240,7 +1316,11 @@ static void mirror_report(mirror_t *mi)
         need |= !m->gcb && (report || !m->primed);
         first |= !m->gcb && !m->primed;
     }
-    aemp_msg_t *family = need ? mirror_family(mi) : NULL, *all = NULL, *none = aemp_msg_empty();
+    /* unchanged since the last report (a new monitor's first call): that
+     * report's family serves again */
+    aemp_msg_t *family = !need ? NULL : mi->reported && !mi->touched.used ? aemp_msg_ref(mi->reported)
+                                                                          : mirror_family(mi);
+    aemp_msg_t *all = NULL, *none = aemp_msg_empty();
     aemp_msg_unref(mi->reported);
     mi->reported = aemp_msg_ref(family);   /* NULL (unknown) if not built */
     aemp__kv_clear(&mi->touched);
@@ -1705,6 +1785,7 @@ void aemp__global_shutdown(void)
     while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
         outbox_free(v);
     aemp__table_free(&G.outboxes);
+    aemp__kv_clear(&G.snap_wait);
     aemp__kv_clear(&G.refind);
     ev_timer_stop(aemp__g.loop, &G.refind_timer);
     ev_timer_stop(aemp__g.loop, &G.outbox_timer);

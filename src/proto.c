@@ -867,6 +867,15 @@ void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, co
     aemp__frame_encode_flat(p->send_framing, &p->out, dest, destlen, flat);
 }
 
+/* See proto.h.  O(len). */
+void aemp__proto_send_encoded(aemp_proto_t *p, const void *bytes, size_t len)
+{
+    assert(p->auth_queued);
+    if (!p->auth_queued)
+        return;
+    aemp__buf_append(&p->out, bytes, len);
+}
+
 /* ------------------------------------------------------------ accessors */
 
 /* See proto.h; all O(1) except aemp__proto_peer_value. */

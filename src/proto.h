@@ -95,6 +95,11 @@ void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const a
 /* aemp__proto_send of a flat message scanned from a format (frame.h). */
 void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_flat_t *flat);
 
+/* Queue frames already encoded in our send framing (what
+ * aemp__frame_encode with aemp__proto_send_framing(p) appended), as they
+ * are: one encoding serves many connections.  Only after AUTHED. */
+void aemp__proto_send_encoded(aemp_proto_t *p, const void *bytes, size_t len);
+
 /* Accessors (valid once the corresponding phase is reached; NULL/0 before). */
 const char *aemp__proto_error(const aemp_proto_t *p);
 const char *aemp__proto_peer_node(const aemp_proto_t *p);      /* after GREETING */

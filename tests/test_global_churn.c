@@ -1,7 +1,11 @@
 /* The batched database fan-out under churn, with real processes: two seeds
  * (global nodes), eight workers (half of them prefer the second seed as
  * master, so updates also travel between the global nodes) and this test
- * process, all watching family "churn".  While workers are killed with
+ * process, all watching family "churn".  "test_global_churn 3" runs three
+ * (up to four) global nodes instead: every seed lists them all, each worker
+ * lists only two, a different pair per worker (so every global node is the
+ * master of some workers, and a worker never talks to the third), and the
+ * views of all global nodes are checked as well.  While workers are killed with
  * SIGKILL and restarted under the same node ID, the live ones set and
  * delete keys and register and kill db_reg ports, in bursts.  At the end
  * every watcher's mirror and the master's merged view hold exactly the
@@ -26,6 +30,7 @@
 #define FAMILY "churn"
 #define NWORK 8
 #define MAXKEYS 512
+#define MAXSEEDS 4
 
 /* ------------------------------------------------------------ a node */
 
@@ -113,8 +118,9 @@ typedef struct proc {
     pid_t pid;               /* 0: dead */
 } proc_t;
 
-static proc_t seed[2], work[NWORK];
-static char seeds12[96], seeds21[96];
+static proc_t seed[MAXSEEDS], work[NWORK];
+static int nseeds = 2;
+static char seeds_all[MAXSEEDS * 24], seeds_pair[MAXSEEDS][2 * 24];
 
 static int free_port(void)
 {
@@ -246,24 +252,33 @@ static int live_worker(void)
 static int setup(void **state)
 {
     srand((unsigned)time(NULL));
-    int p1 = free_port(), p2 = free_port();
-    snprintf(seeds12, sizeof seeds12, "127.0.0.1:%d,127.0.0.1:%d", p1, p2);
-    snprintf(seeds21, sizeof seeds21, "127.0.0.1:%d,127.0.0.1:%d", p2, p1);
-    for (int i = 0; i < 2; i++) {
+    int port[MAXSEEDS];
+    size_t used = 0;
+    for (int i = 0; i < nseeds; i++) {
+        port[i] = free_port();
+        used += (size_t)snprintf(seeds_all + used, sizeof seeds_all - used, "%s127.0.0.1:%d", i ? "," : "",
+                                 port[i]);
+    }
+    /* pair i: seed i first (its master while it is up), then the next;
+     * with two seeds the pairs are 12 and 21 */
+    for (int i = 0; i < nseeds; i++)
+        snprintf(seeds_pair[i], sizeof seeds_pair[i], "127.0.0.1:%d,127.0.0.1:%d", port[i],
+                 port[(i + 1) % nseeds]);
+    for (int i = 0; i < nseeds; i++) {
         snprintf(seed[i].id, sizeof seed[i].id, "seed%d", i + 1);
-        snprintf(seed[i].binds, sizeof seed[i].binds, "127.0.0.1:%d", i ? p2 : p1);
-        seed[i].seeds = seeds12;
+        snprintf(seed[i].binds, sizeof seed[i].binds, "127.0.0.1:%d", port[i]);
+        seed[i].seeds = seeds_all;
         start(&seed[i]);
     }
     for (int i = 0; i < NWORK; i++) {
         snprintf(work[i].id, sizeof work[i].id, "w%d", i);
         snprintf(work[i].binds, sizeof work[i].binds, "127.0.0.1:0");
-        work[i].seeds = i % 2 ? seeds21 : seeds12;
+        work[i].seeds = seeds_pair[i % nseeds];
         start(&work[i]);
     }
     char err[256];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:[s], s:b, s:i, s:i}", "nodeid", "tester",
-                        "secret", SECRET, "binds", "127.0.0.1:0", "seeds", seeds12, "norc", 1,
+                        "secret", SECRET, "binds", "127.0.0.1:0", "seeds", seeds_pair[nseeds - 1], "norc", 1,
                         "connect_interval", 2, "monitor_timeout", 4) != 0) {
         fprintf(stderr, "configure: %s\n", err);
         return -1;
@@ -275,7 +290,7 @@ static int teardown(void **state)
 {
     for (int i = 0; i < NWORK; i++)
         stop(&work[i], SIGTERM);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < nseeds; i++)
         stop(&seed[i], SIGTERM);
     aemp_msg_unref(mirror);
     free(reply_text);
@@ -299,7 +314,7 @@ static int all_agree(double seconds)
                 call(i, "churn::view", me);
                 asked++;
             }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < nseeds; i++) {
             aemp_snd_to_func(seed[i].id, "churn::view", aemp_msgf("s", me));
             asked++;
         }
@@ -385,6 +400,13 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "node"))
         return node_main(argv[2], argv[3], argv[4]);
+    if (argc == 2) {   /* the number of global nodes */
+        nseeds = atoi(argv[1]);
+        if (nseeds < 2 || nseeds > MAXSEEDS) {
+            fprintf(stderr, "usage: %s [global nodes: 2..%d]\n", argv[0], MAXSEEDS);
+            return 2;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_watcher_ends_with_the_live_entries),
