@@ -120,7 +120,8 @@ typedef void (*aemp_dataconn_fn)(aemp_stream_t *s, const char *error, void *arg)
  * failure or when timeout seconds pass first, nothing runs remotely, cb
  * gets the error, and port is killed with ("AnyEvent::MP::DataConn",
  * error).  timeout should cover four network round trips and a message
- * round trip.  If port dies first, cb gets "calling port died" (no kill).
+ * round trip.  If port dies first (the target's own timeout kills it
+ * too), cb gets "calling port died: <reason as JSON>" (no kill).
  *
  * A local target (our own node) gets a socketpair at once: initfunc, then
  * cb, both inside this call (as in Perl).  Otherwise the target is asked

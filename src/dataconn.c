@@ -532,7 +532,12 @@ static void port_died(aemp_msg_t *reason, void *arg)
     aemp_dataconn_fn cb = st->cb;
     void *cbarg = st->arg;
     state_free(st);
-    cb(NULL, "calling port died", cbarg);
+    /* e.g. the target's timeout: ("AnyEvent::MP::DataConn", <why or null>) */
+    char *text = aemp_val_text(aemp_msg_root(reason));
+    char why[512];
+    snprintf(why, sizeof why, "calling port died: %s", text);
+    free(text);
+    cb(NULL, why, cbarg);
 }
 
 int aemp_dataconn_connect(const char *port, const char *target, double timeout, const char *initfunc,

@@ -871,9 +871,8 @@ static void fake_start(fake_proc_t *fp, void (*body)(const char *arg, int lfd, i
 
 static void fake_stop(fake_proc_t *fp)
 {
-    pu_node_t n = { .pid = fp->pid };
-    pu_stop(&n, SIGKILL);
-    close(fp->out);
+    pu_node_t n = { .pid = fp->pid, .out = fp->out };
+    pu_stop(&n, SIGKILL);   /* closes out too */
 }
 
 /* Run the loop until the fake reports a line (bounded). */
@@ -975,6 +974,9 @@ static void wrong_secret(void **state)
     snprintf(addr, sizeof addr, "127.0.0.1:%d", lport);
     aemp_rnode_t *node = aemp__node_find("fake130", 7);
     assert_non_null(node);
+    for (int i = 0; i < 100 && aemp_node_is_up("fake130") == 1; i++)
+        tu_run_for(0.05);   /* the last fake130 is gone: notice it first */
+    assert_int_not_equal(aemp_node_is_up("fake130"), 1);
     aemp_msg_t *a = aemp_msgf("s", addr);
     aemp__node_set_addrs(node, aemp_msg_root(a));
     aemp_msg_unref(a);

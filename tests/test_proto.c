@@ -1440,7 +1440,7 @@ static void dataconn_accept_perl130(void **state)
     free(out);
     char tok[AEMP_AUTH_TOKEN_MAX + 1] = { 0 };
     manual_token(p, &m, AEMP_AUTH_HMAC_MD6_64_256, "geheim", tok);
-    char line[256];
+    char line[AEMP_AUTH_TOKEN_MAX + 64];
     snprintf(line, sizeof line, "hmac_md6_64_256;%s;json\n", tok);
     feed(p, line);
     aemp__buf_append(aemp__proto_in(p), "raw\0bytes[", 10);   /* not a frame */
