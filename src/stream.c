@@ -61,7 +61,7 @@ static aemp_stream_t *streams;
 static void read_cb(EV_P_ ev_io *w, int revents);
 static void write_cb(EV_P_ ev_io *w, int revents);
 static void kick_cb(EV_P_ ev_timer *w, int revents);
-static void flush(aemp_stream_t *s);
+static int flush(aemp_stream_t *s);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -356,8 +356,9 @@ int aemp_stream_shutdown(aemp_stream_t *s)
     return 0;
 }
 
-/* Write what the socket takes; then drain and half-close as due. */
-static void flush(aemp_stream_t *s)
+/* Write what the socket takes; then half-close as due.  1 if the stream
+ * failed (and may be gone: on_error may have closed it). */
+static int flush(aemp_stream_t *s)
 {
     for (;;) {
         aemp_buf_t *b = s->tls ? &s->wire : &s->out;
@@ -368,7 +369,7 @@ static void flush(aemp_stream_t *s)
                 char why[320];
                 snprintf(why, sizeof why, "TLS error: %s", aemp__tls_error(s->tls));
                 fail(s, why);
-                return;
+                return 1;
             }
         }
         if (!aemp__buf_used(b))
@@ -381,22 +382,24 @@ static void flush(aemp_stream_t *s)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN)
-            return;   /* the watcher stays on */
+            return 0;   /* the watcher stays on */
         fail(s, w < 0 ? strerror(errno) : "write returned 0");
-        return;
+        return 1;
     }
     ev_io_stop(aemp__g.loop, &s->wio);
     if (s->shut_wanted && !s->shut_done) {
         s->shut_done = 1;
         shutdown(s->fd, SHUT_WR);
     }
+    return 0;
 }
 
 static void write_cb(EV_P_ ev_io *w, int revents)
 {
     aemp_stream_t *s = w->data;
-    flush(s);
-    if (!s->failed && s->want_drain && aemp_stream_queued(s) <= s->high_water / 2)
+    if (flush(s))
+        return;
+    if (s->want_drain && aemp_stream_queued(s) <= s->high_water / 2)
         call_drain(s);
 }
 
