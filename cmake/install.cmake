@@ -36,7 +36,7 @@ install(TARGETS aemp EXPORT libaemp-targets
 install(TARGETS aemp_static ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS aemp_tool DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES include/aemp.h include/aemp_msg.h include/aemp_json.h include/aemp_module.h
-  include/aemp_fiber.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  include/aemp_fiber.h include/aemp_dataconn.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY DESTINATION ${AEMP_MODULE_RELDIR})
 
 # pkg-config: the .pc file finds the prefix relative to itself

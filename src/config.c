@@ -163,6 +163,7 @@ static const struct keyinfo {
     { "max_connect_queue_total", K_NUMBER },
     { "max_connecting_nodes", K_NUMBER },
     { "max_unauthenticated", K_NUMBER },
+    { "dataconn_max_pending", K_NUMBER },
     { "listen_backlog", K_NUMBER },
     { "metrics", K_STRING },
 };

@@ -75,6 +75,7 @@ static aemp_conn_t **all;       /* every open connection */
 static size_t nall, capall;
 
 static int shutting_down;
+static const aemp_conn_ext_t *exts[AEMP_PROTO_MAX_EXT];   /* protocol extensions */
 static aemp_conn_t *unauth_head, *unauth_tail;   /* oldest first */
 static size_t nunauth;
 
@@ -150,8 +151,8 @@ aemp_conn_t *aemp__conn_rival(const char *id, aemp_conn_t *except)
     size_t len = strlen(id);
     for (size_t i = 0; i < nall; i++) {
         aemp_conn_t *c = all[i];
-        if (c == except || c->closed || c->up)
-            continue;
+        if (c == except || c->closed || c->up || strcmp(aemp__proto_protocol(c->proto), "aemp"))
+            continue;   /* an extension connection is nobody's transport */
         if (c->node && c->node->idlen == len && !memcmp(c->node->id, id, len))
             return c;
         const char *claim = aemp__proto_peer_node(c->proto);
@@ -232,7 +233,8 @@ static void free_conn(void *v)
 
 /* ------------------------------------------------------- proto config */
 
-static void fill_cfg(aemp_proto_cfg_t *cfg, const char *peeraddr)
+static void fill_cfg(aemp_proto_cfg_t *cfg, const char *peeraddr, const aemp_conn_ext_t *ext,
+                     const char *key, const char *value)
 {
     struct aemp_net *net = &aemp__g.net;
     memset(cfg, 0, sizeof *cfg);
@@ -249,13 +251,55 @@ static void fill_cfg(aemp_proto_cfg_t *cfg, const char *peeraddr)
     cfg->max_frame = net->max_frame;
     cfg->have_cert = net->tls != NULL;   /* announce tls=1.0 */
     cfg->peeraddr = peeraddr;
+    size_t n = 0;
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++)
+        if (exts[i])
+            cfg->extensions[n++] = exts[i]->protocol;
+    if (ext)
+        cfg->protocol = ext->protocol;
+    if (key) {
+        cfg->extra_key[0] = key;
+        cfg->extra_value[0] = value;
+        cfg->n_extra = 1;
+    }
+}
+
+void aemp__conn_ext_register(const aemp_conn_ext_t *ext)
+{
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++)
+        if (exts[i] == ext)
+            return;
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++) {
+        if (!exts[i]) {
+            exts[i] = ext;
+            return;
+        }
+    }
+    abort();   /* a build with more extension modules than slots */
+}
+
+void aemp__conn_ext_unregister(const aemp_conn_ext_t *ext)
+{
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++)
+        if (exts[i] == ext)
+            exts[i] = NULL;
+}
+
+/* The registered handler for an extension name, or NULL. */
+static const aemp_conn_ext_t *find_ext(const char *protocol)
+{
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++)
+        if (exts[i] && !strcmp(exts[i]->protocol, protocol))
+            return exts[i];
+    return NULL;
 }
 
 static void timer_cb(EV_P_ ev_timer *w, int revents);
 static void read_cb(EV_P_ ev_io *w, int revents);
 static void write_cb(EV_P_ ev_io *w, int revents);
 
-static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
+static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing, const aemp_conn_ext_t *ext,
+                             const char *key, const char *value)
 {
     aemp_conn_t *c = calloc(1, sizeof *c);
     if (!c || !(c->peeraddr = strdup(peeraddr)))
@@ -263,10 +307,11 @@ static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing)
     c->fd = fd;
     c->outgoing = outgoing;
     aemp_proto_cfg_t cfg;
-    fill_cfg(&cfg, peeraddr);
+    fill_cfg(&cfg, peeraddr, ext, key, value);
     c->proto = aemp__proto_new(&cfg);
     if (!c->proto)
         abort();
+    c->ext = ext;
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     /* above the job queue's check watcher (priority 0): what a read
      * delivers runs in the same loop pass, not after one more poll */
@@ -302,9 +347,12 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
         }
         c->dirty = 0;
     }
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     untrack(c);
     unauth_del(c);
+    if (c->ext && !c->detached && !c->up && c->ext->failed)
+        c->ext->failed(c, reason);
     /* the node layer says what matters (node down, handshake failures) */
     aemp_log(c->up ? AEMP_LOG_DEBUG : AEMP_LOG_TRACE, "connection %s%s%s closed: %s",
              c->peeraddr, c->node ? " to " : "", c->node ? c->node->id : "", reason);
@@ -473,12 +521,22 @@ static void process(aemp_conn_t *c)
                 mark_dirty(c);
             return;
         case AEMP_PROTO_GREETING:
+            if (strcmp(aemp__proto_protocol(c->proto), "aemp")) {
+                c->ext = find_ext(aemp__proto_protocol(c->proto));   /* proto only switches to ours */
+                break;
+            }
             aemp__node_greeted(c, aemp__proto_peer_node(c->proto));
             break;   /* a refusal surfaces as AEMP_PROTO_ERROR next */
         case AEMP_PROTO_START_TLS:
             start_tls(c);   /* a failure surfaces as AEMP_PROTO_ERROR next */
             break;
         case AEMP_PROTO_AUTHED:
+            if (c->ext) {   /* no frames: the extension takes the connection */
+                unauth_del(c);
+                ev_timer_stop(aemp__g.loop, &c->timer);
+                c->ext->authed(c);
+                return;
+            }
             c->up = 1;
             unauth_del(c);
             ev_timer_stop(aemp__g.loop, &c->timer);
@@ -793,7 +851,7 @@ static void accept_cb(EV_P_ ev_io *w, int revents)
         set_socket_options(fd);
         char peer[AEMP_ENDPOINT_STRMAX] = "?";
         aemp__endpoint_format((struct sockaddr *)&ss, peer, sizeof peer, NULL, 0);
-        aemp_conn_t *c = new_conn(fd, peer, 0);
+        aemp_conn_t *c = new_conn(fd, peer, 0, NULL, NULL, NULL);
         c->connected = 1;
         unauth_add(c);
         ev_io_start(EV_A_ &c->rio);
@@ -862,8 +920,8 @@ int aemp__conn_listen(const char *addr, char *bound, size_t boundsize, char *err
     return 0;
 }
 
-aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char *seed,
-                                char *err, size_t errlen)
+static aemp_conn_t *connect_to(const char *addr, const aemp_conn_ext_t *ext, const char *key,
+                               const char *value, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -880,12 +938,46 @@ aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char
         close(fd);
         return NULL;
     }
-    aemp_conn_t *c = new_conn(fd, addr, 1);
+    aemp_conn_t *c = new_conn(fd, addr, 1, ext, key, value);
+    ev_io_start(aemp__g.loop, &c->wio);   /* completion of the connect */
+    return c;
+}
+
+aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char *seed,
+                                char *err, size_t errlen)
+{
+    aemp_conn_t *c = connect_to(addr, NULL, NULL, NULL, err, errlen);
+    if (!c)
+        return NULL;
     c->node = node;
     if (seed && !(c->seed = strdup(seed)))
         abort();
-    ev_io_start(aemp__g.loop, &c->wio);   /* completion of the connect */
     return c;
+}
+
+aemp_conn_t *aemp__conn_connect_ext(const char *addr, const aemp_conn_ext_t *ext, const char *key,
+                                    const char *value, char *err, size_t errlen)
+{
+    return connect_to(addr, ext, key, value, err, errlen);
+}
+
+void aemp__conn_detach(aemp_conn_t *c, aemp_conn_detached_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->fd = c->fd;
+    d->tls = c->tls;
+    c->tls = NULL;
+    aemp_buf_t *in = aemp__proto_in(c->proto), *out = aemp__proto_out(c->proto);
+    if (aemp__buf_used(in))
+        aemp__buf_append(&d->in, aemp__buf_head(in), aemp__buf_used(in));
+    if (aemp__buf_used(out))
+        aemp__buf_append(&d->out, aemp__buf_head(out), aemp__buf_used(out));
+    d->wire = c->wire;
+    c->wire = (aemp_buf_t)AEMP_BUF_INIT;
+    c->fd = -1;
+    c->detached = 1;
+    c->up = 1;   /* not a handshake failure */
+    aemp__conn_close(c, "handed over to its protocol extension");
 }
 
 /* ------------------------------------------------------------ lifecycle */

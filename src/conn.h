@@ -10,8 +10,12 @@
 #include "proto.h"
 #include "tls.h"
 
+typedef struct aemp_conn_ext aemp_conn_ext_t;
+
 struct aemp_conn {
-    int fd;
+    int fd;                   /* -1 once detached */
+    const aemp_conn_ext_t *ext;   /* protocol extension it speaks, or NULL */
+    int detached;             /* handed to the extension (aemp__conn_detach) */
     ev_io rio, wio;
     ev_timer timer;           /* handshake timeout, then keepalive */
     aemp_proto_t *proto;
@@ -118,5 +122,42 @@ int aemp__conn_refers(const aemp_rnode_t *n);
  * resume it later (from the job queue: buffered frames are delivered). */
 void aemp__conn_hold(aemp_conn_t *c);
 void aemp__conn_release(aemp_conn_t *c);
+
+/* Protocol extensions (spec §8.7): an upper module registers a handler
+ * for an extension name ("aemp-dataconn", dataconn.c).  An incoming
+ * connection whose peer greets with that name switches to it; outgoing
+ * ones are opened with aemp__conn_connect_ext.  Such a connection never
+ * becomes a node's transport, and no frames are read from it: once
+ * authenticated it is handed to the handler. */
+struct aemp_conn_ext {
+    const char *protocol;
+    /* c authenticated: the handler takes it over with aemp__conn_detach,
+     * or closes it (aemp__conn_close).  It must do one of the two. */
+    void (*authed)(aemp_conn_t *c);
+    /* c closed before authenticating (reason: why); may be NULL */
+    void (*failed)(aemp_conn_t *c, const char *reason);
+};
+
+/* Register (at most 4) / unregister an extension handler (ext is kept). */
+void aemp__conn_ext_register(const aemp_conn_ext_t *ext);
+void aemp__conn_ext_unregister(const aemp_conn_ext_t *ext);
+
+/* Like aemp__conn_connect, but greeting with ext's protocol name and the
+ * extra greeting pair key=value (key may be NULL). */
+aemp_conn_t *aemp__conn_connect_ext(const char *addr, const aemp_conn_ext_t *ext, const char *key,
+                                    const char *value, char *err, size_t errlen);
+
+/* What an authenticated extension connection hands over. */
+typedef struct aemp_conn_detached {
+    int fd;              /* the socket (non-blocking, close-on-exec); the receiver closes it */
+    aemp_tls_t *tls;     /* the established TLS session, or NULL */
+    aemp_buf_t in;       /* plaintext the peer sent after its auth line */
+    aemp_buf_t out;      /* plaintext not yet sent (e.g. our auth line) */
+    aemp_buf_t wire;     /* ciphertext not yet written to the socket */
+} aemp_conn_detached_t;
+
+/* From the ext's authed callback: move c's socket, TLS session and
+ * buffers to *d and free c (without closing the socket).  O(buffered). */
+void aemp__conn_detach(aemp_conn_t *c, aemp_conn_detached_t *d);
 
 #endif

@@ -32,6 +32,7 @@ struct aemp_net {
     size_t max_connect_queue_total;  /* bytes queued for all connecting nodes */
     size_t max_connecting_nodes;     /* nodes that may hold a queue at once */
     size_t max_unauth;       /* max_unauthenticated: incoming connections in their handshake */
+    size_t dataconn_max_pending;   /* data connections pending at once (dataconn.c) */
     int listen_backlog;      /* 0: the system's maximum */
     int nodelay;
     aemp_msg_t *listeners;   /* our bound addresses ["ip:port", ...] */
@@ -46,6 +47,7 @@ struct aemp_net {
 #define AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL ((size_t)256 << 20)
 #define AEMP_DEFAULT_MAX_CONNECTING_NODES ((size_t)4096)
 #define AEMP_DEFAULT_MAX_UNAUTHENTICATED ((size_t)256)
+#define AEMP_DEFAULT_DATACONN_MAX_PENDING ((size_t)1024)
 
 /* Counters of events an operator wants to see (aemp_stats). */
 enum aemp_stat {

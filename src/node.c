@@ -931,17 +931,20 @@ void aemp__node_init(void)
     net->max_connect_queue_total = AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL;
     net->max_connecting_nodes = AEMP_DEFAULT_MAX_CONNECTING_NODES;
     net->max_unauth = AEMP_DEFAULT_MAX_UNAUTHENTICATED;
+    net->dataconn_max_pending = AEMP_DEFAULT_DATACONN_MAX_PENDING;
     net->nodelay = 1;
     net->listeners = aemp_msg_empty();
     net->seeds = json_array();
     aemp__conn_init();
     aemp__global_init();
     aemp__logcatcher_init();
+    aemp__dataconn_init();
 }
 
 void aemp__node_shutdown(void)
 {
     aemp__logcatcher_shutdown();
+    aemp__dataconn_shutdown();
     aemp__global_shutdown();
     aemp__seeds_stop();
     aemp__conn_shutdown();

@@ -97,6 +97,11 @@ void aemp__node_gauges(size_t *nodes, size_t *queued_nodes, size_t *queued_bytes
 void aemp__logcatcher_init(void);
 void aemp__logcatcher_shutdown(void);
 
+/* AnyEvent::MP::DataConn (dataconn.c): register its functions and its
+ * protocol extension; free its states and every stream. */
+void aemp__dataconn_init(void);
+void aemp__dataconn_shutdown(void);
+
 /* Seeds (seed.c). */
 void aemp__seeds_start(const json_t *addrs);
 void aemp__seeds_stop(void);

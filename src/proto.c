@@ -67,6 +67,10 @@ struct aemp_proto {
     size_t n_framings;
     int have_cert;
     size_t max_frame;
+    char *protocol;          /* "aemp" or the extension (after a switch too) */
+    char *extensions[AEMP_PROTO_MAX_EXT];
+    char *own_key[2], *own_value[2];   /* extra pairs of our line 1 */
+    size_t n_own;
 
     aemp_buf_t in, out;
     enum proto_state state;
@@ -127,6 +131,25 @@ static const aemp_framing_t framings_both[] = { AEMP_FRAMING_CBOR, AEMP_FRAMING_
 /* ------------------------------------------------------------ helpers */
 
 /* malloc that aborts when out of memory (the buffer policy of buf.h). */
+static void *xmalloc(size_t n);
+
+/* 1 if we speak an extension protocol rather than plain "aemp". */
+static int is_extension(const aemp_proto_t *p)
+{
+    return strcmp(p->protocol, PROTO_NAME) != 0;
+}
+
+/* "aemp-<word>" (Perl's /^aemp-\w+$/: letters, digits, '_'). */
+static int extension_name_ok(const char *s, size_t n)
+{
+    if (n <= 5 || memcmp(s, PROTO_NAME "-", 5) != 0)
+        return 0;
+    for (size_t i = 5; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return 0;
+    return 1;
+}
+
 static void *xmalloc(size_t n)
 {
     void *d = malloc(n ? n : 1);
@@ -311,7 +334,8 @@ static int line_ok(const char *s)
 static char *build_line1(const aemp_proto_t *p, const aemp_proto_cfg_t *cfg)
 {
     aemp_buf_t b = AEMP_BUF_INIT;
-    aemp__buf_puts(&b, PROTO_NAME ";1;");
+    aemp__buf_puts(&b, p->protocol);
+    aemp__buf_puts(&b, ";1;");
     aemp__buf_puts(&b, p->nodeid);
     aemp__buf_putc(&b, ';');
     put_methods(&b, p->accept, p->n_accept);
@@ -321,6 +345,12 @@ static char *build_line1(const aemp_proto_t *p, const aemp_proto_cfg_t *cfg)
             aemp__buf_putc(&b, ',');
         aemp__buf_puts(&b, aemp__framing_name(p->framings[i]));
     }
+    for (size_t i = 0; i < p->n_own; i++) {
+        aemp__buf_putc(&b, ';');
+        aemp__buf_puts(&b, p->own_key[i]);
+        aemp__buf_putc(&b, '=');
+        put_escaped(&b, p->own_value[i]);
+    }
     aemp__buf_puts(&b, ";provider=");
     put_escaped(&b, PROTO_PROVIDER);
     if (cfg->peeraddr) {
@@ -329,7 +359,7 @@ static char *build_line1(const aemp_proto_t *p, const aemp_proto_cfg_t *cfg)
     }
     if (p->have_cert)
         aemp__buf_puts(&b, ";tls=1.0");
-    if (p->dialects & AEMP_DIALECT_202)
+    if ((p->dialects & AEMP_DIALECT_202) && !is_extension(p))   /* node protocol only: as Perl 2.02 */
         aemp__buf_puts(&b, ";mproto=1;gproto=1");
     return buf_take(&b);
 }
@@ -360,6 +390,18 @@ aemp_proto_t *aemp__proto_new(const aemp_proto_cfg_t *cfg)
         return NULL;
     if (cfg->dialects & ~AEMP_DIALECT_BOTH)
         return NULL;
+    if (cfg->protocol && strcmp(cfg->protocol, PROTO_NAME)
+        && !extension_name_ok(cfg->protocol, strlen(cfg->protocol)))
+        return NULL;
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT && cfg->extensions[i]; i++)
+        if (!extension_name_ok(cfg->extensions[i], strlen(cfg->extensions[i])))
+            return NULL;
+    if (cfg->n_extra > COUNT(cfg->extra_key))
+        return NULL;
+    for (size_t i = 0; i < cfg->n_extra; i++)
+        if (!cfg->extra_key[i] || !*cfg->extra_key[i] || strpbrk(cfg->extra_key[i], ";=%\r\n")
+            || !cfg->extra_value[i] || strpbrk(cfg->extra_value[i], "\r\n"))
+            return NULL;
     if (cfg->n_offer > AEMP_PROTO_MAX_METHODS || cfg->n_accept > AEMP_PROTO_MAX_METHODS
         || cfg->n_framings > COUNT(cfg->framings))
         return NULL;
@@ -387,6 +429,15 @@ aemp_proto_t *aemp__proto_new(const aemp_proto_cfg_t *cfg)
     p->dialects = cfg->dialects ? cfg->dialects : AEMP_DIALECT_BOTH;
     p->have_cert = !!cfg->have_cert;
     p->max_frame = cfg->max_frame;
+    const char *proto = cfg->protocol ? cfg->protocol : PROTO_NAME;
+    p->protocol = dup_mem(proto, strlen(proto));
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT && cfg->extensions[i]; i++)
+        p->extensions[i] = dup_mem(cfg->extensions[i], strlen(cfg->extensions[i]));
+    for (size_t i = 0; i < cfg->n_extra; i++) {
+        p->own_key[i] = dup_mem(cfg->extra_key[i], strlen(cfg->extra_key[i]));
+        p->own_value[i] = dup_mem(cfg->extra_value[i], strlen(cfg->extra_value[i]));
+    }
+    p->n_own = cfg->n_extra;
 
     const aemp_auth_method_t *doff, *dacc;
     const aemp_framing_t *dfr;
@@ -440,6 +491,13 @@ void aemp__proto_free(aemp_proto_t *p)
     if (!p)
         return;
     free(p->nodeid);
+    free(p->protocol);
+    for (size_t i = 0; i < AEMP_PROTO_MAX_EXT; i++)
+        free(p->extensions[i]);
+    for (size_t i = 0; i < p->n_own; i++) {
+        free(p->own_key[i]);
+        free(p->own_value[i]);
+    }
     if (p->secret) {
         OPENSSL_cleanse(p->secret, p->secretlen);
         free(p->secret);
@@ -558,8 +616,22 @@ static int parse_line1(aemp_proto_t *p, const char *line)
     if (!bad_id)
         p->peer_node = dup_mem(f[2], fl[2]);
 
-    if (nf < 5 || fl[0] != strlen(PROTO_NAME) || memcmp(f[0], PROTO_NAME, fl[0]) != 0) {
-        fail(p, "unparsable greeting, expected '%s', got '%.*s'", PROTO_NAME, (int)fl[0], f[0]);
+    /* check 1: a plain "aemp" side switches to an extension the peer
+     * names, if it is one we were given; check 2: the names must agree,
+     * except that an extension side talks to a plain "aemp" acceptor */
+    if (!is_extension(p) && extension_name_ok(f[0], fl[0])) {
+        for (size_t i = 0; i < AEMP_PROTO_MAX_EXT && p->extensions[i]; i++) {
+            if (strlen(p->extensions[i]) == fl[0] && !memcmp(p->extensions[i], f[0], fl[0])) {
+                free(p->protocol);
+                p->protocol = dup_mem(f[0], fl[0]);
+                break;
+            }
+        }
+    }
+    int name_ok = (fl[0] == strlen(p->protocol) && !memcmp(f[0], p->protocol, fl[0]))
+                  || (fl[0] == strlen(PROTO_NAME) && !memcmp(f[0], PROTO_NAME, fl[0]));
+    if (nf < 5 || !name_ok) {
+        fail(p, "unparsable greeting, expected '%s', got '%.*s'", p->protocol, (int)fl[0], f[0]);
         return -1;
     }
     char *version = dup_mem(f[1], fl[1]);
@@ -575,7 +647,7 @@ static int parse_line1(aemp_proto_t *p, const char *line)
         fail(p, "invalid node ID '%s' in greeting: %s", shown, why);
         return -1;
     }
-    if (strcmp(p->peer_node, p->nodeid) == 0) {
+    if (!is_extension(p) && strcmp(p->peer_node, p->nodeid) == 0) {
         fail(p, "I refuse to talk to myself");
         return -1;
     }
@@ -677,7 +749,7 @@ static int after_line2(aemp_proto_t *p)
         return -1;
     }
 
-    if (!(p->dialects & p->peer_dialect)) {
+    if (!is_extension(p) && !(p->dialects & p->peer_dialect)) {
         fail(p, "peer speaks the %s dialect, which this node is configured not to speak",
              p->peer_dialect == AEMP_DIALECT_130 ? "1.30" : "2.02");
         return -1;
@@ -912,4 +984,14 @@ aemp_framing_t aemp__proto_recv_framing(const aemp_proto_t *p) { return p->recv_
 const char *aemp__proto_line(const aemp_proto_t *p, int which)
 {
     return which >= 0 && which < 4 ? p->line[which] : NULL;
+}
+
+const char *aemp__proto_protocol(const aemp_proto_t *p) { return p->protocol; }
+
+const char *aemp__proto_own_value(const aemp_proto_t *p, const char *key)
+{
+    for (size_t i = 0; i < p->n_own; i++)
+        if (strcmp(p->own_key[i], key) == 0)
+            return p->own_value[i];
+    return NULL;
 }

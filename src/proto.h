@@ -47,7 +47,21 @@ typedef struct aemp_proto_cfg {
      * line 1 and nonce line instead of building them (NULL = build). */
     const char *line1_override;
     const char *nonce_override;
+    /* Protocol extensions (spec §8.2, §8.3, §11.1).  protocol: the name we
+     * greet with (NULL = "aemp"; e.g. "aemp-dataconn" when we connect for
+     * an extension).  extensions: names an "aemp" side switches to when the
+     * peer's line 1 names one of them (up to AEMP_PROTO_MAX_EXT, NULL
+     * ends the list early); any other "aemp-<word>" is refused.  For an
+     * extension the node-ID checks and the dialect check are skipped (it
+     * carries no node protocol).  extra_key/extra_value: further KEY=VALUE
+     * pairs of our line 1 (e.g. dataconn_id), values escaped as §8.2 says. */
+    const char *protocol;
+    const char *extensions[4];
+    const char *extra_key[2], *extra_value[2];
+    size_t n_extra;
 } aemp_proto_cfg_t;
+
+#define AEMP_PROTO_MAX_EXT 4
 
 typedef enum aemp_proto_event {
     AEMP_PROTO_NEED_MORE = 0,   /* nothing more to do until more input */
@@ -115,5 +129,12 @@ aemp_auth_method_t aemp__proto_peer_method(const aemp_proto_t *p);
 aemp_framing_t aemp__proto_send_framing(const aemp_proto_t *p);
 aemp_framing_t aemp__proto_recv_framing(const aemp_proto_t *p);
 const char *aemp__proto_line(const aemp_proto_t *p, int which); /* 0,1 ours; 2,3 peer's */
+/* The protocol this side speaks: "aemp", or the extension it greeted with
+ * or switched to at the peer's line 1 (then the caller hands the
+ * connection to that extension's handler after AUTHED instead of reading
+ * frames; any bytes still in the in buffer are the extension's). */
+const char *aemp__proto_protocol(const aemp_proto_t *p);
+/* The value of one of our own extra greeting pairs (cfg->extra_key), or NULL. */
+const char *aemp__proto_own_value(const aemp_proto_t *p, const char *key);
 
 #endif

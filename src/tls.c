@@ -313,6 +313,15 @@ int aemp__tls_output(aemp_tls_t *t, aemp_buf_t *plain, size_t max, aemp_buf_t *w
     return rc;
 }
 
+void aemp__tls_close_notify(aemp_tls_t *t)
+{
+    if (t->failed || !t->established || (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN))
+        return;
+    ERR_clear_error();
+    SSL_shutdown(t->ssl);   /* 0: sent, the peer's not seen yet - all we want */
+    ERR_clear_error();
+}
+
 int aemp__tls_want_write(const aemp_tls_t *t)
 {
     return BIO_ctrl_pending(t->wbio) > 0;

@@ -65,6 +65,10 @@ int aemp__tls_input(aemp_tls_t *t, aemp_buf_t *plain);
  * AEMP_TLS_ERR only if encrypting failed in this call, else AEMP_TLS_OK. */
 int aemp__tls_output(aemp_tls_t *t, aemp_buf_t *plain, size_t max, aemp_buf_t *wire);
 
+/* Queue a close_notify alert (our side of the session ends; move it out
+ * with aemp__tls_output).  Once established only; later calls do nothing. */
+void aemp__tls_close_notify(aemp_tls_t *t);
+
 /* Ciphertext is waiting to be moved out by aemp__tls_output. */
 int aemp__tls_want_write(const aemp_tls_t *t);
 

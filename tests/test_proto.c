@@ -1368,6 +1368,177 @@ static void start_tls(void **state)
     aemp__proto_free(p);
 }
 
+/* ------------------------------------------------------------ extensions */
+
+#define DC_ACC130 "tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext"
+
+/* The connecting side of a data connection (spec §11.1): protocol
+ * aemp-dataconn and the pair dataconn_id=<id>, byte for byte; no node or
+ * global protocol versions (Perl 2.02 sends them for "aemp" only). */
+static void dataconn_greeting_bytes(void **state)
+{
+    aemp_proto_cfg_t c = cfg_make("client", "s", AEMP_DIALECT_130);
+    c.protocol = "aemp-dataconn";
+    c.extra_key[0] = "dataconn_id";
+    c.extra_value[0] = "b@client";
+    c.n_extra = 1;
+    c.peeraddr = "127.0.0.1:4040";
+    aemp_proto_t *p = aemp__proto_new(&c);
+    assert_non_null(p);
+    assert_string_equal(aemp__proto_line(p, 0), "aemp-dataconn;1;client;" DC_ACC130
+                        ";json;dataconn_id=b@client;provider=libaemp-0.1.0;peeraddr=127.0.0.1:4040");
+    assert_string_equal(aemp__proto_protocol(p), "aemp-dataconn");
+    assert_string_equal(aemp__proto_own_value(p, "dataconn_id"), "b@client");
+    assert_null(aemp__proto_own_value(p, "provider"));
+    aemp__proto_free(p);
+
+    /* both dialects: still no mproto/gproto; a ';' in the ID is escaped */
+    c.dialects = AEMP_DIALECT_BOTH;
+    c.extra_value[0] = "7;x%@n";
+    c.peeraddr = NULL;
+    p = aemp__proto_new(&c);
+    assert_non_null(p);
+    const char *l1 = aemp__proto_line(p, 0);
+    assert_non_null(strstr(l1, ";cbor,json;dataconn_id=7%3bx%25@n;provider="));
+    assert_null(strstr(l1, "proto="));
+    assert_memory_equal(l1, "aemp-dataconn;1;client;", 23);
+    aemp__proto_free(p);
+
+    /* a plain node greets as "aemp" even when it knows the extension */
+    c = cfg_make("server", "s", AEMP_DIALECT_130);
+    c.extensions[0] = "aemp-dataconn";
+    p = aemp__proto_new(&c);
+    assert_memory_equal(aemp__proto_line(p, 0), "aemp;1;server;", 14);
+    assert_string_equal(aemp__proto_protocol(p), "aemp");
+    aemp__proto_free(p);
+}
+
+/* A Perl 1.30 node connecting for a data connection, as its Transport
+ * writes it: the acceptor starts as "aemp", switches at line 1, skips the
+ * node-ID and dialect checks, authenticates with HMAC-MD6, and leaves the
+ * bytes after the peer's auth line unread. */
+static void dataconn_accept_perl130(void **state)
+{
+    aemp_proto_cfg_t c = cfg_make("server", "geheim", AEMP_DIALECT_BOTH);
+    c.extensions[0] = "aemp-dataconn";
+    aemp_proto_t *p = aemp__proto_new(&c);
+    assert_non_null(p);
+    manual_t m;
+    manual_init(&m, "aemp-dataconn;1;server;" DC_ACC130 ";json,storable;dataconn_id=c@server;"
+                    "provider=AE-1.30;peeraddr=127.0.0.1:4040");   /* same node ID: allowed */
+    manual_greet(p, &m, "\n");
+    assert_int_equal(next_ev(p), AEMP_PROTO_GREETING);
+    assert_string_equal(aemp__proto_protocol(p), "aemp-dataconn");
+    assert_string_equal(aemp__proto_peer_value(p, "dataconn_id"), "c@server");
+    assert_null(aemp__proto_own_value(p, "dataconn_id"));
+    assert_int_equal(next_ev(p), AEMP_PROTO_NEED_MORE);
+    /* our auth line: hmac_md6_64_256 (the peer's list), framing json */
+    aemp_buf_t *o = aemp__proto_out(p);
+    char *out = strndup((const char *)aemp__buf_head(o), aemp__buf_used(o));
+    assert_non_null(strstr(out, "\nhmac_md6_64_256;"));
+    assert_string_equal(out + strlen(out) - 6, ";json\n");
+    free(out);
+    char tok[AEMP_AUTH_TOKEN_MAX + 1] = { 0 };
+    manual_token(p, &m, AEMP_AUTH_HMAC_MD6_64_256, "geheim", tok);
+    char line[AEMP_AUTH_TOKEN_MAX + 64];
+    snprintf(line, sizeof line, "hmac_md6_64_256;%s;json\n", tok);
+    feed(p, line);
+    aemp__buf_append(aemp__proto_in(p), "raw\0bytes[", 10);   /* not a frame */
+    assert_int_equal(next_ev(p), AEMP_PROTO_AUTHED);
+    assert_int_equal(aemp__buf_used(aemp__proto_in(p)), 10);
+    assert_memory_equal(aemp__buf_head(aemp__proto_in(p)), "raw\0bytes[", 10);
+    aemp__proto_free(p);
+}
+
+/* Two sides in memory: connector "aemp-dataconn", acceptor "aemp" that
+ * knows the extension; with TLS announced on both the switch happens
+ * before TLS starts. */
+static void dataconn_pair(void **state)
+{
+    for (int tls = 0; tls < 2; tls++) {
+        aemp_proto_cfg_t ca = cfg_make("a", "s", 0), cb = cfg_make("b", "s", 0);
+        ca.protocol = "aemp-dataconn";
+        ca.extra_key[0] = "dataconn_id";
+        ca.extra_value[0] = "1@a";
+        ca.n_extra = 1;
+        cb.extensions[0] = "aemp-other";
+        cb.extensions[1] = "aemp-dataconn";
+        ca.have_cert = cb.have_cert = tls;
+        side_t a, b;
+        side_init(&a, &ca);
+        side_init(&b, &cb);
+        run_pair(&a, &b, 7);
+        assert_false(a.error || b.error);
+        assert_int_equal(a.authed, 1);
+        assert_int_equal(b.authed, 1);
+        assert_int_equal(a.start_tls, tls);
+        assert_string_equal(aemp__proto_protocol(a.p), "aemp-dataconn");
+        assert_string_equal(aemp__proto_protocol(b.p), "aemp-dataconn");
+        assert_memory_equal(aemp__proto_line(b.p, 0), "aemp;1;b;", 9);
+        assert_string_equal(aemp__proto_peer_value(b.p, "dataconn_id"), "1@a");
+        assert_null(aemp__proto_peer_value(a.p, "dataconn_id"));
+        assert_int_equal(aemp__proto_send_auth(a.p), tls ? AEMP_AUTH_TLS_SHA3_512 : AEMP_AUTH_HMAC_SHA3_512);
+        side_free(&a);
+        side_free(&b);
+    }
+}
+
+/* Extension names that do not fit are refused with Perl's text. */
+static void dataconn_refusals(void **state)
+{
+    aemp_proto_cfg_t c = cfg_make("me", "s", 0);
+    c.extensions[0] = "aemp-dataconn";
+    aemp_proto_t *p = aemp__proto_new(&c);
+    feed(p, "aemp-foo;1;peer;hmac_sha3_512;json\n");
+    expect_error(p, "unparsable greeting, expected 'aemp', got 'aemp-foo'");
+    aemp__proto_free(p);
+
+    /* a plain node talking to itself is still refused */
+    p = aemp__proto_new(&c);
+    feed(p, "aemp;1;me;hmac_sha3_512;json\n");
+    expect_error(p, "I refuse to talk to myself");
+    aemp__proto_free(p);
+
+    c = cfg_make("me", "s", 0);
+    c.protocol = "aemp-dataconn";
+    p = aemp__proto_new(&c);
+    feed(p, "aemp-other;1;peer;hmac_sha3_512;json\n");
+    expect_error(p, "unparsable greeting, expected 'aemp-dataconn', got 'aemp-other'");
+    aemp__proto_free(p);
+
+    /* a connector accepts a plain "aemp" acceptor and the same name */
+    p = aemp__proto_new(&c);
+    feed(p, "aemp-dataconn;1;peer;hmac_sha3_512;json\n");
+    assert_int_equal(next_ev(p), AEMP_PROTO_GREETING);
+    aemp__proto_free(p);
+
+    /* bad configurations */
+    static const char *bad_names[] = { "aemp-", "dataconn", "aemp-data conn", "aemp-x;y" };
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        c = cfg_make("me", "s", 0);
+        c.protocol = bad_names[i];
+        assert_null(aemp__proto_new(&c));
+        c = cfg_make("me", "s", 0);
+        c.extensions[0] = bad_names[i];
+        assert_null(aemp__proto_new(&c));
+    }
+    static const char *bad_keys[] = { "", "a;b", "a=b", "a%b", "a\nb" };
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        c = cfg_make("me", "s", 0);
+        c.extra_key[0] = bad_keys[i];
+        c.extra_value[0] = "v";
+        c.n_extra = 1;
+        assert_null(aemp__proto_new(&c));
+    }
+    c = cfg_make("me", "s", 0);
+    c.extra_key[0] = "k";
+    c.extra_value[0] = "v\r";
+    c.n_extra = 1;
+    assert_null(aemp__proto_new(&c));
+    c.n_extra = 3;
+    assert_null(aemp__proto_new(&c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1398,6 +1569,10 @@ int main(void)
         cmocka_unit_test(byte_at_a_time),
         cmocka_unit_test(fail_after_greeting),
         cmocka_unit_test(start_tls),
+        cmocka_unit_test(dataconn_greeting_bytes),
+        cmocka_unit_test(dataconn_accept_perl130),
+        cmocka_unit_test(dataconn_pair),
+        cmocka_unit_test(dataconn_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
