@@ -54,7 +54,6 @@
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
 #define OUT_KEEP (4 * 1024)       /* output buffer bytes kept once drained (more is freed) */
-#define BUSY_DRAIN 0.01           /* seconds: drained again this soon, a connection streams */
 
 typedef struct listener {
     ev_io w;                  /* first: the callback casts back */
@@ -740,16 +739,9 @@ static void flush_one(aemp_conn_t *c)
         return;
     }
     ev_io_stop(aemp__g.loop, &c->wio);
-    /* drained: a large message's buffer is not kept for the next one,
-     * unless the connection streams (drained again within BUSY_DRAIN):
-     * freeing and growing its buffer on every pass would cost more than
-     * the memory it holds */
-    ev_tstamp now = ev_now(aemp__g.loop);
-    if (now - c->last_drain > BUSY_DRAIN) {
-        aemp__buf_trim(plain, OUT_KEEP);
-        aemp__buf_trim(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
-    }
-    c->last_drain = now;
+    /* drained: a large message's buffer is not kept for the next one */
+    aemp__buf_trim(plain, OUT_KEEP);
+    aemp__buf_trim(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
 }
 
 static void flush_all(EV_P_ ev_prepare *w, int revents)

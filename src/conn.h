@@ -40,7 +40,6 @@ struct aemp_conn {
     aemp_buf_t wire;
     int tls_up;               /* handshake done, proto told (tls_ready) */
     ev_tstamp last_write;
-    ev_tstamp last_drain;     /* when its output was last written out whole */
     ev_tstamp since;          /* when it was opened */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;   /* always-on counters */
     aemp_conn_t *next_dirty;
