@@ -6,7 +6,8 @@
  * worker's master); with G > 2 worker i lists two, seeds i mod G and
  * i+1 mod G (its master is the first while it is up), so each global node
  * is the master of N/G workers and is connected to 2N/G of them.  Every worker db_regs one port in family
- * "scale" and (unless only one watcher is measured) db_mons that family;
+ * "scale" and (unless only one watcher is measured) db_mons that family
+ * (with aemp_db_mon_changes; $AEMP_BENCH_MESH_FULL=1: with aemp_db_mon);
  * the observer watches "scale" and "'l".  Every process reports what it
  * saw through one pipe as lines "<kind> <index> <value>" (kind: J the
  * observer's 'l is complete, A the family has N entries, C it has N - k
@@ -95,10 +96,19 @@ static void report(char kind, double value)
         _exit(3);
 }
 
-/* db_mon of "scale": report when the size reaches the phase's target. */
+/* db_mon of "scale": report when the size reaches the phase's target.  A
+ * watcher monitors with aemp_db_mon_changes and counts the entries from
+ * the changes (family is NULL), or with aemp_db_mon and reads the size of
+ * the family it is handed (AEMP_BENCH_MESH_FULL=1: every report copies the
+ * whole family). */
+static int scale_size;
 static void on_scale(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted, void *arg)
 {
-    int size = (int)aemp_val_len(aemp_msg_root(family));
+    if (family)
+        scale_size = (int)aemp_val_len(aemp_msg_root(family));
+    else
+        scale_size += (int)aemp_msg_len(added) - (int)aemp_msg_len(deleted);
+    int size = scale_size;
     if (S.phase == 0 && size == S.n) {
         report('A', wall());
         S.phase = 1;
@@ -204,8 +214,13 @@ static void node_main(const char *id, const char *bind, int index, int watch, in
         aemp_func_register("bench::ping", ping, NULL);
         aemp_db_reg(FAMILY, aemp_port(on_pong, NULL), NULL, &h);
     }
-    if (watch)
-        aemp_db_mon(FAMILY, on_scale, NULL, &h);
+    if (watch) {
+        const char *full = getenv("AEMP_BENCH_MESH_FULL");
+        if (full && *full == '1')
+            aemp_db_mon(FAMILY, on_scale, NULL, &h);
+        else
+            aemp_db_mon_changes(FAMILY, on_scale, NULL, &h);
+    }
     aemp_run();
     _exit(0);
 }

@@ -371,6 +371,12 @@ int aemp_db_values(const char *family, aemp_db_query_fn cb, void *arg);
  * for an unchanged value. */
 typedef void (*aemp_db_mon_fn)(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted, void *arg);
 int aemp_db_mon(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle);
+
+/* aemp_db_mon for a callback that keeps its own state from the changes:
+ * it gets NULL for `family` (the first call still lists every key as
+ * added), so a report costs O(changes) instead of a copy of the whole
+ * family - what a watcher of a family of thousands of entries wants. */
+int aemp_db_mon_changes(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle);
 int aemp_db_mon_cancel(aemp_handle_t handle);
 
 /* The 1.x group API on top of the database: a group is a family whose keys

@@ -262,6 +262,7 @@ typedef struct dbmon {
     aemp_grp_mon_fn gcb;     /* grp_mon adapter */
     void *arg;
     int primed;              /* db_mon: has seen its first call */
+    int changes_only;        /* aemp_db_mon_changes: no family map */
     aemp_msg_t *members;     /* grp_mon: the members last reported (an array), or NULL */
 } dbmon_t;
 
@@ -1313,7 +1314,7 @@ static void mirror_report(mirror_t *mi)
     int need = 0, first = 0;
     for (size_t i = 0; i < n && mi->synced; i++) {
         dbmon_t *m = dbmon_get(ids[i]);
-        need |= !m->gcb && (report || !m->primed);
+        need |= !m->gcb && !m->changes_only && (report || !m->primed);
         first |= !m->gcb && !m->primed;
     }
     /* unchanged since the last report (a new monitor's first call): that
@@ -1339,9 +1340,9 @@ static void mirror_report(mirror_t *mi)
             grp_report(m);
         } else if (synced && !m->primed) {
             m->primed = 1;
-            m->cb(family, all, none, none, m->arg);
+            m->cb(m->changes_only ? NULL : family, all, none, none, m->arg);
         } else if (synced && report) {
-            m->cb(family, added, changed, deleted, m->arg);
+            m->cb(m->changes_only ? NULL : family, added, changed, deleted, m->arg);
         }
     }
     free(ids);
@@ -1582,7 +1583,8 @@ static mirror_t *mirror_open(const char *family)
     return mi;
 }
 
-static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb, void *arg, aemp_handle_t *handle)
+static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb, int changes_only, void *arg,
+                     aemp_handle_t *handle)
 {
     if (!family || (!cb && !gcb))
         return AEMP_EINVAL;
@@ -1593,6 +1595,7 @@ static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb,
     m->id = aemp__new_handle();
     m->cb = cb;
     m->gcb = gcb;
+    m->changes_only = changes_only;
     m->arg = arg;
     aemp__table_put(&G.dbmons, (const char *)&m->id, sizeof m->id, m);
     if (handle)
@@ -1607,7 +1610,12 @@ static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb,
 
 int aemp_db_mon(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle)
 {
-    return mon_start(family, cb, NULL, arg, handle);
+    return mon_start(family, cb, NULL, 0, arg, handle);
+}
+
+int aemp_db_mon_changes(const char *family, aemp_db_mon_fn cb, void *arg, aemp_handle_t *handle)
+{
+    return mon_start(family, cb, NULL, 1, arg, handle);
 }
 
 int aemp_db_mon_cancel(aemp_handle_t handle)
@@ -1685,7 +1693,7 @@ aemp_msg_t *aemp_grp_get(const char *group)
 
 int aemp_grp_mon(const char *group, aemp_grp_mon_fn cb, void *arg, aemp_handle_t *handle)
 {
-    return mon_start(group, NULL, cb, arg, handle);
+    return mon_start(group, NULL, cb, 0, arg, handle);
 }
 
 int aemp_is_global(void)

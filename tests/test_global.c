@@ -272,6 +272,68 @@ static void values_and_deletes_propagate(void **state)
     view_clear();
 }
 
+/* What a changes-only monitor (aemp_db_mon_changes) has seen. */
+static int changes_calls, changes_family_seen;
+static char changes_log[512];
+static void on_changes(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed, aemp_msg_t *deleted,
+                       void *arg)
+{
+    changes_calls++;
+    changes_family_seen |= family != NULL;
+    aemp_msg_t *lists[3] = { added, changed, deleted };
+    const char *sign = "+~-";
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < aemp_msg_len(lists[l]); i++) {
+            size_t n = strlen(changes_log);
+            snprintf(changes_log + n, sizeof changes_log - n, "%c%s ", sign[l], aemp_msg_str(lists[l], i, NULL));
+        }
+}
+
+/* Wait (bounded) until the changes log holds `what`. */
+static int wait_changes(const char *what)
+{
+    double end = pu_now() + 10;
+    while (!strstr(changes_log, what) && pu_now() < end)
+        tu_run_for(0.05);
+    return strstr(changes_log, what) != NULL;
+}
+
+/* A changes-only monitor gets no family map (so a report costs O(changes)),
+ * but every key as added first and then each add, change and delete; a
+ * full monitor of the same family still gets the map. */
+static void changes_only_monitor(void **state)
+{
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_set", aemp_msgf("ssi", "cfg2", "pre", 1));
+    aemp_handle_t hf, hc;
+    view_clear();
+    assert_int_equal(aemp_db_mon("cfg2", on_group, NULL, &hf), 0);
+    double end = pu_now() + 10;
+    while (!view_get("pre") && pu_now() < end)
+        tu_run_for(0.05);
+    assert_non_null(view_get("pre"));
+    changes_log[0] = 0;
+    changes_calls = changes_family_seen = 0;
+    assert_int_equal(aemp_db_mon_changes("cfg2", on_changes, NULL, &hc), 0);
+    assert_true(wait_changes("+pre "));
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_set", aemp_msgf("ssi", "cfg2", "a", 1));
+    assert_true(wait_changes("+a "));
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_set", aemp_msgf("ssi", "cfg2", "a", 2));
+    assert_true(wait_changes("~a "));
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_del", aemp_msgf("ss", "cfg2", "a"));
+    assert_true(wait_changes("-a "));
+    assert_string_equal(changes_log, "+pre +a ~a -a ");
+    assert_int_equal(changes_family_seen, 0);
+    assert_true(changes_calls >= 4);
+    /* the full monitor saw the same changes with the map */
+    assert_non_null(view_get("pre"));
+    assert_null(view_get("a"));
+    assert_int_equal(aemp_db_mon_cancel(hc), 0);
+    assert_int_equal(aemp_db_mon_cancel(hf), 0);
+    assert_int_equal(aemp_db_mon_changes(NULL, on_changes, NULL, &hc), AEMP_EINVAL);
+    aemp_snd_to_func(work[1].nodeid, "aemp::db_del", aemp_msgf("ss", "cfg2", "pre"));
+    view_clear();
+}
+
 /* Wait (bounded) until the view holds every key of keys[0..n). */
 static int wait_keys(const char *const *keys, int n, double seconds)
 {
@@ -508,6 +570,7 @@ int main(void)
         cmocka_unit_test(queries_agree),
         cmocka_unit_test(every_node_finds_every_other),
         cmocka_unit_test(values_and_deletes_propagate),
+        cmocka_unit_test(changes_only_monitor),
         cmocka_unit_test(bytes_and_uint64_survive),
         cmocka_unit_test(group_reg_from_this_node),
         cmocka_unit_test(grp_get_just_works),
