@@ -231,6 +231,8 @@ static struct {
     /* global node only */
     aemp_table_t slaves;     /* set of node IDs */
     aemp_table_t shards;     /* node -> family -> key -> value */
+    aemp_table_t holders;    /* family -> key -> set of the nodes whose
+                                shard holds it (one or two, mostly) */
     aemp_table_t merged;     /* family -> key -> value */
     aemp_table_t subscribers;/* family -> set of node IDs */
     aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
@@ -648,6 +650,28 @@ static void outbox_add(const char *family, size_t flen, const effects_t *fx, int
         outbox_put(&ob->fwd, fx->fwd_del.v[i].s, fx->fwd_del.v[i].len, NULL);
 }
 
+/* Record that src's shard holds family/key. */
+static void holders_add(const char *family, size_t flen, const char *key, size_t klen, const char *src)
+{
+    aemp_kv_t *f = aemp__kv_put(&G.holders, family, flen);
+    aemp_kv_t *k = aemp__kv_put(&f->sub, key, klen);
+    aemp__kv_put(&k->sub, src, strlen(src));
+}
+
+/* Record that src's shard no longer holds family/key. */
+static void holders_del(const char *family, size_t flen, const char *key, size_t klen, const char *src)
+{
+    aemp_kv_t *f = aemp__kv_get(&G.holders, family, flen);
+    aemp_kv_t *k = f ? aemp__kv_get(&f->sub, key, klen) : NULL;
+    if (!k)
+        return;
+    aemp__kv_del(&k->sub, src, strlen(src));
+    if (!k->sub.used)
+        aemp__kv_del(&f->sub, key, klen);
+    if (!f->sub.used)
+        aemp__kv_del(&G.holders, family, flen);
+}
+
 /* Apply an update of shard `src` to the merged DB (set: a map or NULL,
  * del: an array of keys or NULL); fills the effects for monitors and the
  * deletes to forward to other globals. */
@@ -665,6 +689,7 @@ static void apply_update(const char *src, const char *family, size_t flen,
             aemp_log(AEMP_LOG_WARN, "value of %s/%s from %s nested too deep, ignored", family, key, src);
             continue;
         }
+        holders_add(family, flen, key, klen, src);
         aemp_kv_t *old = aemp__kv_get(&mf->sub, key, klen);
         if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
             aemp__kv_set(&sf->sub, key, klen, old->val);   /* share the merged one */
@@ -683,13 +708,17 @@ static void apply_update(const char *src, const char *family, size_t flen,
         const char *key = aemp_val_str(aemp_val_at(del, i), &klen);
         if (!key || !aemp__kv_del(&sf->sub, key, klen))
             continue;
+        holders_del(family, flen, key, klen, src);
         /* another shard may still hold it: prefer one of my slaves */
         aemp_kv_t *repl = NULL;
         int repl_is_slave = 0;
+        aemp_kv_t *hf = aemp__kv_get(&G.holders, family, flen);
+        aemp_kv_t *hk = hf ? aemp__kv_get(&hf->sub, key, klen) : NULL;
         size_t pos = 0;
-        aemp_kv_t *other;
-        while (aemp__kv_next(&G.shards, &pos, &other)) {
-            aemp_kv_t *of = aemp__kv_get(&other->sub, family, flen);
+        aemp_kv_t *holder;
+        while (hk && aemp__kv_next(&hk->sub, &pos, &holder)) {
+            aemp_kv_t *other = aemp__kv_get(&G.shards, holder->key, holder->len);
+            aemp_kv_t *of = other ? aemp__kv_get(&other->sub, family, flen) : NULL;
             aemp_kv_t *ov = of ? aemp__kv_get(&of->sub, key, klen) : NULL;
             if (!ov)
                 continue;
@@ -1787,6 +1816,7 @@ void aemp__global_shutdown(void)
     aemp__kv_clear(&G.globals);
     aemp__kv_clear(&G.slaves);
     aemp__kv_clear(&G.shards);
+    aemp__kv_clear(&G.holders);
     aemp__kv_clear(&G.merged);
     aemp__kv_clear(&G.subscribers);
     pos = 0;
