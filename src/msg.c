@@ -169,23 +169,18 @@ static aemp_msg_t *msg_alloc(size_t ncells, size_t heaplen)
     return m;
 }
 
-/* The root cell of a flat message of n elements. */
-static void flat_root(aemp_msg_t *m, uint32_t n)
-{
-    struct aemp_val *root = &m->cells[0];
-    root->type = AEMP_T_ARRAY;
-    memset(root->pad, 0, sizeof root->pad);
-    root->n = n;
-    root->v.off = 1;
-}
-
 aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
 {
     if (n >= UINT32_MAX)
         return NULL;
     aemp_msg_t *m = msg_alloc(n + 1, heaplen);
-    if (m)
-        flat_root(m, (uint32_t)n);
+    if (!m)
+        return NULL;
+    struct aemp_val *root = &m->cells[0];
+    root->type = AEMP_T_ARRAY;
+    memset(root->pad, 0, sizeof root->pad);
+    root->n = (uint32_t)n;
+    root->v.off = 1;
     return m;
 }
 
