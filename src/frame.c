@@ -480,11 +480,18 @@ static void cbor_put_val(aemp_buf_t *b, const val_t *v)
     b->len += cb_put_scalar(p, v);
 }
 
+/* The bytes of the string cell c[i]: from strs[i] for the cells of a
+ * scanned format (aemp_flat_t), else from the message's heap. */
+static inline const char *cell_bytes(const val_t *c, const char *const *strs, uint32_t i)
+{
+    return strs ? strs[i] : aemp__val_strp(&c[i]);
+}
+
 /* Append the CBOR frame [dest, c[0..n)] if all of c are scalars and
- * strings, with room reserved once for all of it; 0 if one is an array or
- * a map (nothing appended). */
+ * strings (string bytes as cell_bytes gives them), with room reserved once
+ * for all of it; 0 if one is an array or a map (nothing appended). */
 static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
-                               uint32_t n)
+                               const char *const *strs, uint32_t n)
 {
     size_t room = 9 + 9 + destlen;
     for (uint32_t i = 0; i < n; i++) {
@@ -498,10 +505,34 @@ static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, 
     if (destlen)
         memcpy(w, dest, destlen);
     w += destlen;
-    for (uint32_t i = 0; i < n; i++)
-        w += cb_put_scalar(w, &c[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES) {
+            w += cb_head(w, c[i].type == AEMP_T_BYTES ? 2 : 3, c[i].n);
+            memcpy(w, cell_bytes(c, strs, i), c[i].n);
+            w += c[i].n;
+        } else {
+            w += cb_put_scalar(w, &c[i]);
+        }
+    }
     b->len += (size_t)(w - w0);
     return 1;
+}
+
+/* Append the JSON frame [dest, c[0..n)] (string bytes as cell_bytes gives
+ * them). */
+static void json_put_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
+                           const char *const *strs, uint32_t n)
+{
+    aemp__buf_putc(b, '[');
+    json_put_str(b, dest, destlen, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        aemp__buf_putc(b, ',');
+        if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES)
+            json_put_str(b, cell_bytes(c, strs, i), c[i].n, c[i].type == AEMP_T_BYTES);
+        else
+            json_put_val(b, &c[i]);
+    }
+    aemp__buf_putc(b, ']');
 }
 
 /* ------------------------------------------------------------ encode API */
@@ -515,14 +546,8 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
     uint32_t n = root && root->type == AEMP_T_ARRAY ? root->n : 0;
     const val_t *c = n ? aemp__val_child(root) : NULL;
     if (f == AEMP_FRAMING_JSON) {
-        aemp__buf_putc(out, '[');
-        json_put_str(out, dest, destlen, 0);
-        for (uint32_t i = 0; i < n; i++) {
-            aemp__buf_putc(out, ',');
-            json_put_val(out, c + i);
-        }
-        aemp__buf_putc(out, ']');
-    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, n)) {
+        json_put_frame(out, dest, destlen, c, NULL, n);
+    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, NULL, n)) {
         cb_put_head(out, 4, (uint64_t)n + 1);
         cbor_put_str(out, 3, dest, destlen);
         for (uint32_t i = 0; i < n; i++)
@@ -533,42 +558,10 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
 void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
                              const aemp_flat_t *flat)
 {
-    const val_t *c = flat->cells;
-    uint32_t n = flat->n;
-    if (f == AEMP_FRAMING_JSON) {
-        aemp__buf_putc(out, '[');
-        json_put_str(out, dest, destlen, 0);
-        for (uint32_t i = 0; i < n; i++) {
-            aemp__buf_putc(out, ',');
-            if (c[i].type == AEMP_T_STR)
-                json_put_str(out, flat->strs[i], c[i].n, 0);
-            else
-                json_put_val(out, &c[i]);
-        }
-        aemp__buf_putc(out, ']');
-        return;
-    }
-    if (f != AEMP_FRAMING_CBOR)
-        return;
-    size_t room = 9 + 9 + destlen;
-    for (uint32_t i = 0; i < n; i++)
-        room += cb_scalar_room(&c[i]);
-    uint8_t *w0 = aemp__buf_reserve(out, room), *w = w0;
-    w += cb_head(w, 4, (uint64_t)n + 1);
-    w += cb_head(w, 3, destlen);
-    if (destlen)
-        memcpy(w, dest, destlen);
-    w += destlen;
-    for (uint32_t i = 0; i < n; i++) {
-        if (c[i].type == AEMP_T_STR) {
-            w += cb_head(w, 3, c[i].n);
-            memcpy(w, flat->strs[i], c[i].n);
-            w += c[i].n;
-        } else {
-            w += cb_put_scalar(w, &c[i]);
-        }
-    }
-    out->len += (size_t)(w - w0);
+    if (f == AEMP_FRAMING_JSON)
+        json_put_frame(out, dest, destlen, flat->cells, flat->strs, flat->n);
+    else if (f == AEMP_FRAMING_CBOR)
+        cbor_put_flat_frame(out, dest, destlen, flat->cells, flat->strs, flat->n);   /* all scalars */
 }
 
 /* Append one value (NULL: null) as a frame in framing f. */
