@@ -55,27 +55,20 @@ static inline int pu_read_line(int fd, char *buf, size_t size, double seconds)
     return 1;
 }
 
-/* Fork and exec `aemp run <args...>` (NULL-terminated) with extra
- * environment entries env ("K=V", NULL-terminated, or NULL).  Its stdout
- * becomes n->out (close-on-exec, so no other child holds it); its stderr
- * goes to logpath (created; appended to if append, else truncated) or is
+/* Fork and exec `path` with argv (NULL-terminated) and extra environment
+ * entries env ("K=V", NULL-terminated, or NULL).  Its stdout becomes
+ * n->out (close-on-exec, so no other child holds it); its stderr goes to
+ * logpath (created; appended to if append, else truncated) or is
  * inherited if logpath is NULL.  The child dies with this process, so
  * nothing outlives a test that crashes.  Returns 1 on success. */
-static inline int pu_spawn(pu_node_t *n, const char *const *env, const char *const *args,
-                           const char *logpath, int append)
+static inline int pu_exec(pu_node_t *n, const char *path, const char *const *argv, const char *const *env,
+                          const char *logpath, int append)
 {
     int fds[2];
     if (pipe(fds) < 0)
         return 0;
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);
     fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-    const char *argv[64];
-    int argc = 0;
-    argv[argc++] = AEMP_BIN;
-    argv[argc++] = "run";
-    for (int i = 0; args[i] && argc < 62; i++)
-        argv[argc++] = args[i];
-    argv[argc] = NULL;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
@@ -92,13 +85,27 @@ static inline int pu_spawn(pu_node_t *n, const char *const *env, const char *con
         }
         for (int i = 0; env && env[i]; i++)
             putenv((char *)env[i]);
-        execv(AEMP_BIN, (char *const *)argv);
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
     n->pid = pid;
     n->out = fds[0];
     return 1;
+}
+
+/* pu_exec of `aemp run <args...>` (NULL-terminated). */
+static inline int pu_spawn(pu_node_t *n, const char *const *env, const char *const *args,
+                           const char *logpath, int append)
+{
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = AEMP_BIN;
+    argv[argc++] = "run";
+    for (int i = 0; args[i] && argc < 62; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    return pu_exec(n, AEMP_BIN, argv, env, logpath, append);
 }
 
 /* Wait up to 10 s for the "<nodeid> listening on <addr>[,...]" line of a

@@ -33,16 +33,6 @@
 static char tmpdir[64], rcenv[128];
 static pu_node_t plainpeer, tlspeer, quietpeer;
 
-static char logbuf[65536];
-static void log_hook(int level, const char *msg, void *arg)
-{
-    size_t n = strlen(logbuf);
-    if (n + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-}
-
 /* ------------------------------------------------------ data and digests */
 
 /* A deterministic byte stream (xorshift64*), len bytes from state *x. */
@@ -254,28 +244,8 @@ static char tester_addr[64];
 
 static int start_node(pu_node_t *n, const char *id, const char *binds, const char *profile)
 {
-    int fds[2];
-    if (pipe(fds) < 0)
-        return 0;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        return 0;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/proc/self/exe", "test_dataconn", "node", id, binds, tester_addr, profile, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    n->pid = pid;
-    n->out = fds[0];
-    return pu_await(n);
+    const char *argv[] = { "test_dataconn", "node", id, binds, tester_addr, profile, NULL };
+    return pu_exec(n, "/proc/self/exe", argv, NULL, NULL, 0) && pu_await(n);
 }
 
 /* Wait until node is up (it seeds us). */
@@ -434,8 +404,7 @@ static void local_pair(void **state)
     assert_int_equal(aemp_stream_write(s, "hello, pair", 11), 1);
     assert_int_equal(aemp_stream_shutdown(s), 0);
     assert_int_equal(aemp_stream_write(s, "x", 1), AEMP_EINVAL);
-    for (int i = 0; i < 50 && !inbox.count; i++)
-        tu_run_for(0.05);
+    tu_run_until(&inbox.count, 2.5);
     assert_int_equal(inbox.count, 1);
     tu_assert_msg(inbox.last, "[\"sink\", 11, \"bd70efb9f61670b15414ae4eb2851afc3448409dedd572b53c58f838d761a36c\"]");
     aemp_stream_close(s);
@@ -457,8 +426,7 @@ static void target_without_listeners(void **state)
     fill(buf, sizeof buf, &x);
     aemp_stream_write(r.s, buf, sizeof buf);
     aemp_stream_shutdown(r.s);
-    for (int i = 0; i < 100 && !inbox.count; i++)
-        tu_run_for(0.05);
+    tu_run_until(&inbox.count, 5);
     assert_int_equal(inbox.count, 1);
     int64_t n = 0;
     aemp_val_int(aemp_msg_at(inbox.last, 1), &n);
@@ -489,8 +457,7 @@ static void caller_timeout(void **state)
     assert_null(r.s);
     assert_string_equal(r.error, "ghost: unable to establish connection within 1 seconds");
     assert_true(pu_now() - t0 < 2.5);
-    for (int i = 0; i < 20 && !killbox.count; i++)
-        tu_run_for(0.05);
+    tu_run_until(&killbox.count, 1);
     assert_int_equal(killbox.count, 1);
     tu_assert_msg(killbox.last, "[\"AnyEvent::MP::DataConn\", \"ghost: unable to establish connection within 1 seconds\"]");
     free(r.error);
@@ -969,8 +936,7 @@ static void wire_to_perl_target(void **state)
     aemp_stream_shutdown(r.s);
     assert_true(fake_line(&fp, line, sizeof line, 5));
     assert_string_equal(line, "DATA 17 hello from tester");
-    for (int i = 0; i < 100 && !inbox.count; i++)
-        tu_run_for(0.02);
+    tu_run_until(&inbox.count, 2);
     assert_int_equal(inbox.count, 1);
     int64_t n = 0;
     aemp_val_int(aemp_msg_at(inbox.last, 1), &n);
@@ -1009,8 +975,7 @@ static void wrong_secret(void **state)
     assert_null(r.s);
     assert_non_null(strstr(r.error, "fake130: cannot connect to any of its listeners: "));
     assert_true(strstr(r.error, "authentication failure/shared secret mismatch") || strstr(r.error, "end-of-file"));
-    for (int i = 0; i < 20 && !killbox.count; i++)
-        tu_run_for(0.05);
+    tu_run_until(&killbox.count, 1);
     assert_int_equal(killbox.count, 1);
     assert_string_equal(aemp_msg_str(killbox.last, 0, NULL), "AnyEvent::MP::DataConn");
     assert_string_equal(aemp_msg_str(killbox.last, 1, NULL), r.error);
@@ -1057,8 +1022,7 @@ static void wire_connect_request(void **state)
     aemp_stream_shutdown(r.s);
     assert_true(fake_line(&fp, line, sizeof line, 5));
     assert_string_equal(line, "DATA 8 to fake2");
-    for (int i = 0; i < 100 && !inbox.count; i++)
-        tu_run_for(0.02);
+    tu_run_until(&inbox.count, 2);
     assert_int_equal(inbox.count, 1);
     tu_assert_msg(inbox.last, "[\"sink\", 11, \"66945eac6373e6180cd541c56349fa327dea8ace1d6c6ae587fe9e6340227326\"]");
     aemp_stream_close(r.s);
@@ -1069,7 +1033,7 @@ static void wire_connect_request(void **state)
  * timeout. */
 static void perl_caller(void **state)
 {
-    logbuf[0] = 0;
+    tu_log[0] = 0;
     fake_proc_t fp;
     fake_start(&fp, body_caller, tester_addr, -1, 0);
     char line[8192];
@@ -1079,8 +1043,8 @@ static void perl_caller(void **state)
     assert_string_equal(line, "ECHO 15 echo me, please");
     assert_true(fake_line(&fp, line, sizeof line, 5));
     assert_string_equal(line, "UNKNOWN closed");
-    assert_non_null(strstr(logbuf, "data connection from fake3"));
-    assert_non_null(strstr(logbuf, "unknown (expired or never requested) dataconn_id 'nope@fake3'"));
+    assert_non_null(strstr(tu_log, "data connection from fake3"));
+    assert_non_null(strstr(tu_log, "unknown (expired or never requested) dataconn_id 'nope@fake3'"));
     assert_true(fake_line(&fp, line, sizeof line, 5));
     assert_memory_equal(line, "KIL 1.", 6);
     assert_non_null(strstr(line, " [\"\",\"kil\",\"p3\",\"AnyEvent::MP::DataConn\",\"tester: no data connection from "
@@ -1130,7 +1094,7 @@ static int group_setup(void **state)
         fprintf(stderr, "aemp gencert failed\n");
         return -1;
     }
-    aemp_log_hook_add(log_hook, NULL);
+    aemp_log_hook_add(tu_log_hook, NULL);
     register_fns();
     char err[512];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:s, s:[s]}", "profile", "tlsA", "nodeid", "tester", "secret",

@@ -14,21 +14,10 @@
 #include <unistd.h>
 
 static char tmpdir[64];
-static char logbuf[32768];
-
-static void log_hook(int level, const char *msg, void *arg)
-{
-    size_t n = strlen(logbuf);
-    if (n + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-}
-
 static void assert_logged(const char *text)
 {
-    if (!strstr(logbuf, text))
-        fail_msg("missing log line '%s' in:\n%s", text, logbuf);
+    if (!strstr(tu_log, text))
+        fail_msg("missing log line '%s' in:\n%s", text, tu_log);
 }
 
 static aemp_msg_t *inbox;
@@ -80,14 +69,14 @@ static void assert_miss(const char *text, const char *head, const char *files, c
         fail_msg("got '%s', expected the built-in directory and '%s' after '%s'", text, tail, want);
 }
 
-/* The log line that contains needle (borrowed from logbuf up to its end
+/* The log line that contains needle (borrowed from tu_log up to its end
  * of line, copied into a static buffer). */
 static const char *log_line(const char *needle)
 {
     static char line[4096];
-    const char *p = strstr(logbuf, needle);
+    const char *p = strstr(tu_log, needle);
     if (!p)
-        fail_msg("missing log line '%s' in:\n%s", needle, logbuf);
+        fail_msg("missing log line '%s' in:\n%s", needle, tu_log);
     size_t n = strcspn(p, "\n");
     snprintf(line, sizeof line, "%.*s", (int)n, p);
     return line;
@@ -111,7 +100,7 @@ static int group_setup(void **state)
     char env[128];
     snprintf(env, sizeof env, "%s", tmpdir);
     setenv("AEMP_MODULE_PATH", env, 1);
-    aemp_log_hook_add(log_hook, NULL);
+    aemp_log_hook_add(tu_log_hook, NULL);
     aemp_set_log_level(AEMP_LOG_CRIT);   /* the expected errors go to the hook only */
     return 0;
 }
@@ -192,9 +181,9 @@ static void package_chain(void **state)
     assert_non_null(id);
     tu_assert_msg(wait_msg(), "[\"chain-ok\"]");
     /* longest package first, missing ones skipped */
-    const char *b = strstr(logbuf, "module 'tmod::chain::a::b' not found");
-    const char *a = strstr(logbuf, "module 'tmod::chain::a' not found");
-    const char *m = strstr(logbuf, "loading module 'tmod::chain' from");
+    const char *b = strstr(tu_log, "module 'tmod::chain::a::b' not found");
+    const char *a = strstr(tu_log, "module 'tmod::chain::a' not found");
+    const char *m = strstr(tu_log, "loading module 'tmod::chain' from");
     assert_non_null(b);
     assert_non_null(a);
     assert_non_null(m);
@@ -287,7 +276,7 @@ static void node_port_requests_load_modules(void **state)
     const char *me = aemp_port(on_msg, NULL);
     received = 0;
     /* a request naming a function of a module that is not loaded yet */
-    assert_false(strstr(logbuf, "loading module 'tmod::rpc'"));
+    assert_false(strstr(tu_log, "loading module 'tmod::rpc'"));
     aemp_snd_to_func(aemp_node(), "tmod::rpc::hello", aemp_msgf("s", me));
     tu_assert_msg(wait_msg(), "[\"hello from rpc\"]");
     assert_logged("loading module 'tmod::rpc' from");

@@ -35,16 +35,6 @@
 static char tmpdir[64];
 static char rcenv[128];
 
-static char logbuf[65536];
-static void log_hook(int level, const char *msg, void *arg)
-{
-    size_t n = strlen(logbuf);
-    if (n + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-}
-
 /* ------------------------------------------------------------ peers */
 
 #define MAXLIVE 16
@@ -440,7 +430,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(rcenv, sizeof rcenv, "PERL_ANYEVENT_MP_RC=%s/rc", tmpdir);
     putenv(rcenv);
-    aemp_log_hook_add(log_hook, NULL);
+    aemp_log_hook_add(tu_log_hook, NULL);
     char err[256];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:f}", "nodeid", "tester", "secret", SECRET,
                         "binds", "127.0.0.1:0", "connect_interval", CONNECT_INTERVAL) != 0) {
@@ -708,7 +698,7 @@ static void no_holes_when_the_peer_is_killed(void **state)
         if (!run_until_ge(&seq_next, 1, 5)) {
             char *log = peer_log(id);
             fail_msg("no first echo from %s; our log:\n%s\n%s's log:\n%s", id,
-                     strlen(logbuf) > 3000 ? logbuf + strlen(logbuf) - 3000 : logbuf, id, log);
+                     strlen(tu_log) > 3000 ? tu_log + strlen(tu_log) - 3000 : tu_log, id, log);
         }
         assert_int_equal(aemp_mon(port, on_seq_mon, NULL, NULL), 0);
 
@@ -1228,7 +1218,7 @@ static void put_relay_values(aemp_build_t *b, int as_json_returns, int nest)
  * framings carry, nobody drops the connection. */
 static void relay_from_cbor_to_json_keeps_the_link(void **state)
 {
-    logbuf[0] = 0;
+    tu_log[0] = 0;
     pu_node_t *sink = &peer[0], *relay = &peer[1];
     const char *sargs[] = { "dialect", "1.30", NULL };
     assert_true(start_peer(sink, "jsonsink", sargs));
@@ -1240,8 +1230,8 @@ static void relay_from_cbor_to_json_keeps_the_link(void **state)
     echo_roundtrip(relay);
     assert_true(await_up_count("jsonsink", "relay", 1, 10));
     /* the framings of the two hops */
-    if (!strstr(logbuf, "node relay up (2.02 dialect, hmac_sha3_512/cbor)"))
-        fail_msg("we do not talk CBOR with the relay:\n%s", logbuf);
+    if (!strstr(tu_log, "node relay up (2.02 dialect, hmac_sha3_512/cbor)"))
+        fail_msg("we do not talk CBOR with the relay:\n%s", tu_log);
     char *log = peer_log("jsonsink");
     if (!strstr(log, "node relay up (1.30 dialect, hmac_md6_64_256/json)"))
         fail_msg("the relay does not talk JSON with the sink:\n%s", log);

@@ -21,16 +21,6 @@ static const char *const dialect_arg[NPEERS] = { "2.02", "1.30", "both" };
 static char tmpdir[64];
 static char rcenv[128];
 
-static char logbuf[16384];
-static void log_hook(int level, const char *msg, void *arg)
-{
-    size_t n = strlen(logbuf);
-    if (n + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-}
-
 static int start_peer(pu_node_t *p, const char *nodeid, const char *dialect, const char *secret)
 {
     const char *env[] = { rcenv, "AEMP_WARNLEVEL=2", NULL };
@@ -51,7 +41,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(rcenv, sizeof rcenv, "PERL_ANYEVENT_MP_RC=%s/rc", tmpdir);
     putenv(rcenv);
-    aemp_log_hook_add(log_hook, NULL);
+    aemp_log_hook_add(tu_log_hook, NULL);
     char err[256];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:i, s:i}", "nodeid", "tester",
                         "secret", SECRET, "binds", "127.0.0.1:0", "connect_interval", 3,
@@ -104,8 +94,8 @@ static void cal_echo_in_each_dialect(void **state)
         char line[256];
         snprintf(line, sizeof line, "node %s up (%s dialect, %s)", peers[i].nodeid, expect_dialect[i],
                  expect_auth[i]);
-        if (!strstr(logbuf, line))
-            fail_msg("missing log line '%s' in:\n%s", line, logbuf);
+        if (!strstr(tu_log, line))
+            fail_msg("missing log line '%s' in:\n%s", line, tu_log);
     }
     aemp_msg_t *up = aemp_up_nodes();
     assert_int_equal(aemp_msg_len(up), NPEERS);
@@ -369,7 +359,7 @@ static void garbage_greeting_is_dropped(void **state)
     assert_int_equal(write(fd, junk, sizeof junk - 1), (ssize_t)(sizeof junk - 1));
     assert_true(closed_by_node(fd, 5));
     close(fd);
-    assert_non_null(strstr(logbuf, "unparsable greeting, expected 'aemp', got 'GET / HTTP/1.0'"));
+    assert_non_null(strstr(tu_log, "unparsable greeting, expected 'aemp', got 'GET / HTTP/1.0'"));
     still_works();
 }
 
@@ -382,7 +372,7 @@ static void oversized_greeting_is_dropped(void **state)
     assert_int_equal(write(fd, big, sizeof big), (ssize_t)sizeof big);
     assert_true(closed_by_node(fd, 5));
     close(fd);
-    assert_non_null(strstr(logbuf, "handshake line too long"));
+    assert_non_null(strstr(tu_log, "handshake line too long"));
     still_works();
 }
 
@@ -463,7 +453,7 @@ static void oversized_frame_is_dropped(void **state)
     free(big);
     assert_true(closed_by_node(fd, 5));
     close(fd);
-    assert_non_null(strstr(logbuf, "exceeds the limit"));
+    assert_non_null(strstr(tu_log, "exceeds the limit"));
     aemp__proto_free(p);
     still_works();
 }

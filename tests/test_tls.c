@@ -26,16 +26,6 @@ static char rcpath[128];
 static char rcenv[192];
 static char *cert_a, *cert_b;   /* PEM of the profiles tlsA and tlsB */
 
-static char logbuf[65536];
-static void log_hook(int level, const char *msg, void *arg)
-{
-    size_t n = strlen(logbuf);
-    if (n + strlen(msg) + 2 < sizeof logbuf) {
-        strcat(logbuf, msg);
-        strcat(logbuf, "\n");
-    }
-}
-
 /* ------------------------------------------------------- processes */
 
 /* Run the aemp tool with args (NULL-terminated), stdout+stderr into
@@ -176,7 +166,7 @@ static int setup_nodes(void)
     cert_b = rc_cert("tlsB");
     if (!cert_a || !cert_b)
         return -1;
-    aemp_log_hook_add(log_hook, NULL);
+    aemp_log_hook_add(tu_log_hook, NULL);
     char err[512];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:s, s:[s], s:i}", "profile", "tlsA", "nodeid", "tester",
                         "secret", SECRET, "binds", "127.0.0.1:0", "connect_interval", 3) != 0) {
@@ -228,8 +218,8 @@ static tu_box_t mon, box;
 
 static void assert_log(const char *text)
 {
-    if (!strstr(logbuf, text))
-        fail_msg("missing log line '%s' in:\n%s", text, logbuf);
+    if (!strstr(tu_log, text))
+        fail_msg("missing log line '%s' in:\n%s", text, tu_log);
 }
 
 /* cal <node>#echo over whatever connection we have to it */
@@ -587,7 +577,7 @@ static void peer_breaks_off_tls_handshake(void **state)
     };
     const size_t lens[] = { 0, 8, 18 };
     for (int i = 0; i < 3; i++) {
-        logbuf[0] = 0;
+        tu_log[0] = 0;
         int fd = raw_connect();
         aemp_proto_cfg_t cfg = { 0 };
         cfg.nodeid = "rawtls";
@@ -600,7 +590,7 @@ static void peer_breaks_off_tls_handshake(void **state)
             tu_run_for(0.1);
             close(fd);   /* in the middle of the handshake */
             double end = pu_now() + 5;
-            while (!strstr(logbuf, "closed: TLS handshake failed") && pu_now() < end)
+            while (!strstr(tu_log, "closed: TLS handshake failed") && pu_now() < end)
                 tu_run_for(0.02);
             assert_log("connection 127.0.0.1:");
             assert_log(" from rawtls: TLS handshake failed: Unexpected end-of-file");
@@ -619,7 +609,7 @@ static void peer_breaks_off_tls_handshake(void **state)
  * refused: a client certificate is required. */
 static void client_without_certificate_is_refused(void **state)
 {
-    logbuf[0] = 0;
+    tu_log[0] = 0;
     int fd = raw_connect();
     aemp_proto_cfg_t cfg = { 0 };
     cfg.nodeid = "nocert";
@@ -656,7 +646,7 @@ static void client_without_certificate_is_refused(void **state)
     ERR_clear_error();
     assert_non_null(strstr(why, "certificate required"));
     end = pu_now() + 5;
-    while (!strstr(logbuf, "from nocert: TLS handshake failed") && pu_now() < end)
+    while (!strstr(tu_log, "from nocert: TLS handshake failed") && pu_now() < end)
         tu_run_for(0.02);
     assert_log("from nocert: TLS handshake failed: peer did not return a certificate");
     SSL_free(ssl);

@@ -15,6 +15,19 @@
 #include "aemp.h"
 #include "aemp_json.h"
 
+/* The process's log lines, each followed by a newline, as the hook
+ * tu_log_hook collected them (aemp_log_hook_add(tu_log_hook, NULL));
+ * lines that do not fit any more are dropped.  tu_log[0] = 0 empties it. */
+static char tu_log[65536] __attribute__((unused));
+static inline void tu_log_hook(int level, const char *msg, void *arg)
+{
+    size_t n = strlen(tu_log);
+    if (n + strlen(msg) + 2 < sizeof tu_log) {
+        strcat(tu_log, msg);
+        strcat(tu_log, "\n");
+    }
+}
+
 static inline void tu_timeout_cb(EV_P_ ev_timer *w, int revents)
 {
     *(int *)w->data = 1;
