@@ -17,24 +17,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile"))
-from aempclient import Node, Peer, greeting, stats, time_request  # noqa: E402
+from aempclient import Node, Peer, check, failures, greeting, stats, time_request, wait_log  # noqa: E402
 
 AEMP = sys.argv[1] if len(sys.argv) > 1 else "aemp"
 SECRET = "s3cret-hostile"
-failures = []
-
-
-def wait_log(node, text, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and text not in node.log():
-        time.sleep(0.1)
-    return text in node.log()
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def connect(addr):

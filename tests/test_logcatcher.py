@@ -15,26 +15,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile"))
-from aempclient import Node  # noqa: E402
+from aempclient import Node, check, failures, wait_log  # noqa: E402
 
 AEMP = sys.argv[1]
 SECRET = "catch-me"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def wait_for(node, text, seconds=8):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if text in node.log():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def garbage(addr, line):
@@ -59,7 +43,7 @@ with tempfile.TemporaryDirectory() as tmp:
             time.sleep(1.0)   # connected and asked for its lines
             garbage(w.addr, "HELLO-%s" % dialect)
             want = "[%s] 2 connection " % w.nodeid
-            ok = wait_for(catcher, want) and wait_for(catcher, "got 'HELLO-%s'" % dialect)
+            ok = wait_log(catcher, want) and wait_log(catcher, "got 'HELLO-%s'" % dialect)
             check(ok, "dialect %s: the worker's warning reaches the catcher with node and level" % dialect)
         # level 7 (info) lines of the workers are above the catcher's level 5
         check("] 7 " not in catcher.log(), "lines above the catch level are not sent")
@@ -67,7 +51,7 @@ with tempfile.TemporaryDirectory() as tmp:
         time.sleep(0.5)
         check(catcher.alive(), "the catcher survives a worker going away")
         garbage(workers[1].addr, "AFTER")
-        check(wait_for(catcher, "got 'AFTER'"), "the other worker still sends")
+        check(wait_log(catcher, "got 'AFTER'"), "the other worker still sends")
     finally:
         for w in workers:
             w.stop()

@@ -16,17 +16,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile"))
-from aempclient import time_request  # noqa: E402
+from aempclient import check, failures, time_request  # noqa: E402
 
 AEMP = sys.argv[1]
 SECRET = "watched"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def children(pid):

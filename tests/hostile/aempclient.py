@@ -3,7 +3,8 @@
 It speaks the transport protocol of docs/protocol.md as an attacker (or an
 ordinary peer) would: a greeting of its choosing, HMAC-SHA3-512
 authentication with the shared secret, and JSON frames both ways.  It also
-starts `aemp run` nodes and reads their resource use from /proc.
+starts `aemp run` nodes and reads their resource use from /proc, and has
+the check/failures/wait_log helpers the Python tests share.
 """
 import hashlib
 import hmac
@@ -17,6 +18,24 @@ import subprocess
 import time
 
 PROTO = "aemp"
+
+
+failures = []
+
+
+def check(cond, what):
+    """Print one check's outcome; a failed one is added to failures."""
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def wait_log(node, text, seconds=8):
+    """Wait (at most seconds) until text is in node's log; True if it is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and text not in node.log():
+        time.sleep(0.1)
+    return text in node.log()
 
 
 def greeting(nodeid, methods="hmac_sha3_512", framings="json", extra=""):
