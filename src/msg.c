@@ -931,6 +931,13 @@ static aemp_msg_t *msgf_flat(const char *fmt, va_list ap)
     return aemp__flat_scan(&f, fmt, ap) < 0 ? NULL : aemp__flat_msg(&f);
 }
 
+aemp_msg_t *aemp__vmsgf_built(const char *fmt, va_list ap)
+{
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_vfmt(b, fmt, ap);
+    return finish_fmt(b, 1, fmt);
+}
+
 aemp_msg_t *aemp_vmsgf(const char *fmt, va_list ap)
 {
     if (fmt) {
@@ -938,9 +945,7 @@ aemp_msg_t *aemp_vmsgf(const char *fmt, va_list ap)
         if (m)
             return m;
     }
-    aemp_build_t *b = aemp_build_new();
-    aemp_build_vfmt(b, fmt, ap);
-    return finish_fmt(b, 1, fmt);
+    return aemp__vmsgf_built(fmt, ap);
 }
 
 aemp_msg_t *aemp_msgf(const char *fmt, ...)

@@ -141,6 +141,10 @@ int aemp__flat_scan(aemp_flat_t *f, const char *fmt, va_list ap);
 /* The message of a scanned format (a new reference), or NULL. */
 aemp_msg_t *aemp__flat_msg(const aemp_flat_t *f);
 
+/* aemp_vmsgf through the builder alone, for a format aemp__flat_scan has
+ * already found not to be flat. */
+aemp_msg_t *aemp__vmsgf_built(const char *fmt, va_list ap);
+
 /* Relays.  The results of these three share no memory with m (borrowed)
  * and keep its values exactly, in one copy of m's block with no work per
  * element beyond the prefix noted; they may keep cells and heap bytes of

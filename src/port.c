@@ -330,10 +330,9 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
 }
 
 /* aemp_sndf's fast path: a flat message to a port of a connected node is
- * encoded into the connection straight from the format and its arguments,
- * with no message laid out.  0 if sent, -1 if the caller must take the
- * general path. */
-static int sndf_now(const char *port, const char *fmt, va_list ap)
+ * encoded into the connection straight from the scanned format, with no
+ * message laid out.  0 if sent, -1 if the caller must build the message. */
+static int sndf_now(const char *port, const aemp_flat_t *flat)
 {
     if (!port || idcache_get(port))
         return -1;
@@ -341,10 +340,7 @@ static int sndf_now(const char *port, const char *fmt, va_list ap)
     size_t nodelen, len;
     if (aemp__split_id(port, &nodelen, &name, &len) != 0 || !len)
         return -1;
-    aemp_flat_t flat;
-    if (aemp__flat_scan(&flat, fmt, ap) < 0)
-        return -1;
-    return aemp__remote_snd_flat(port, nodelen, name, len, &flat);
+    return aemp__remote_snd_flat(port, nodelen, name, len, flat);
 }
 
 int aemp_sndf(const char *port, const char *fmt, ...)
@@ -354,11 +350,17 @@ int aemp_sndf(const char *port, const char *fmt, ...)
     aemp__ensure_init();
     va_list ap;
     va_start(ap, fmt);
-    if (sndf_now(port, fmt, ap) == 0) {
-        va_end(ap);
-        return 0;
+    aemp_flat_t flat;
+    aemp_msg_t *msg;
+    if (aemp__flat_scan(&flat, fmt, ap) == 0) {   /* the format is read once */
+        if (sndf_now(port, &flat) == 0) {
+            va_end(ap);
+            return 0;
+        }
+        msg = aemp__flat_msg(&flat);
+    } else {
+        msg = aemp__vmsgf_built(fmt, ap);
     }
-    aemp_msg_t *msg = aemp_vmsgf(fmt, ap);
     va_end(ap);
     if (!msg)
         return AEMP_EINVAL;
