@@ -218,6 +218,8 @@ typedef struct mirror {
     int due;                 /* a report job is queued */
     int kept;                /* aemp_grp_get asked for it: it stays when its
                                 last monitor goes */
+    int cost_told;           /* the report cost the master was told
+                                (COST_*), 0 if none */
     char name[];             /* the family */
 } mirror_t;
 
@@ -235,6 +237,8 @@ static struct {
                                 shard holds it (one or two, mostly) */
     aemp_table_t merged;     /* family -> key -> value */
     aemp_table_t subscribers;/* family -> set of node IDs */
+    aemp_table_t costly;     /* family -> set of the subscribers whose
+                                reports copy the whole family (g_mon_cost) */
     aemp_table_t outboxes;   /* family -> outbox_t: changes not sent yet */
     aemp_table_t snap_wait;  /* family -> set of subscribers that wait for
                                 their snapshot (g_chg1, sent by outbox_job) */
@@ -416,13 +420,14 @@ static void effects_free(effects_t *fx)
  * which changes nothing there. */
 
 #define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
-#define FANOUT_PER_KEY 150e-9    /* ... plus this per key of the family */
+#define FANOUT_PER_KEY 150e-9    /* ... plus this per key it reports */
 #define FANOUT_MAX_DELAY 1.0     /* longest a change waits for its g_chg2 */
 
 typedef struct outbox {
     aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
     aemp_table_t fwd;        /* the same for the other global nodes */
     ev_tstamp sent;          /* when the last g_chg2 went out */
+    size_t sent_keys;        /* how many keys it carried */
     size_t len;
     char family[];
 } outbox_t;
@@ -495,6 +500,7 @@ static void outbox_send_mon(outbox_t *ob)
             fanout_to(&f, node->key, node->len);
         fanout_done(&f);
         ob->sent = ev_now(aemp__g.loop);
+        ob->sent_keys = ob->mon.used;
     }
     aemp__kv_clear(&ob->mon);
 }
@@ -554,17 +560,53 @@ static void send_snapshots(void)
     aemp__kv_clear(&wait);
 }
 
-/* Seconds between two g_chg2 of a family: what one costs the network,
- * each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key of the family
- * (a db_mon report hands over the whole family), up to FANOUT_MAX_DELAY:
- * the fan-out of a family in a storm takes about one CPU of the network. */
+/* Seconds between two g_chg2 of a family: what the last one cost the
+ * network, each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key its
+ * report handles -- the keys of that g_chg2, or every key of the family
+ * for a subscriber whose reports copy the family (g_mon_cost: a libaemp
+ * aemp_db_mon or grp_mon; a Perl callback gets its mirror by reference)
+ * -- up to FANOUT_MAX_DELAY: the fan-out of a family in a storm takes
+ * about one CPU of the network. */
 static double fanout_interval(const outbox_t *ob)
 {
     aemp_table_t *subs = subscribers_of(ob->family, ob->len);
+    if (!subs)
+        return 0;
     aemp_kv_t *f = aemp__kv_get(&G.merged, ob->family, ob->len);
-    double size = f ? (double)f->sub.used : 0;
-    double t = subs ? (double)subs->used * (FANOUT_WAKE + FANOUT_PER_KEY * size) : 0;
+    aemp_kv_t *c = aemp__kv_get(&G.costly, ob->family, ob->len);
+    double size = f ? (double)f->sub.used : 0, costly = c ? (double)c->sub.used : 0;
+    double t = (double)subs->used * FANOUT_WAKE
+               + FANOUT_PER_KEY * (costly * size + ((double)subs->used - costly) * (double)ob->sent_keys);
     return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
+}
+
+/* See global.h. */
+void aemp__global_gauges(size_t *subscriptions, size_t *costly)
+{
+    *subscriptions = *costly = 0;
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(&G.subscribers, &pos, &e))
+        *subscriptions += e->sub.used;
+    pos = 0;
+    while (aemp__kv_next(&G.costly, &pos, &e))
+        *costly += e->sub.used;
+}
+
+/* Take node out of the set of family in sets (family -> set of node
+ * IDs), and the family out of sets once its set is empty. */
+static void set_del_in(aemp_table_t *sets, const char *family, size_t flen, const char *node, size_t nlen)
+{
+    aemp_kv_t *set = aemp__kv_get(sets, family, flen);
+    if (set && (aemp__kv_del(&set->sub, node, nlen), !set->sub.used))
+        aemp__kv_del(sets, family, flen);
+}
+
+/* Forget node as a subscriber of family. */
+static void unsubscribe(const char *family, size_t flen, const char *node, size_t nlen)
+{
+    set_del_in(&G.costly, family, flen, node, nlen);
+    set_del_in(&G.subscribers, family, flen, node, nlen);
 }
 
 /* The job (and timer) that sends the outboxes: every g_upd, the g_chg2
@@ -833,11 +875,8 @@ static void global_disconnect(const char *node)
     aemp__kv_del(&G.slaves, node, nlen);
     size_t pos = 0;
     aemp_kv_t *subs;
-    while (aemp__kv_next(&G.subscribers, &pos, &subs)) {
-        aemp__kv_del(&subs->sub, node, nlen);
-        if (!subs->sub.used)
-            aemp__kv_del(&G.subscribers, subs->key, subs->len);
-    }
+    while (aemp__kv_next(&G.subscribers, &pos, &subs))
+        unsubscribe(subs->key, subs->len, node, nlen);
 }
 
 static void keep_global_connected(const char *node)
@@ -899,6 +938,8 @@ void aemp__global_become(void)
 
 /* ------------------------------------------------------------- masters */
 
+static void mirrors_tell_cost(void);
+
 static void master_set(const char *node)
 {
     if (G.master && !strcmp(G.master, node))
@@ -916,6 +957,7 @@ static void master_set(const char *node)
     aemp_kv_t *req;
     while (aemp__kv_next(&G.pending, &pos, &req))
         send_to(node, aemp_msg_ref(req->val));
+    mirrors_tell_cost();
 }
 
 static void master_search(void)
@@ -1144,12 +1186,32 @@ static void h_g_mon0(aemp_msg_t *args, void *unused)
 {
     size_t flen;
     const char *family = aemp_msg_str(args, 0, &flen);
-    aemp_kv_t *subs = family ? aemp__kv_get(&G.subscribers, family, flen) : NULL;
-    if (!subs)
+    if (family)
+        unsubscribe(family, flen, src(), strlen(src()));
+}
+
+/* g_mon_cost family cost (libaemp only, after g_mon1): what a report of
+ * the family costs the subscriber -- "family" (it copies the whole
+ * family) or "changes" (what changed; the default, as for Perl) -- for
+ * fanout_interval. */
+static void h_g_mon_cost(aemp_msg_t *args, void *unused)
+{
+    size_t flen;
+    const char *family = aemp_msg_str(args, 0, &flen), *cost = aemp_msg_str(args, 1, NULL);
+    aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
+    const char *node = src();
+    size_t nlen = strlen(node);
+    if (strcmp(cost, "family") && strcmp(cost, "changes")) {
+        aemp_log(AEMP_LOG_WARN, "g_mon_cost from %s: unknown cost '%s' (not 'family' or 'changes'): ignored",
+                 node, cost);
         return;
-    aemp__kv_del(&subs->sub, src(), strlen(src()));
-    if (!subs->sub.used)
-        aemp__kv_del(&G.subscribers, family, flen);
+    }
+    if (!G.global || !subs || !aemp__kv_get(&subs->sub, node, nlen))
+        return;   /* not (or no longer) a subscriber */
+    if (!strcmp(cost, "family"))
+        set_add(&aemp__kv_put(&G.costly, family, flen)->sub, node);
+    else
+        set_del_in(&G.costly, family, flen, node, nlen);
 }
 
 /* ------------------------------------------------------------- monitors */
@@ -1612,6 +1674,47 @@ static mirror_t *mirror_open(const char *family)
     return mi;
 }
 
+/* What a report of family costs this node (COST_*): COST_FAMILY if a
+ * monitor gets the whole family (aemp_db_mon) or checks its members
+ * (grp_mon), else COST_CHANGES. */
+enum { COST_CHANGES = 1, COST_FAMILY = 2 };
+static int report_cost(const char *family)
+{
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&G.dbmons, &pos, NULL, NULL, &v)) {
+        const dbmon_t *m = v;
+        if ((m->gcb || !m->changes_only) && !strcmp(m->family, family))
+            return COST_FAMILY;
+    }
+    return COST_CHANGES;
+}
+
+/* Tell a libaemp master what a report of the mirror's family costs this
+ * node (g_mon_cost, which sets the family's fan-out interval there), if
+ * that changed since it was last told; a Perl master is not asked. */
+static void mirror_tell_cost(mirror_t *mi)
+{
+    if (!G.master || !aemp__node_is_libaemp(G.master))
+        return;
+    int cost = report_cost(mi->name);
+    if (cost == mi->cost_told)
+        return;
+    mi->cost_told = cost;
+    send_to(G.master, aemp_msgf("sss", "g_mon_cost", mi->name, cost == COST_FAMILY ? "family" : "changes"));
+}
+
+/* Tell a new master the report cost of every mirror (after their g_mon1). */
+static void mirrors_tell_cost(void)
+{
+    size_t pos = 0;
+    void *v;
+    while (aemp__table_next(&G.mirrors, &pos, NULL, NULL, &v)) {
+        ((mirror_t *)v)->cost_told = 0;
+        mirror_tell_cost(v);
+    }
+}
+
 static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb, int changes_only, void *arg,
                      aemp_handle_t *handle)
 {
@@ -1630,6 +1733,7 @@ static int mon_start(const char *family, aemp_db_mon_fn cb, aemp_grp_mon_fn gcb,
     if (handle)
         *handle = m->id;
     mirror_t *mi = mirror_open(family);
+    mirror_tell_cost(mi);
     /* a group monitor also reports members learned from 1.30 nodes,
      * which need no master */
     if (gcb || mi->synced)
@@ -1666,6 +1770,9 @@ int aemp_db_mon_cancel(aemp_handle_t handle)
         if (mi)
             mirror_free(mi);
         to_master(NULL, aemp_msgf("ss", "g_mon0", m->family));
+    } else if (kept) {
+        /* (m is out of G.dbmons already) */
+        mirror_tell_cost(kept);
     }
     aemp_msg_unref(m->members);
     free(m->family);
@@ -1773,6 +1880,7 @@ void aemp__global_start(void)
         G_REQ("g_reply", "sv", "query ID,result", h_g_reply),
         G_REQ("g_mon1", "s", "family", h_g_mon1),
         G_REQ("g_mon0", "s", "family", h_g_mon0),
+        G_REQ("g_mon_cost", "ss", "family,cost", h_g_mon_cost),
         G_REQ("g_chg1", "sM", "family,snapshot", h_g_chg1),
         G_REQ("g_chg2", "sMA", "family,set,delete", h_g_chg2),
     };
@@ -1819,6 +1927,7 @@ void aemp__global_shutdown(void)
     aemp__kv_clear(&G.holders);
     aemp__kv_clear(&G.merged);
     aemp__kv_clear(&G.subscribers);
+    aemp__kv_clear(&G.costly);
     pos = 0;
     while (aemp__table_next(&G.outboxes, &pos, NULL, NULL, &v))
         outbox_free(v);

@@ -28,6 +28,15 @@ int aemp__seed_is_node(const char *node);
 /* The dialect of the connection to node (AEMP_DIALECT_*), 0 if none. */
 unsigned aemp__node_dialect(const char *node);
 
+/* On a global node: how many (node, family) subscriptions it feeds, and
+ * how many of them copy the whole family at each report (g_mon_cost);
+ * 0 and 0 elsewhere (aemp_stats). */
+void aemp__global_gauges(size_t *subscriptions, size_t *costly);
+
+/* 1 if node is this node or is connected and its greeting names libaemp
+ * as its provider (so it understands libaemp's own requests), else 0. */
+int aemp__node_is_libaemp(const char *node);
+
 /* 1.30 compatibility (global1.c). */
 void aemp__global1_init(void);
 void aemp__global1_start(void);

@@ -863,6 +863,17 @@ unsigned aemp__node_dialect(const char *node)
     return n && n->conn ? n->dialect : 0;
 }
 
+int aemp__node_is_libaemp(const char *node)
+{
+    size_t len = strlen(node);
+    if (len == aemp__g.nodeid_len && memcmp(node, aemp__g.nodeid, len) == 0)
+        return 1;
+    aemp_rnode_t *n = aemp__node_find(node, len);
+    const char *provider = n && n->conn && n->conn->proto ? aemp__proto_peer_value(n->conn->proto, "provider")
+                                                          : NULL;
+    return provider && !strncmp(provider, "libaemp-", 8);
+}
+
 int aemp_node_is_up(const char *node)
 {
     if (!node)

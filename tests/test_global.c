@@ -334,6 +334,61 @@ static void changes_only_monitor(void **state)
     view_clear();
 }
 
+/* The sum of a figure of aemp_stats over both seeds (asked with "stats"). */
+static uint64_t stat_sum;
+static int stat_answers;
+static void on_stats(aemp_msg_t *reply, void *name)
+{
+    uint64_t u = 0;
+    if (reply && aemp_val_uint(aemp_val_get(aemp_msg_at(reply, 0), name), &u) == 0)
+        stat_sum += u;
+    stat_answers++;
+}
+
+static uint64_t seeds_stat(const char *name)
+{
+    stat_sum = 0;
+    stat_answers = 0;
+    for (int i = 0; i < 2; i++)
+        aemp_cal(seed[i].nodeid, aemp_msgf("s", "stats"), on_stats, (void *)name, 5);
+    double end = pu_now() + 10;
+    while (stat_answers < 2 && pu_now() < end)
+        tu_run_for(0.02);
+    assert_int_equal(stat_answers, 2);
+    return stat_sum;
+}
+
+/* Wait (bounded) until the seeds' figure `name` is `want`. */
+static int wait_seeds_stat(const char *name, uint64_t want)
+{
+    double end = pu_now() + 10;
+    while (seeds_stat(name) != want && pu_now() < end)
+        tu_run_for(0.05);
+    return stat_sum == want;
+}
+
+/* The master learns from g_mon_cost which of its subscriptions copy the
+ * whole family at every report (it spaces their fan-out by the family's
+ * size, the others' by what changed): a changes-only monitor subscribes
+ * cheaply, adding a full monitor of the same family makes it full, and
+ * cancelling that one makes it cheap again. */
+static void master_learns_report_cost(void **state)
+{
+    uint64_t subs = seeds_stat("db_subscriptions"), full = seeds_stat("db_subscriptions_full");
+    aemp_handle_t hc, hf;
+    assert_int_equal(aemp_db_mon_changes("costs", on_changes, NULL, &hc), 0);
+    assert_true(wait_seeds_stat("db_subscriptions", subs + 1));
+    assert_int_equal(seeds_stat("db_subscriptions_full"), full);
+    assert_int_equal(aemp_db_mon("costs", on_group, NULL, &hf), 0);
+    assert_true(wait_seeds_stat("db_subscriptions_full", full + 1));
+    assert_int_equal(aemp_db_mon_cancel(hf), 0);
+    assert_true(wait_seeds_stat("db_subscriptions_full", full));
+    assert_int_equal(seeds_stat("db_subscriptions"), subs + 1);
+    assert_int_equal(aemp_db_mon_cancel(hc), 0);
+    assert_true(wait_seeds_stat("db_subscriptions", subs));
+    view_clear();
+}
+
 /* Wait (bounded) until the view holds every key of keys[0..n). */
 static int wait_keys(const char *const *keys, int n, double seconds)
 {
@@ -571,6 +626,7 @@ int main(void)
         cmocka_unit_test(every_node_finds_every_other),
         cmocka_unit_test(values_and_deletes_propagate),
         cmocka_unit_test(changes_only_monitor),
+        cmocka_unit_test(master_learns_report_cost),
         cmocka_unit_test(bytes_and_uint64_survive),
         cmocka_unit_test(group_reg_from_this_node),
         cmocka_unit_test(grp_get_just_works),
