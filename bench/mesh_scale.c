@@ -332,6 +332,20 @@ static int have_latency(const collect_t *c, const void *arg)
 }
 
 /* The latest time in slot since `since` (-1 if none reported). */
+/* The median of the times in slot, after since (-1 if none). */
+static double median(const collect_t *c, int slot, double since)
+{
+    double *t = malloc((size_t)(c->n + 1) * sizeof *t);
+    int k = 0;
+    for (int i = 0; t && i <= c->n; i++)
+        if (c->t[slot][i])
+            t[k++] = c->t[slot][i] - since;
+    qsort(t, (size_t)k, sizeof *t, cmp_double);
+    double m = k ? t[k / 2] : -1;
+    free(t);
+    return m;
+}
+
 static double latest(const collect_t *c, int slot, double since)
 {
     double m = -1;
@@ -538,6 +552,7 @@ static void run(int n, int all)
         result("start", all, n, tstart - t0, "s");
     result("join", all, n, latest(&c, 3, tstart), "s");
     result("agree", all, n, c.count[0] >= watchers ? latest(&c, 0, tstart) : -1, "s");
+    result("agree_median", all, n, median(&c, 0, tstart), "s");
     result("seed_rss", all, n, seeds_rss(seed), "MiB");
     result("seed_cpu", all, n, seeds_cpu(seed), "s");
     if (all) {
@@ -566,9 +581,11 @@ static void run(int n, int all)
         kill(pids[i], SIGKILL);
     for (int i = 0; i < n; i += 10)
         bu_reap(pids[i], 5);
+    result("kill_reaped", all, n, wall() - tkill, "s");
     collect_until(&c, have_count, &(want_t){ 1, all ? n - S.k + 1 : 1 }, limit);
     result("kill_observer", all, n, c.t[1][n] ? c.t[1][n] - tkill : -1, "s");
     if (all) {
+        result("kill_median", all, n, median(&c, 1, tkill), "s");
         result("kill_all", all, n, c.count[1] >= n - S.k + 1 ? latest(&c, 1, tkill) : -1, "s");
         /* rejoin: the same node IDs again */
         for (int i = 0; i < n; i += 10) {
