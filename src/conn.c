@@ -43,6 +43,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>   /* malloc_trim */
+#endif
 
 /* One read of at most READ_CHUNK bytes per callback: every frame decoded
  * from it stays allocated until the loop delivers it, and a bigger batch (it
@@ -50,10 +53,25 @@
  * receiver then spent half its time on cache misses in malloc/free. */
 #define READ_CHUNK 32768
 #define READ_ROUNDS 1
+/* The first read of a connection asks for READ_MIN bytes; a read that
+ * fills its buffer doubles it, up to READ_CHUNK (read_size).  A global
+ * node's thousands of mostly idle connections keep a buffer of about
+ * READ_MIN each, not READ_CHUNK (whose pages, once touched, stayed
+ * resident: a third of a seed's memory at 2048 workers). */
+#define READ_MIN 1024
+#define IN_KEEP (2 * READ_CHUNK)  /* a drained input buffer above this is freed */
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
-#define OUT_KEEP (4 * 1024)       /* output buffer bytes kept once drained (more is freed) */
+#define OUT_AT_ONCE (4 * 1024)    /* a pre-encoded frame leaving more than this unsent is written at once */
+/* After a fan-out storm the freed buffers leave holes in the heap that
+ * malloc does not give back (only its top): once TRIM_AFTER bytes of
+ * buffers of more than TRIM_COUNT bytes each were freed, the heap is
+ * trimmed (malloc_trim: free pages go back to the system), at the end of
+ * the loop pass and at most once per TRIM_INTERVAL seconds. */
+#define TRIM_AFTER (1u << 20)
+#define TRIM_COUNT 4096
+#define TRIM_INTERVAL 0.25
 
 typedef struct listener {
     ev_io w;                  /* first: the callback casts back */
@@ -364,6 +382,76 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
 
 /* ------------------------------------------------------------- reading */
 
+/* Bytes the next read into in asks for: what its storage holds, at least
+ * READ_MIN and at most READ_CHUNK. */
+static size_t read_size(const aemp_buf_t *in)
+{
+    return in->cap < READ_MIN ? READ_MIN : in->cap < READ_CHUNK ? in->cap : READ_CHUNK;
+}
+
+/* ---------------------------------------------------------- heap trim */
+
+static size_t freed_since_trim;   /* bytes of large buffers freed since the last trim */
+static ev_tstamp last_trim = -1e9;
+static int trim_due;              /* a trim job or the timer is pending */
+static ev_timer trim_timer;       /* for a trim within TRIM_INTERVAL of the last */
+
+static void heap_trim(void *unused)
+{
+    (void)unused;
+    trim_due = 0;
+    freed_since_trim = 0;
+    last_trim = ev_now(aemp__g.loop);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void trim_timer_cb(EV_P_ ev_timer *w, int revents)
+{
+    ev_ref(EV_A);   /* the expired timer was unreferenced (trim_soon) */
+    heap_trim(NULL);
+}
+
+/* The buffer storage of `bytes` just freed: a trim when enough was. */
+static void buffer_freed(size_t bytes)
+{
+    if (bytes <= TRIM_COUNT)
+        return;
+    freed_since_trim += bytes;
+    if (freed_since_trim < TRIM_AFTER || trim_due || shutting_down)
+        return;
+    trim_due = 1;
+    double wait = last_trim + TRIM_INTERVAL - ev_now(aemp__g.loop);
+    if (wait <= 0) {
+        aemp__job_call(heap_trim, NULL);
+        return;
+    }
+    ev_timer_set(&trim_timer, wait, 0);
+    ev_timer_start(aemp__g.loop, &trim_timer);
+    ev_unref(aemp__g.loop);   /* does not keep the loop running */
+}
+
+/* Free b if it is empty and holds more than keep bytes (aemp__buf_trim),
+ * counting what was freed for the heap trim. */
+static void trim_buf(aemp_buf_t *b, size_t keep)
+{
+    size_t cap = b->cap;
+    aemp__buf_trim(b, keep);
+    if (!b->cap)
+        buffer_freed(cap);
+}
+
+/* Free a drained input buffer that never grew (an idle connection holds
+ * none; the next read takes READ_MIN bytes from malloc's per-thread
+ * cache) or that grew beyond IN_KEEP for a large frame; one that ramped
+ * up for a stream is kept at that size. */
+static void release_drained(aemp_buf_t *in)
+{
+    if (in->cap <= READ_MIN || in->cap > IN_KEEP)
+        trim_buf(in, 0);
+}
+
 /* Read what the socket has (a bounded number of chunks per callback):
  * plaintext straight into the protocol's in buffer, or, once TLS has
  * started, ciphertext into the TLS session, then process it. */
@@ -373,16 +461,20 @@ static void read_cb(EV_P_ ev_io *w, int revents)
     aemp_conn_t *c = w->data;
     aemp_buf_t *in = aemp__proto_in(c->proto);
     for (int rounds = 0; rounds < READ_ROUNDS; rounds++) {
-        uint8_t *p = c->tls ? cipher : aemp__buf_reserve(in, READ_CHUNK);
-        ssize_t r = read(c->fd, p, READ_CHUNK);
+        size_t want = c->tls ? READ_CHUNK : read_size(in);
+        uint8_t *p = c->tls ? cipher : aemp__buf_reserve(in, want);
+        ssize_t r = read(c->fd, p, want);
         if (r > 0) {
             c->bytes_in += (uint64_t)r;
             aemp__g.stats[AEMP_STAT_BYTES_IN] += (uint64_t)r;
-            if (c->tls)
+            if (c->tls) {
                 aemp__tls_feed(c->tls, p, (size_t)r);
-            else
+            } else {
                 in->len += (size_t)r;
-            if (r < READ_CHUNK)
+                if ((size_t)r == want && want < READ_CHUNK)
+                    aemp__buf_reserve(in, want);   /* filled: the next read asks for more */
+            }
+            if ((size_t)r < want)
                 break;
             continue;
         }
@@ -410,6 +502,8 @@ static void read_cb(EV_P_ ev_io *w, int revents)
     if (c->tls)
         tls_pump(c);
     process(c);
+    if (!c->closed)
+        release_drained(in);
 }
 
 /* ------------------------------------------------------------------ TLS */
@@ -665,7 +759,7 @@ void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, c
      * kernel's socket buffers rather than in one copy per connection here
      * (errors and the rest are left to the regular flush) */
     aemp_buf_t *out = aemp__proto_out(c->proto);
-    if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_KEEP) {
+    if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_AT_ONCE) {
         ssize_t w = send(c->fd, aemp__buf_head(out), aemp__buf_used(out), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             aemp__buf_consume(out, (size_t)w);
@@ -739,9 +833,12 @@ static void flush_one(aemp_conn_t *c)
         return;
     }
     ev_io_stop(aemp__g.loop, &c->wio);
-    /* drained: a large message's buffer is not kept for the next one */
-    aemp__buf_trim(plain, OUT_KEEP);
-    aemp__buf_trim(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
+    /* drained: the buffer is freed (the next frame allocates again, from
+     * malloc's per-thread cache for a small one); a global node's
+     * thousands of idle connections kept up to 4 KiB each before, the size
+     * of the last fan-out they carried */
+    trim_buf(plain, 0);
+    trim_buf(&c->wire, 2 * WIRE_CHUNK);   /* TLS: a chunk is the unit */
 }
 
 static void flush_all(EV_P_ ev_prepare *w, int revents)
@@ -979,6 +1076,7 @@ void aemp__conn_init(void)
     ev_prepare_init(&flush_watcher, flush_all);
     ev_prepare_start(aemp__g.loop, &flush_watcher);
     ev_unref(aemp__g.loop);
+    ev_timer_init(&trim_timer, trim_timer_cb, TRIM_INTERVAL, 0);
 }
 
 void aemp__conn_listeners_close(void)
@@ -1009,6 +1107,11 @@ void aemp__conn_shutdown(void)
     aemp__conn_listeners_close();
     ev_ref(loop);
     ev_prepare_stop(loop, &flush_watcher);
+    if (ev_is_active(&trim_timer)) {
+        ev_ref(loop);
+        ev_timer_stop(loop, &trim_timer);
+    }
+    trim_due = 0;
     aemp__tls_ctx_free(aemp__g.net.tls);   /* the node's TLS context (configure.c) */
     aemp__g.net.tls = NULL;
     shutting_down = 0;

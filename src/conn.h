@@ -70,8 +70,8 @@ void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, cons
 /* Queue the frame [dest, msg...] already encoded in c's send framing
  * (aemp__conn_framing) as `bytes` (borrowed): the fan-out of one message
  * to many connections encodes it once per framing.  Counters, trace log
- * and max_send_queue as aemp__conn_send; when more than OUT_KEEP (conn.c)
- * bytes wait, what the socket takes is written at once. */
+ * and max_send_queue as aemp__conn_send; when more than OUT_AT_ONCE
+ * (conn.c) bytes wait, what the socket takes is written at once. */
 void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
                              const void *bytes, size_t len);
 

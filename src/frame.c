@@ -67,9 +67,6 @@
 #define FRAME_DEST 1    /* a string: in r->dest */
 #define FRAME_NODEST 2  /* another value: decoded as the builder's first value */
 
-/* After a frame larger than this the reader returns its builder to msg.c's
- * cache (which trims big ones) instead of keeping the storage. */
-#define BUILD_RECYCLE_FRAME (64u << 10)
 /* The destination buffer is shrunk back when it grew beyond this. */
 #define DEST_KEEP 4096u
 
@@ -2049,6 +2046,17 @@ static void build_prepare(aemp_frame_reader_t *r)
         r->build = aemp_build_new();
 }
 
+/* Give r's builder back to msg.c's cache (which trims big ones): a reader
+ * holds one only while it decodes a frame, so that a node's thousands of
+ * connections do not each keep a builder's storage - as large as the
+ * largest message some builder of the process made - between frames.
+ * (Taking one from the cache and giving it back costs a few stores.) */
+static void build_release(aemp_frame_reader_t *r)
+{
+    aemp_build_abort(r->build);
+    r->build = NULL;
+}
+
 /* Decode the frame at p[0..*n) in r's framing (n, destlen, trial and the
  * result as for json_decode and cbor_decode): a flat frame straight into
  * its message, which goes to *flat, any other into the reader's builder
@@ -2109,6 +2117,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
             } else { /* forget any error a trial left */
                 r->failed = 0;
                 r->error[0] = 0;
+                build_release(r);
             }
         }
     }
@@ -2125,6 +2134,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
     if (kind == FRAME_EMPTY) {
         m = aemp_msg_empty();
     } else if (!m) {
+        r->built++;
         m = aemp__build_take_msg(r->build);
         if (m && kind == FRAME_NODEST) {
             aemp_msg_t *rest = aemp__msg_slice(m, 1);
@@ -2140,10 +2150,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
     frame->destlen = destlen;
     frame->msg = m;
 
-    if (r->scan > BUILD_RECYCLE_FRAME) { /* let msg.c trim a big builder */
-        aemp_build_abort(r->build);
-        r->build = NULL;
-    }
+    build_release(r);
     aemp__buf_consume(in, r->scan);
     reset_scan(r);
     return 1;

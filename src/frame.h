@@ -75,8 +75,9 @@ typedef struct aemp_frame_reader {
     size_t stack_cap;
     uint64_t *stack;           /* CBOR: items still expected per open container */
     char error[160];           /* set when aemp__frame_next returns -1 */
-    aemp_build_t *build;       /* decoder's builder, kept between frames
-                                  (given back to msg.c after a big frame) */
+    aemp_build_t *build;       /* decoder's builder while a frame is decoded
+                                  (from msg.c's cache, given back after it) */
+    unsigned long built;       /* frames decoded through a builder (not flat) */
     char *dest;                /* element 0 of the last frame (grown as
                                   needed, shrunk again after a long one) */
     size_t destcap;            /* bytes allocated at dest */

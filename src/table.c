@@ -23,6 +23,12 @@ uint64_t aemp__hash(const char *s, size_t len)
     return h;
 }
 
+/* Slots of a table's first array: room for two entries.  Most tables
+ * are small (a global node keeps several per node it serves: the node's
+ * shard, its families, the holders of each of its keys), and 16 slots
+ * (512 bytes) each were a tenth of a global node's memory per worker. */
+#define TABLE_MIN 4
+
 static aemp_table_slot_t *find(const aemp_table_t *t, const char *key, size_t len, uint64_t h)
 {
     if (!t->cap)
@@ -78,7 +84,7 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
         return old;
     }
     if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
-        resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : 16);
+        resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : TABLE_MIN);
     size_t mask = t->cap - 1;
     size_t i = h & mask;
     while (t->slots[i].key && t->slots[i].key != TOMBSTONE)

@@ -6,6 +6,8 @@
  * secret, malformed peers, and a peer killed with SIGKILL. */
 #include "testutil.h"
 
+#include "conn.h"
+#include "node.h"
 #include "procutil.h"
 #include "proto.h"
 
@@ -458,6 +460,101 @@ static void oversized_frame_is_dropped(void **state)
     still_works();
 }
 
+/* The capacities of the input and output buffers of the connection to
+ * node `id` (-1 if there is none), and what waits unsent on it. */
+typedef struct {
+    long in, out, unsent;
+} conn_bufs_t;
+
+static conn_bufs_t bufs_of(const char *id)
+{
+    conn_bufs_t b = { -1, -1, -1 };
+    aemp_rnode_t *n = aemp__node_find(id, strlen(id));
+    if (n && n->conn) {
+        b.in = (long)aemp__proto_in(n->conn->proto)->cap;
+        b.out = (long)aemp__proto_out(n->conn->proto)->cap;
+        b.unsent = (long)aemp__conn_unsent(n->conn);
+    }
+    return b;
+}
+
+static int got_small;
+static void on_raw(aemp_msg_t *msg, void *arg)
+{
+    got_small++;
+}
+
+/* Drain (read and drop) what the node sent to the raw client. */
+static void drain_fd(int fd)
+{
+    char buf[65536];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+/* An idle connection holds no buffers: a drained output buffer is freed
+ * whatever its size, a drained input buffer that never grew too (the
+ * first read asks for 1 KiB, not 32), one that grew for a larger frame is
+ * kept at most at 64 KiB.  (A global node serves thousands of mostly idle
+ * connections: docs/scaling.md.) */
+static void drained_buffers_are_freed(void **state)
+{
+    aemp_proto_t *p;
+    int fd = raw_authenticated(&p);
+    double end = pu_now() + 5;
+    while (aemp_node_is_up("rawclient") != 1 && pu_now() < end)
+        tu_run_for(0.02);
+    assert_int_equal(aemp_node_is_up("rawclient"), 1);
+    const char *me = strchr(aemp_port(on_raw, NULL), '#') + 1;   /* a frame names the local port */
+    /* a small frame in, a small and a 20 KB message out */
+    char frame[512];
+    int len = snprintf(frame, sizeof frame, "[\"%s\",\"small\"]", me);
+    got_small = 0;
+    assert_int_equal(write(fd, frame, (size_t)len), len);
+    size_t n = 20000;
+    char *big = malloc(n + 1);
+    memset(big, 'y', n);
+    big[n] = 0;
+    aemp_snd("rawclient#x", aemp_msgf("s", "hi"));
+    aemp_snd("rawclient#x", aemp_msgf("s", big));
+    end = pu_now() + 5;
+    conn_bufs_t b = bufs_of("rawclient");
+    while ((!got_small || b.unsent) && pu_now() < end) {
+        tu_run_for(0.02);
+        drain_fd(fd);
+        b = bufs_of("rawclient");
+    }
+    assert_int_equal(got_small, 1);
+    assert_int_equal(b.unsent, 0);
+    assert_int_equal(b.in, 0);
+    assert_int_equal(b.out, 0);
+    /* a 40 KB frame in: the buffer grows for it and is kept (at most
+     * 64 KiB) once drained */
+    n = 40000;
+    char *bigframe = malloc(n + 600);
+    len = snprintf(bigframe, n + 600, "[\"%s\",\"", me);
+    memset(bigframe + len, 'z', n);
+    strcpy(bigframe + len + n, "\"]");
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    assert_int_equal(write(fd, bigframe, strlen(bigframe)), (ssize_t)strlen(bigframe));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    end = pu_now() + 5;
+    while (got_small < 2 && pu_now() < end)
+        tu_run_for(0.02);
+    assert_int_equal(got_small, 2);
+    b = bufs_of("rawclient");
+    assert_true(b.in > 1024 && b.in <= 65536);
+    assert_int_equal(b.out, 0);
+    free(bigframe);
+    free(big);
+    close(fd);
+    end = pu_now() + 5;
+    while (aemp_node_is_up("rawclient") == 1 && pu_now() < end)
+        tu_run_for(0.02);
+    aemp__proto_free(p);
+    still_works();
+}
+
 /* aemp_sndf to a port of a node that is up lays a flat message out on the
  * stack and encodes it into the connection at once: every flat type must
  * arrive as sent, in both framings (the echo sends it back). */
@@ -575,6 +672,7 @@ int main(void)
         cmocka_unit_test(oversized_greeting_is_dropped),
         cmocka_unit_test(truncated_frame_then_eof),
         cmocka_unit_test(oversized_frame_is_dropped),
+        cmocka_unit_test(drained_buffers_are_freed),
         cmocka_unit_test(sndf_flat_types_to_connected_node),
         cmocka_unit_test(killed_peer_fires_transport_error),
         cmocka_unit_test(secure_node_refuses_remote_execution),
