@@ -382,6 +382,36 @@ static void json_put_val(aemp_buf_t *b, const val_t *v)
 
 /* ------------------------------------------------------------ CBOR encode */
 
+/* Copy n bytes from src to dst (not overlapping): up to 16 bytes with
+ * two overlapping loads and stores of the largest fitting width instead
+ * of a call (most strings of a message are short), more with memcpy. */
+static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        if (n) {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* Write the shortest CBOR head of major type `major` with argument v to p
  * (room for 9 bytes); returns its length.  The same bytes as libcbor's
  * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
@@ -502,13 +532,12 @@ static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, 
     uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
     w += cb_head(w, 4, (uint64_t)n + 1);
     w += cb_head(w, 3, destlen);
-    if (destlen)
-        memcpy(w, dest, destlen);
+    copy_small(w, dest, destlen);
     w += destlen;
     for (uint32_t i = 0; i < n; i++) {
         if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES) {
             w += cb_head(w, c[i].type == AEMP_T_BYTES ? 2 : 3, c[i].n);
-            memcpy(w, cell_bytes(c, strs, i), c[i].n);
+            copy_small(w, cell_bytes(c, strs, i), c[i].n);
             w += c[i].n;
         } else {
             w += cb_put_scalar(w, &c[i]);
@@ -1877,36 +1906,6 @@ static inline size_t flat_str(val_t *c, aemp_type_t type, size_t at, size_t len,
     c->n = (uint32_t)len;
     c->v.off = at;
     return len + 1;
-}
-
-/* Copy n bytes from src to dst (not overlapping): up to 16 bytes with
- * two overlapping loads and stores of the largest fitting width instead
- * of a call (most strings of a message are short), more with memcpy. */
-static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
-{
-    uint8_t *d = dst;
-    const uint8_t *s = src;
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        if (n) {
-            d[0] = s[0];
-            d[n / 2] = s[n / 2];
-            d[n - 1] = s[n - 1];
-        }
-    } else {
-        memcpy(d, s, n);
-    }
 }
 
 /* The message of the elements in f, whose strings are in the frame at
