@@ -379,6 +379,36 @@ static void json_put_val(aemp_buf_t *b, const val_t *v)
 
 /* ------------------------------------------------------------ CBOR encode */
 
+/* Copy n bytes from src to dst (not overlapping): up to 16 bytes with
+ * two overlapping loads and stores of the largest fitting width instead
+ * of a call (most strings of a message are short), more with memcpy. */
+static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        if (n) {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* Write the shortest CBOR head of major type `major` with argument v to p
  * (room for 9 bytes); returns its length.  The same bytes as libcbor's
  * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
@@ -499,13 +529,12 @@ static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, 
     uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
     w += cb_head(w, 4, (uint64_t)n + 1);
     w += cb_head(w, 3, destlen);
-    if (destlen)
-        memcpy(w, dest, destlen);
+    copy_small(w, dest, destlen);
     w += destlen;
     for (uint32_t i = 0; i < n; i++) {
         if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES) {
             w += cb_head(w, c[i].type == AEMP_T_BYTES ? 2 : 3, c[i].n);
-            memcpy(w, cell_bytes(c, strs, i), c[i].n);
+            copy_small(w, cell_bytes(c, strs, i), c[i].n);
             w += c[i].n;
         } else {
             w += cb_put_scalar(w, &c[i]);
@@ -1851,6 +1880,9 @@ static int json_decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size
  * error and changes no limit. */
 #define FLAT_MAX 64
 #define NOT_FLAT (-2)
+/* A CBOR flat message is allocated with room for the heap of the last
+ * one (see cbor_flat) if that was at most this big. */
+#define FLAT_GUESS_MAX 192u
 
 /* The elements after the destination, as cells of the final message
  * except that a string's v.off is the offset of its content in the frame
@@ -1910,7 +1942,7 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
             len = (uint32_t)dlen;
             c->n = len;
         } else {
-            memcpy(h, src, len);
+            copy_small(h, src, len);
         }
         h[len] = 0;
         c->v.off = (uint64_t)(h - (char *)c);
@@ -1920,11 +1952,57 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
     return m;
 }
 
+/* cbor_flat for a message whose strings do not fit the heap cbor_flat
+ * guessed: one pass over the heads into scratch cells, as json_flat does
+ * (each head is parsed once, integers without a call), then flat_msg lays
+ * the message out at its exact size.  Arguments and result as for
+ * cbor_flat, except that the elements start at `first` and there are
+ * `nel` of them. */
+static int cbor_flat_exact(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, const uint8_t *first,
+                           uint32_t nel, aemp_msg_t **out)
+{
+    const uint8_t *q = first, *end = p + *n;
+    unsigned major, ai;
+    uint64_t val;
+    size_t heap = 0, hl;
+    flat_t f;   /* (not zeroed: 1 KiB) */
+    for (uint32_t k = 0; k < nel; k++) {
+        val_t *c = &f.cells[k];
+        hl = cb_parse_head(q, end, &major, &ai, &val);
+        if (!hl)
+            return NOT_FLAT;
+        q += hl;
+        if (ai == 31) {
+            return NOT_FLAT;
+        } else if (major == 0) {
+            cell_uint(c, val);
+        } else if (major == 2 || major == 3) {
+            if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
+                return NOT_FLAT;
+            heap += flat_str(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (size_t)(q - p), (size_t)val, 0);
+            q += val;
+        } else if (cb_scalar(major, ai, val, c) < 0) {
+            return NOT_FLAT;
+        }
+    }
+    f.n = nel;
+    f.heap = heap;
+    aemp_msg_t *m = flat_msg(&f, p);
+    if (!m)
+        return NOT_FLAT;
+    r->flat_heap = heap <= FLAT_GUESS_MAX ? heap : 0;
+    *out = m;
+    *n = (size_t)(q - p);
+    return FRAME_DEST;
+}
+
 /* Decode the CBOR frame at p[0..*n) if it is flat: *n gets its length,
  * element 0 goes to r->dest (its length in *destlen), the message to *out.
- * Two passes over the elements: the first checks them and counts the
- * string bytes, the second writes them straight into the message, which
- * is allocated in between at its exact size.  FRAME_DEST, or NOT_FLAT. */
+ * One pass straight into the message: it is allocated when the element
+ * count is known, with room for as many heap bytes as the reader's last
+ * flat message had (rounded up to the block's size); only if the strings
+ * need more is the frame decoded again by cbor_flat_exact.  FRAME_DEST,
+ * or NOT_FLAT. */
 static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
                      aemp_msg_t **out)
 {
@@ -1940,51 +2018,68 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
         return NOT_FLAT;
     dest = q + hl;
     size_t dlen = (size_t)val;
+    char *o = dest_room(r, dlen);
+    if (!o)
+        return NOT_FLAT;
     const uint8_t *first = dest + dlen;
     uint32_t nel = (uint32_t)(count - 1);
-    size_t heap = 0;
-    val_t check;
-    q = first;
-    for (uint32_t k = 0; k < nel; k++) {
-        hl = cb_parse_head(q, end, &major, &ai, &val);
-        if (!hl)
+    aemp_msg_t *m;
+    int kind = FRAME_DEST;
+    if (!nel) {
+        m = aemp_msg_empty();
+        q = first;
+    } else {
+        size_t room;
+        m = aemp__msg_new_flat_room(nel, r->flat_heap, &room);
+        if (!m)
             return NOT_FLAT;
-        q += hl;
-        if ((major == 2 || major == 3) && ai != 31) {
-            if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
-                return NOT_FLAT;
-            heap += (size_t)val + 1;
-            q += val;
-        } else if (cb_scalar(major, ai, val, &check) < 0) {
-            return NOT_FLAT;
+        val_t *c = m->cells + 1, *cend = c + nel;
+        char *heap = (char *)cend, *h = heap, *hend = heap + room;
+        for (q = first; c < cend; c++) {
+            hl = cb_parse_head(q, end, &major, &ai, &val);
+            if (!hl || ai == 31)
+                goto not_flat;
+            q += hl;
+            if (major == 0) {
+                cell_uint(c, val);
+            } else if (major == 2 || major == 3) {
+                if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
+                    goto not_flat;
+                if (val >= (uint64_t)(hend - h)) { /* more heap than guessed */
+                    aemp_msg_unref(m);
+                    m = NULL;
+                    kind = cbor_flat_exact(r, p, n, first, nel, &m);
+                    if (kind != FRAME_DEST)
+                        return kind;
+                    q = p + *n;
+                    break;
+                }
+                cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
+                c->n = (uint32_t)val;
+                copy_small(h, q, (size_t)val);
+                h[val] = 0;
+                c->v.off = (uint64_t)(h - (char *)c);
+                h += val + 1;
+                q += val;
+            } else if (cb_scalar(major, ai, val, c) < 0) {
+                goto not_flat;
+            }
+        }
+        if (c == cend) {
+            m->heaplen = (uint32_t)(h - heap);
+            r->flat_heap = m->heaplen;
         }
     }
-    char *o = dest_room(r, dlen);
-    aemp_msg_t *m = !o ? NULL : nel ? aemp__msg_new_flat(nel, heap) : aemp_msg_empty();
-    if (!m)
-        return NOT_FLAT;
-    memcpy(o, dest, dlen);
+    copy_small(o, dest, dlen);
     o[dlen] = 0;
-    val_t *c = m->cells + 1;
-    char *h = (char *)(c + nel);
-    for (const uint8_t *w = first; w < q; c++) {
-        w += cb_parse_head(w, end, &major, &ai, &val);
-        if (major == 2 || major == 3) {
-            cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
-            c->n = (uint32_t)val;
-            memcpy(h, w, (size_t)val);
-            h[val] = 0;
-            c->v.off = (uint64_t)(h - (char *)c);
-            h += val + 1;
-            w += val;
-        } else {
-            cb_scalar(major, ai, val, c);
-        }
-    }
     *out = m;
     *destlen = dlen;
     *n = (size_t)(q - p);
-    return FRAME_DEST;
+    return kind;
+
+not_flat:
+    aemp_msg_unref(m);
+    return NOT_FLAT;
 }
 
 /* Decode the JSON frame at p[0..*n) (from its '[' on) if it is flat, as

@@ -81,6 +81,8 @@ typedef struct aemp_frame_reader {
     char *dest;                /* element 0 of the last frame (grown as
                                   needed, shrunk again after a long one) */
     size_t destcap;            /* bytes allocated at dest */
+    size_t flat_heap;          /* CBOR: heap bytes of the last flat message
+                                  (the guess for the next one) */
 } aemp_frame_reader_t;
 
 /* Initialise a reader for framing f with a frame size limit in bytes

@@ -127,6 +127,11 @@ int aemp__split_id(const char *id, size_t *nodelen, const char **name, size_t *n
 /* Deliver msg (reference stolen) to a local port (reference taken). */
 void aemp__job_msg(aemp_lport_t *p, aemp_msg_t *msg);
 
+/* The same, but delivered at once if no job is queued (so it overtakes
+ * nothing): for messages that arrive from the network, whose receive
+ * loop copes with what the callback does (see node.c). */
+void aemp__job_msg_now(aemp_lport_t *p, aemp_msg_t *msg);
+
 /* Deliver msg to the local port called name (resolved at delivery time). */
 void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg);
 

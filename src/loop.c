@@ -81,6 +81,17 @@ void aemp__job_msg(aemp_lport_t *p, aemp_msg_t *msg)
     j->d.msg = msg;
 }
 
+void aemp__job_msg_now(aemp_lport_t *p, aemp_msg_t *msg)
+{
+    if (ring_len) {
+        aemp__job_msg(p, msg);
+        return;
+    }
+    aemp__port_ref(p);   /* the callback may kill the port */
+    aemp__port_deliver(p, msg);
+    aemp__port_unref(p);
+}
+
 void aemp__job_msg_named(const char *name, size_t len, aemp_msg_t *msg)
 {
     char *copy = malloc(len + 1);

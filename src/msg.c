@@ -184,6 +184,20 @@ aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
     return m;
 }
 
+aemp_msg_t *aemp__msg_new_flat_room(size_t n, size_t heaplen, size_t *room)
+{
+    aemp_msg_t *m = aemp__msg_new_flat(n, heaplen);
+    if (!m)
+        return NULL;
+    size_t bytes = aemp__msg_size(m), extra = 0;
+    if (bytes <= MSG_GRAIN * MSG_CLASSES)   /* block_alloc's rounding */
+        extra = ((bytes - 1) / MSG_GRAIN + 1) * MSG_GRAIN - bytes;
+    if (extra > UINT32_MAX - heaplen)
+        extra = 0;
+    *room = heaplen + extra;
+    return m;
+}
+
 /* The shared empty message [].  A struct with a flexible array member may
  * not be part of another struct in ISO C, but it may be a union member:
  * `init` lays out the header and the root cell, `m` is the view of it. */

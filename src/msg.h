@@ -121,6 +121,12 @@ int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c);
  * 32-bit fields. */
 aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen);
 
+/* aemp__msg_new_flat that also tells in *room how many heap bytes the
+ * block really holds (>= heaplen: a small block is rounded up to its
+ * size class): a decoder that does not know the heap's size yet may
+ * write up to *room bytes and then set heaplen to what it used. */
+aemp_msg_t *aemp__msg_new_flat_room(size_t n, size_t heaplen, size_t *room);
+
 /* A flat message read off a format and its arguments before it is laid
  * out: the elements (scalars and strings, at most AEMP_FLAT_MAX) as cells
  * of the message, except that a string's bytes are still the caller's, at

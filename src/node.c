@@ -672,9 +672,14 @@ void aemp__node_frame(aemp_conn_t *c, aemp_frame_t *frame)
         aemp__job_call_owned(kernel_job, kernel_job_drop, k);
         return;
     }
+    /* delivered at once if nothing is queued: the frame is consumed, and
+     * the receive loop (process() in conn.c) looks at the connection again
+     * before the next frame, so the callback may close it, hold it, kill
+     * the port or send; frames of one connection stay in wire order, since
+     * a frame that had to be queued makes every later one queue too */
     aemp_lport_t *p = aemp__port_find(frame->dest, len);
     if (p)
-        aemp__job_msg(p, msg);
+        aemp__job_msg_now(p, msg);
     else
         aemp__job_msg_named(frame->dest, len, msg);
 }
