@@ -1952,6 +1952,35 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
     return m;
 }
 
+/* The next element of a flat CBOR frame, at *q (the frame's bytes end at
+ * end), into c: a scalar as its cell (returns 0), a string as its type
+ * and length c->n, its bytes at *str (returns 1); *q moves past it.
+ * NOT_FLAT for anything else (a container, a tag, an indefinite length,
+ * a string too long or cut short, bytes that end). */
+static inline __attribute__((always_inline)) int cbor_flat_elem(const uint8_t **q, const uint8_t *end, val_t *c, const uint8_t **str)
+{
+    unsigned major, ai;
+    uint64_t val;
+    size_t hl = cb_parse_head(*q, end, &major, &ai, &val);
+    if (!hl || ai == 31)
+        return NOT_FLAT;
+    *q += hl;
+    if (major == 0) {
+        cell_uint(c, val);
+        return 0;
+    }
+    if (major == 2 || major == 3) {
+        if (val > (uint64_t)(end - *q) || val >= AEMP_MSG_MAX_STR)
+            return NOT_FLAT;
+        cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
+        c->n = (uint32_t)val;
+        *str = *q;
+        *q += val;
+        return 1;
+    }
+    return cb_scalar(major, ai, val, c) < 0 ? NOT_FLAT : 0;
+}
+
 /* cbor_flat for a message whose strings do not fit the heap cbor_flat
  * guessed: one pass over the heads into scratch cells, as json_flat does
  * (each head is parsed once, integers without a call), then flat_msg lays
@@ -1961,29 +1990,16 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
 static int cbor_flat_exact(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, const uint8_t *first,
                            uint32_t nel, aemp_msg_t **out)
 {
-    const uint8_t *q = first, *end = p + *n;
-    unsigned major, ai;
-    uint64_t val;
-    size_t heap = 0, hl;
+    const uint8_t *q = first, *end = p + *n, *str;
+    size_t heap = 0;
     flat_t f;   /* (not zeroed: 1 KiB) */
     for (uint32_t k = 0; k < nel; k++) {
         val_t *c = &f.cells[k];
-        hl = cb_parse_head(q, end, &major, &ai, &val);
-        if (!hl)
+        int kind = cbor_flat_elem(&q, end, c, &str);
+        if (kind == NOT_FLAT)
             return NOT_FLAT;
-        q += hl;
-        if (ai == 31) {
-            return NOT_FLAT;
-        } else if (major == 0) {
-            cell_uint(c, val);
-        } else if (major == 2 || major == 3) {
-            if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
-                return NOT_FLAT;
-            heap += flat_str(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (size_t)(q - p), (size_t)val, 0);
-            q += val;
-        } else if (cb_scalar(major, ai, val, c) < 0) {
-            return NOT_FLAT;
-        }
+        if (kind)
+            heap += flat_str(c, c->type, (size_t)(str - p), c->n, 0);
     }
     f.n = nel;
     f.heap = heap;
@@ -2035,35 +2051,29 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
             return NOT_FLAT;
         val_t *c = m->cells + 1, *cend = c + nel;
         char *heap = (char *)cend, *h = heap, *hend = heap + room;
+        const uint8_t *str;
         for (q = first; c < cend; c++) {
-            hl = cb_parse_head(q, end, &major, &ai, &val);
-            if (!hl || ai == 31)
-                goto not_flat;
-            q += hl;
-            if (major == 0) {
-                cell_uint(c, val);
-            } else if (major == 2 || major == 3) {
-                if (val > (uint64_t)(end - q) || val >= AEMP_MSG_MAX_STR)
-                    goto not_flat;
-                if (val >= (uint64_t)(hend - h)) { /* more heap than guessed */
-                    aemp_msg_unref(m);
-                    m = NULL;
-                    kind = cbor_flat_exact(r, p, n, first, nel, &m);
-                    if (kind != FRAME_DEST)
-                        return kind;
-                    q = p + *n;
-                    break;
-                }
-                cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
-                c->n = (uint32_t)val;
-                copy_small(h, q, (size_t)val);
-                h[val] = 0;
-                c->v.off = (uint64_t)(h - (char *)c);
-                h += val + 1;
-                q += val;
-            } else if (cb_scalar(major, ai, val, c) < 0) {
-                goto not_flat;
+            int elem = cbor_flat_elem(&q, end, c, &str);
+            if (elem == NOT_FLAT) {
+                aemp_msg_unref(m);
+                return NOT_FLAT;
             }
+            if (!elem)
+                continue;
+            size_t len = c->n;
+            if (len >= (size_t)(hend - h)) { /* more heap than guessed */
+                aemp_msg_unref(m);
+                m = NULL;
+                kind = cbor_flat_exact(r, p, n, first, nel, &m);
+                if (kind != FRAME_DEST)
+                    return kind;
+                q = p + *n;
+                break;
+            }
+            copy_small(h, str, len);
+            h[len] = 0;
+            c->v.off = (uint64_t)(h - (char *)c);
+            h += len + 1;
         }
         if (c == cend) {
             m->heaplen = (uint32_t)(h - heap);
@@ -2076,10 +2086,6 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
     *destlen = dlen;
     *n = (size_t)(q - p);
     return kind;
-
-not_flat:
-    aemp_msg_unref(m);
-    return NOT_FLAT;
 }
 
 /* Decode the JSON frame at p[0..*n) (from its '[' on) if it is flat, as

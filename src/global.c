@@ -580,17 +580,21 @@ static double fanout_interval(const outbox_t *ob)
     return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
 }
 
+/* The members of all the sets in sets (family -> set of node IDs). */
+static size_t sets_size(const aemp_table_t *sets)
+{
+    size_t n = 0, pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(sets, &pos, &e))
+        n += e->sub.used;
+    return n;
+}
+
 /* See global.h. */
 void aemp__global_gauges(size_t *subscriptions, size_t *costly)
 {
-    *subscriptions = *costly = 0;
-    size_t pos = 0;
-    aemp_kv_t *e;
-    while (aemp__kv_next(&G.subscribers, &pos, &e))
-        *subscriptions += e->sub.used;
-    pos = 0;
-    while (aemp__kv_next(&G.costly, &pos, &e))
-        *costly += e->sub.used;
+    *subscriptions = sets_size(&G.subscribers);
+    *costly = sets_size(&G.costly);
 }
 
 /* Take node out of the set of family in sets (family -> set of node
@@ -1206,7 +1210,7 @@ static void h_g_mon_cost(aemp_msg_t *args, void *unused)
                  node, cost);
         return;
     }
-    if (!G.global || !subs || !aemp__kv_get(&subs->sub, node, nlen))
+    if (!G.global || !subs || !set_has(&subs->sub, node))
         return;   /* not (or no longer) a subscriber */
     if (!strcmp(cost, "family"))
         set_add(&aemp__kv_put(&G.costly, family, flen)->sub, node);

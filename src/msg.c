@@ -93,21 +93,34 @@ static int block_cache_grow(size_t c)
     return 0;
 }
 
+/* The size class of a block of `bytes` bytes (MSG_CLASSES: none, it is
+ * too big to be cached); *size gets what a block of that class holds
+ * (bytes itself for one of none). */
+static inline size_t block_class(size_t bytes, size_t *size)
+{
+    if (bytes > MSG_GRAIN * MSG_CLASSES) {
+        *size = bytes;
+        return MSG_CLASSES;
+    }
+    size_t c = (bytes - 1) / MSG_GRAIN;
+    *size = (c + 1) * MSG_GRAIN;
+    return c;
+}
+
 /* A block of at least `bytes` bytes for a message (from the cache if one
  * of its class is kept).  Aborts on no memory. */
 static void *block_alloc(size_t bytes)
 {
-    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
-        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+    size_t size, c = block_class(bytes, &size);
+    if (c < MSG_CLASSES) {
         if (block_cached[c]) {
             void *b = block_cache[c][--block_cached[c]];
             block_cache_bytes -= size;
             UNPOISON(b, size);
             return b;
         }
-        bytes = size;
     }
-    void *p = malloc(bytes);
+    void *p = malloc(size);
     if (!p)
         abort();
     return p;
@@ -117,9 +130,8 @@ static void *block_alloc(size_t bytes)
  * it is small and the cache has room, else to malloc. */
 static void block_free(aemp_msg_t *m)
 {
-    size_t bytes = aemp__msg_size(m);
-    if (bytes <= MSG_GRAIN * MSG_CLASSES) {
-        size_t c = (bytes - 1) / MSG_GRAIN, size = (c + 1) * MSG_GRAIN;
+    size_t size, c = block_class(aemp__msg_size(m), &size);
+    if (c < MSG_CLASSES) {
         if (block_cache_bytes + size <= MSG_CACHE_BYTES && block_cache_grow(c) == 0) {
             block_cache[c][block_cached[c]++] = m;
             block_cache_bytes += size;
@@ -189,9 +201,9 @@ aemp_msg_t *aemp__msg_new_flat_room(size_t n, size_t heaplen, size_t *room)
     aemp_msg_t *m = aemp__msg_new_flat(n, heaplen);
     if (!m)
         return NULL;
-    size_t bytes = aemp__msg_size(m), extra = 0;
-    if (bytes <= MSG_GRAIN * MSG_CLASSES)   /* block_alloc's rounding */
-        extra = ((bytes - 1) / MSG_GRAIN + 1) * MSG_GRAIN - bytes;
+    size_t bytes = aemp__msg_size(m), size;
+    block_class(bytes, &size);
+    size_t extra = size - bytes;
     if (extra > UINT32_MAX - heaplen)
         extra = 0;
     *room = heaplen + extra;
