@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>   /* malloc_trim */
@@ -457,24 +458,30 @@ static void release_drained(aemp_buf_t *in)
  * started, ciphertext into the TLS session, then process it. */
 static void read_cb(EV_P_ ev_io *w, int revents)
 {
-    static uint8_t cipher[READ_CHUNK];   /* one thread: one scratch buffer */
+    static uint8_t scratch[READ_CHUNK];   /* ciphertext, or plaintext beyond the buffer; one thread */
     aemp_conn_t *c = w->data;
     aemp_buf_t *in = aemp__proto_in(c->proto);
     for (int rounds = 0; rounds < READ_ROUNDS; rounds++) {
-        size_t want = c->tls ? READ_CHUNK : read_size(in);
-        uint8_t *p = c->tls ? cipher : aemp__buf_reserve(in, want);
-        ssize_t r = read(c->fd, p, want);
+        /* plaintext: into the buffer's room, and what does not fit (up
+         * to READ_CHUNK in all) into the scratch buffer, so that a frame
+         * larger than a small buffer takes one read, not one per doubling */
+        size_t room = c->tls ? 0 : read_size(in);
+        struct iovec iov[2] = { { c->tls ? NULL : aemp__buf_reserve(in, room), room },
+                                { scratch, READ_CHUNK - room } };
+        ssize_t r = c->tls ? read(c->fd, scratch, READ_CHUNK) : room < READ_CHUNK ? readv(c->fd, iov, 2)
+                                                                                : read(c->fd, iov[0].iov_base, room);
         if (r > 0) {
             c->bytes_in += (uint64_t)r;
             aemp__g.stats[AEMP_STAT_BYTES_IN] += (uint64_t)r;
             if (c->tls) {
-                aemp__tls_feed(c->tls, p, (size_t)r);
-            } else {
+                aemp__tls_feed(c->tls, scratch, (size_t)r);
+            } else if ((size_t)r <= room) {
                 in->len += (size_t)r;
-                if ((size_t)r == want && want < READ_CHUNK)
-                    aemp__buf_reserve(in, want);   /* filled: the next read asks for more */
+            } else {
+                in->len += room;
+                aemp__buf_append(in, scratch, (size_t)r - room);   /* grows the buffer */
             }
-            if ((size_t)r < want)
+            if ((size_t)r < READ_CHUNK)
                 break;
             continue;
         }

@@ -53,18 +53,25 @@ aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len)
     return aemp__table_get(t, key, len);
 }
 
-aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len)
+aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created)
 {
-    aemp_kv_t *e = aemp__table_get(t, key, len);
-    if (e)
-        return e;
-    e = calloc(1, sizeof *e + len + 1);
+    aemp_table_slot_t *s = aemp__table_slot(t, key, len, created);
+    if (!*created)
+        return s->value;
+    aemp_kv_t *e = calloc(1, sizeof *e + len + 1);
     if (!e)
         abort();
     memcpy(e->key, key, len);
     e->len = len;
-    aemp__table_put(t, e->key, len, e);
+    s->key = e->key;
+    s->value = e;
     return e;
+}
+
+aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len)
+{
+    int created;
+    return aemp__kv_put_new(t, key, len, &created);
 }
 
 aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val)
@@ -76,19 +83,33 @@ aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t
     return e;
 }
 
-static void kv_free(aemp_kv_t *e)
+void aemp__kv_free(aemp_kv_t *e)
 {
     aemp_msg_unref(e->val);
     aemp__kv_clear(&e->sub);
     free(e);
 }
 
+aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len)
+{
+    return aemp__table_del(t, key, len);
+}
+
+int aemp__kv_adopt(aemp_table_t *t, aemp_kv_t *e)
+{
+    int created;
+    aemp_table_slot_t *s = aemp__table_slot(t, e->key, e->len, &created);
+    if (created)
+        s->value = e;
+    return created;
+}
+
 int aemp__kv_del(aemp_table_t *t, const char *key, size_t len)
 {
-    aemp_kv_t *e = aemp__table_del(t, key, len);
+    aemp_kv_t *e = aemp__kv_take(t, key, len);
     if (!e)
         return 0;
-    kv_free(e);
+    aemp__kv_free(e);
     return 1;
 }
 
@@ -106,7 +127,7 @@ void aemp__kv_clear(aemp_table_t *t)
     size_t pos = 0;
     aemp_kv_t *e;
     while (aemp__kv_next(t, &pos, &e))
-        kv_free(e);
+        aemp__kv_free(e);
     aemp__table_free(t);
 }
 
@@ -1337,13 +1358,23 @@ static void mirror_free(mirror_t *mi)
     free(mi);
 }
 
-/* Remember what key was before its first change since the last report. */
-static void mirror_touch(mirror_t *mi, const char *key, size_t len)
+/* Remember what key was before its first change since the last report:
+ * cur, its entry in the mirror (NULL: it had none). */
+static void mirror_touch(mirror_t *mi, const char *key, size_t len, const aemp_kv_t *cur)
 {
-    if (aemp__kv_get(&mi->touched, key, len))
-        return;
-    aemp_kv_t *cur = aemp__kv_get(&mi->keys, key, len);
-    aemp__kv_set(&mi->touched, key, len, cur ? cur->val : NULL);
+    int created;
+    aemp_kv_t *t = aemp__kv_put_new(&mi->touched, key, len, &created);
+    if (created && cur)
+        t->val = aemp_msg_ref(cur->val);
+}
+
+/* Delete key from the mirror; its entry becomes the key's record of what
+ * was before, unless the key was touched already. */
+static void mirror_delete(mirror_t *mi, const char *key, size_t len)
+{
+    aemp_kv_t *gone = aemp__kv_take(&mi->keys, key, len);
+    if (gone && !aemp__kv_adopt(&mi->touched, gone))
+        aemp__kv_free(gone);
 }
 
 /* The mirror's family as a new message (root: a map): the pairs of the
@@ -1490,14 +1521,14 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     size_t pos = 0;
     aemp_kv_t *e;
     while (track && aemp__kv_next(&mi->keys, &pos, &e))
-        mirror_touch(mi, e->key, e->len);
+        mirror_touch(mi, e->key, e->len, e);
     aemp__kv_clear(&mi->keys);
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(snap, i));
         if (track)
-            mirror_touch(mi, key, klen);
+            mirror_touch(mi, key, klen, NULL);   /* the keys are cleared */
         aemp__kv_set(&mi->keys, key, klen, v);
         aemp_msg_unref(v);
     }
@@ -1522,18 +1553,17 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
         aemp_kv_t *had = aemp__kv_get(&mi->keys, key, klen);
         if (had && aemp_val_equal(aemp_msg_root(had->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
-        aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(set, i));
-        mirror_touch(mi, key, klen);
-        aemp__kv_set(&mi->keys, key, klen, v);
-        aemp_msg_unref(v);
+        mirror_touch(mi, key, klen, had);
+        if (!had)
+            had = aemp__kv_put(&mi->keys, key, klen);
+        aemp_msg_unref(had->val);
+        had->val = aemp_msg_copy_val(aemp_val_value(set, i));
     }
     for (size_t i = 0, n = array_len(del); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_at(del, i), &klen);
-        if (key && aemp__kv_get(&mi->keys, key, klen)) {
-            mirror_touch(mi, key, klen);
-            aemp__kv_del(&mi->keys, key, klen);
-        }
+        if (key)
+            mirror_delete(mi, key, klen);
     }
     if (mi->touched.used)
         mirror_schedule(mi);

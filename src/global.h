@@ -69,9 +69,23 @@ aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len);
 /* The entry for key, created empty if there is none. */
 aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len);
 
+/* aemp__kv_put that tells whether it created the entry (*created = 1). */
+aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created);
+
 /* Set key's value to val (a reference is taken; NULL allowed), creating
  * the entry if needed; returns it. */
 aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val);
+
+/* Remove key's entry from t and return it (the caller owns it: free it
+ * with aemp__kv_free or give it to another table), or NULL. */
+aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len);
+
+/* Insert an entry taken from a table, if t has none for its key: 1 (t
+ * owns it now), else 0 (t unchanged, the caller still owns it). */
+int aemp__kv_adopt(aemp_table_t *t, aemp_kv_t *e);
+
+/* Free an entry that no table holds, with everything below it. */
+void aemp__kv_free(aemp_kv_t *e);
 
 /* Remove key with everything below it; 1 if it was there, else 0. */
 int aemp__kv_del(aemp_table_t *t, const char *key, size_t len);

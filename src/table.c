@@ -73,16 +73,13 @@ void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len)
     return s ? s->value : NULL;
 }
 
-void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
+aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created)
 {
     uint64_t h = aemp__hash(key, len);
     aemp_table_slot_t *s = find(t, key, len, h);
-    if (s) {
-        void *old = s->value;
-        s->value = value;
-        s->key = key;
-        return old;
-    }
+    *created = !s;
+    if (s)
+        return s;
     if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
         resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : TABLE_MIN);
     size_t mask = t->cap - 1;
@@ -91,9 +88,19 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
         i = (i + 1) & mask;
     if (t->slots[i].key == TOMBSTONE)
         t->dead--;
-    t->slots[i] = (aemp_table_slot_t){ key, len, h, value };
+    t->slots[i] = (aemp_table_slot_t){ key, len, h, NULL };
     t->used++;
-    return NULL;
+    return &t->slots[i];
+}
+
+void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
+{
+    int created;
+    aemp_table_slot_t *s = aemp__table_slot(t, key, len, &created);
+    void *old = s->value;
+    s->key = key;
+    s->value = value;
+    return old;
 }
 
 void *aemp__table_del(aemp_table_t *t, const char *key, size_t len)

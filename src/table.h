@@ -51,6 +51,12 @@ void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len);
 /* Insert or replace; returns the previous value or NULL. */
 void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value);
 
+/* The slot of key, with one probe: the existing one (*created = 0), or a
+ * new one (*created = 1) holding the caller's key pointer and a NULL
+ * value, which the caller then points at storage that lives with the
+ * entry (slot->key, slot->value).  Valid until the next insert. */
+aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created);
+
 /* Remove a key; returns its value or NULL if absent. */
 void *aemp__table_del(aemp_table_t *t, const char *key, size_t len);
 

@@ -85,6 +85,44 @@ static void iterate_and_delete(void **state)
     assert_null(aemp__table_del(&t, "x", 1));
 }
 
+/* aemp__table_slot: one probe finds the existing entry or makes one whose
+ * key and value the caller then points at its own storage. */
+static void slot_finds_or_creates(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    static char owned[100][16];
+    int created;
+    for (int i = 0; i < 100; i++) {
+        char probe[16];
+        snprintf(probe, sizeof probe, "s%d", i);
+        aemp_table_slot_t *s = aemp__table_slot(&t, probe, strlen(probe), &created);
+        assert_int_equal(created, 1);
+        assert_null(s->value);
+        memcpy(owned[i], probe, sizeof probe);
+        s->key = owned[i];   /* the probe goes out of scope */
+        s->value = owned[i];
+    }
+    assert_int_equal(t.used, 100);
+    for (int i = 0; i < 100; i++) {
+        char probe[16];
+        snprintf(probe, sizeof probe, "s%d", i);
+        aemp_table_slot_t *s = aemp__table_slot(&t, probe, strlen(probe), &created);
+        assert_int_equal(created, 0);
+        assert_ptr_equal(s->value, owned[i]);
+        assert_ptr_equal(aemp__table_get(&t, probe, strlen(probe)), owned[i]);
+    }
+    assert_int_equal(t.used, 100);
+    /* a tombstone is reused by the next new key */
+    assert_non_null(aemp__table_del(&t, "s5", 2));
+    assert_int_equal(t.dead, 1);
+    aemp_table_slot_t *s = aemp__table_slot(&t, owned[5], 2, &created);
+    assert_int_equal(created, 1);
+    s->value = owned[5];
+    assert_ptr_equal(aemp__table_get(&t, "s5", 2), owned[5]);
+    assert_int_equal(t.dead, 0);
+    aemp__table_free(&t);
+}
+
 static void hash_spreads_similar_keys(void **state)
 {
     /* port names share long prefixes: their low bits must differ */
@@ -105,6 +143,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_get_replace_delete),
         cmocka_unit_test(iterate_and_delete),
+        cmocka_unit_test(slot_finds_or_creates),
         cmocka_unit_test(hash_spreads_similar_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
