@@ -25,7 +25,8 @@
  * the observer to workers it never contacted, and the kernel's listen-
  * queue overflows (/proc/net/netstat) before and after.  Every process is
  * stopped by its PID; every wait is bounded.  $AEMP_BENCH_MESH_PERF=<prefix>
- * records a perf profile of seed1 per run (see perf_start).
+ * records a perf profile of seed1 per run (see perf_start);
+ * $AEMP_BENCH_MESH_LOG=<level> sets every node's log level (default 1).
  */
 #include "mesh_scale.h"
 
@@ -196,7 +197,7 @@ static void node_main(const char *id, const char *bind, int index, int watch, in
     bu_child_safety();
     S.index = index;
     S.phase = phase;
-    aemp_set_log_level(1);
+    aemp_set_log_level(getenv("AEMP_BENCH_MESH_LOG") ? atoi(getenv("AEMP_BENCH_MESH_LOG")) : 1);
     char err[256];
     if (aemp_configuref(err, sizeof err, "{s:s, s:s, s:[s], s:[s], s:b}", "nodeid", id, "secret", S.secret,
                         "binds", bind, "seeds", S.seeds, "norc", 1) != 0) {

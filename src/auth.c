@@ -9,12 +9,10 @@
 #include <limits.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "buf.h"
 #include "md6.h"
+#include "sha3.h"
 
 static const struct {
     aemp_auth_method_t m;
@@ -95,7 +93,7 @@ int aemp__auth_token(aemp_auth_method_t m, const uint8_t *secret, size_t secretl
                      const char *peer1, const char *peer2,
                      char *out, size_t outsize)
 {
-    uint8_t md[EVP_MAX_MD_SIZE];
+    uint8_t md[AEMP_SHA3_512_BYTES];   /* the largest digest: MD6 is at most 64 bytes too */
     int ret = -1;
 
     if (!out || outsize < 1 || (secretlen > 0 && !secret))
@@ -127,22 +125,15 @@ int aemp__auth_token(aemp_auth_method_t m, const uint8_t *secret, size_t secretl
     size_t tlen = aemp__buf_used(&text);
 
     switch (m) {
-    case AEMP_AUTH_HMAC_SHA3_512: {
+    case AEMP_AUTH_HMAC_SHA3_512:
         /* RFC 2104 HMAC-SHA3-512 (block 72 bytes), key = secret, msg = text. */
-        unsigned mdlen = 0;
-        static const uint8_t empty = 0;
-        if (secretlen <= (size_t)INT_MAX
-            && HMAC(EVP_sha3_512(), secretlen ? secret : &empty, (int)secretlen,
-                    t, tlen, md, &mdlen) != NULL && mdlen == 64)
-            ret = put_hex(md, 64, out, outsize);
+        aemp__hmac_sha3_512(secret, secretlen, t, tlen, md);
+        ret = put_hex(md, 64, out, outsize);
         break;
-    }
-    case AEMP_AUTH_TLS_SHA3_512: {
-        unsigned mdlen = 0;
-        if (EVP_Digest(t, tlen, md, &mdlen, EVP_sha3_512(), NULL) == 1 && mdlen == 64)
-            ret = put_hex(md, 64, out, outsize);
+    case AEMP_AUTH_TLS_SHA3_512:
+        aemp__sha3_512(t, tlen, md);
+        ret = put_hex(md, 64, out, outsize);
         break;
-    }
     case AEMP_AUTH_HMAC_MD6_64_256: {
         /* As coded in AnyEvent::MP 1.30: hmac_md6_hex(MD6-256(secret), text,
          * 64, 256), i.e. the greeting text is the HMAC key and the hash of
@@ -161,7 +152,7 @@ int aemp__auth_token(aemp_auth_method_t m, const uint8_t *secret, size_t secretl
     default:
         break;
     }
-    OPENSSL_cleanse(md, sizeof md);
+    explicit_bzero(md, sizeof md);
     aemp__buf_free(&text);
     if (ret < 0)
         out[0] = 0;
@@ -187,7 +178,10 @@ int aemp__auth_verify(aemp_auth_method_t m, const uint8_t *secret, size_t secret
                              want, sizeof want);
     if (n < 0 || (size_t)n != tokenlen)
         return 0;
-    int ok = n == 0 || CRYPTO_memcmp(want, token, (size_t)n) == 0;
-    OPENSSL_cleanse(want, sizeof want);
+    unsigned char diff = 0;   /* constant time: every byte is compared */
+    for (int i = 0; i < n; i++)
+        diff |= (unsigned char)(want[i] ^ token[i]);
+    explicit_bzero(want, sizeof want);
+    int ok = diff == 0;
     return ok;
 }

@@ -1524,7 +1524,7 @@ int aemp__config_gensecret(char *out, size_t n, char *err, size_t errlen)
         return -1;
     }
     if (aemp__random_base62(out, AEMP_CONFIG_SECRET_LEN) < 0) {
-        aemp__seterr(err, errlen, "cannot generate a secret: OpenSSL RAND_bytes failed");
+        aemp__seterr(err, errlen, "cannot generate a secret: the kernel's random generator failed");
         return -1;
     }
     return 0;
@@ -1578,7 +1578,7 @@ int aemp__config_nodeid(const json_t *cfg, const char *profile, char **id, bool 
     }
     if (aemp__random_base62(runiq, AEMP_CONFIG_RUNIQ_LEN) < 0) {
         free(own);
-        aemp__seterr(err, errlen, "cannot generate a node ID: OpenSSL RAND_bytes failed");
+        aemp__seterr(err, errlen, "cannot generate a node ID: the kernel's random generator failed");
         return -1;
     }
 

@@ -239,8 +239,9 @@ json_t *aemp__config_defaults(void);
 void aemp__config_hostname(char *buf, size_t n);
 
 /* A random secret: AEMP_CONFIG_SECRET_LEN base-62 characters (512 bits)
- * from OpenSSL RAND_bytes, NUL-terminated into out (n must be at least
- * AEMP_CONFIG_SECRET_LEN + 1).  Errors: n too small, RAND_bytes failure. */
+ * from the kernel's generator (getrandom), NUL-terminated into out (n
+ * must be at least AEMP_CONFIG_SECRET_LEN + 1).  Errors: n too small, the
+ * generator fails. */
 int aemp__config_gensecret(char *out, size_t n, char *err, size_t errlen);
 
 /* The node ID for resolved configuration `cfg` (borrowed) and profile name

@@ -20,6 +20,7 @@
 #include "proto.h"
 
 #include "nodeid.h"
+#include "random.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -28,9 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <openssl/evp.h>   /* EVP_EncodeBlock: base64, pure */
 
 /* The provider=... value of our greeting.  Kept in step with AEMP_VERSION by
  * hand: aemp.h cannot be included here (it pulls in ev.h). */
@@ -370,10 +369,10 @@ static char *build_nonce(void)
 {
     unsigned char raw[AEMP_PROTO_NONCE_BYTES];
     unsigned char b64[4 * ((AEMP_PROTO_NONCE_BYTES + 2) / 3) + 1];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (aemp__random_bytes(raw, sizeof raw) < 0)
         return NULL;
     int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-    OPENSSL_cleanse(raw, sizeof raw);
+    explicit_bzero(raw, sizeof raw);
     return n > 0 ? dup_mem(b64, (size_t)n) : NULL;
 }
 
@@ -499,7 +498,7 @@ void aemp__proto_free(aemp_proto_t *p)
         free(p->own_value[i]);
     }
     if (p->secret) {
-        OPENSSL_cleanse(p->secret, p->secretlen);
+        explicit_bzero(p->secret, p->secretlen);
         free(p->secret);
     }
     aemp__buf_free(&p->in);
@@ -515,7 +514,7 @@ void aemp__proto_free(aemp_proto_t *p)
     }
     free(p->kv);
     if (p->auth_line) {
-        OPENSSL_cleanse(p->auth_line, strlen(p->auth_line));
+        explicit_bzero(p->auth_line, strlen(p->auth_line));
         free(p->auth_line);
     }
     if (p->reader_live)
@@ -769,7 +768,7 @@ static int after_line2(aemp_proto_t *p)
     aemp__buf_putc(&b, ';');
     aemp__buf_puts(&b, aemp__framing_name(fr));
     aemp__buf_putc(&b, '\n');
-    OPENSSL_cleanse(token, sizeof token);
+    explicit_bzero(token, sizeof token);
     p->auth_line = buf_take(&b);
     p->send_auth = m;
     p->send_framing = fr;
@@ -782,7 +781,7 @@ static void queue_auth(aemp_proto_t *p)
     if (p->auth_queued || !p->auth_line)
         return;
     aemp__buf_puts(&p->out, p->auth_line);
-    OPENSSL_cleanse(p->auth_line, strlen(p->auth_line));
+    explicit_bzero(p->auth_line, strlen(p->auth_line));
     free(p->auth_line);
     p->auth_line = NULL;
     p->auth_queued = 1;

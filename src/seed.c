@@ -11,8 +11,8 @@
 
 #include "conn.h"
 #include "global.h"
+#include "random.h"
 
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +31,8 @@ static aemp_handle_t updown_handle;
 
 static double jitter(void)
 {
-    unsigned char b;
-    RAND_bytes(&b, 1);
+    unsigned char b = 128;
+    aemp__random_bytes(&b, 1);   /* on failure: the middle */
     return 1.0 + b / 256.0;
 }
 
