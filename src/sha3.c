@@ -14,33 +14,52 @@ static const uint64_t round_constants[24] = {
     0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
-/* rotation of lane (x, y), at x + 5y */
-static const unsigned rotations[25] = {
-    0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14,
+/* rho and pi as one walk: lane pi_lane[i] takes the previous lane of the
+ * walk rotated by rho_rot[i] (starting from lane 1) */
+static const unsigned char pi_lane[24] = {
+    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
+};
+static const unsigned char rho_rot[24] = {
+    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
 };
 
 static inline uint64_t rotl(uint64_t v, unsigned n)
 {
-    return n ? (v << n) | (v >> (64 - n)) : v;
+    return (v << n) | (v >> (64 - n));   /* n is 1..63 */
 }
 
 static void keccak_f1600(uint64_t a[25])
 {
     for (int round = 0; round < 24; round++) {
-        uint64_t c[5], b[25];
-        for (int x = 0; x < 5; x++)   /* theta */
-            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-        for (int x = 0; x < 5; x++) {
-            uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
-            for (int y = 0; y < 25; y += 5)
-                a[x + y] ^= d;
+        /* theta */
+        uint64_t c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20], c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21],
+                 c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22], c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23],
+                 c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
+        uint64_t d0 = c4 ^ rotl(c1, 1), d1 = c0 ^ rotl(c2, 1), d2 = c1 ^ rotl(c3, 1), d3 = c2 ^ rotl(c4, 1),
+                 d4 = c3 ^ rotl(c0, 1);
+        for (int y = 0; y < 25; y += 5) {
+            a[y] ^= d0;
+            a[y + 1] ^= d1;
+            a[y + 2] ^= d2;
+            a[y + 3] ^= d3;
+            a[y + 4] ^= d4;
         }
-        for (int x = 0; x < 5; x++)   /* rho and pi: (x, y) -> (y, 2x + 3y) */
-            for (int y = 0; y < 5; y++)
-                b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(a[x + 5 * y], rotations[x + 5 * y]);
-        for (int y = 0; y < 25; y += 5)   /* chi */
-            for (int x = 0; x < 5; x++)
-                a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
+        /* rho and pi */
+        uint64_t t = a[1];
+        for (int i = 0; i < 24; i++) {
+            uint64_t next = a[pi_lane[i]];
+            a[pi_lane[i]] = rotl(t, rho_rot[i]);
+            t = next;
+        }
+        /* chi */
+        for (int y = 0; y < 25; y += 5) {
+            uint64_t b0 = a[y], b1 = a[y + 1], b2 = a[y + 2], b3 = a[y + 3], b4 = a[y + 4];
+            a[y] = b0 ^ (~b1 & b2);
+            a[y + 1] = b1 ^ (~b2 & b3);
+            a[y + 2] = b2 ^ (~b3 & b4);
+            a[y + 3] = b3 ^ (~b4 & b0);
+            a[y + 4] = b4 ^ (~b0 & b1);
+        }
         a[0] ^= round_constants[round];   /* iota */
     }
 }
@@ -59,8 +78,19 @@ void aemp__sha3_512_init(aemp_sha3_ctx *c)
 void aemp__sha3_512_update(aemp_sha3_ctx *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    for (size_t i = 0; i < len; i++) {
-        absorb_byte(c, c->fill++, p[i]);
+    while (len) {
+        if (c->fill % 8 == 0 && len >= 8) {   /* a whole lane, little-endian */
+            uint64_t w = 0;
+            for (int b = 0; b < 8; b++)
+                w |= (uint64_t)p[b] << (8 * b);
+            c->a[c->fill / 8] ^= w;
+            c->fill += 8;
+            p += 8;
+            len -= 8;
+        } else {
+            absorb_byte(c, c->fill++, *p++);
+            len--;
+        }
         if (c->fill == AEMP_SHA3_512_RATE) {
             keccak_f1600(c->a);
             c->fill = 0;
