@@ -75,18 +75,14 @@ typedef struct aemp_val val_t;
 /* Make c a cell of type t with no payload yet (no uninitialised bytes). */
 static inline void cell_init(val_t *c, aemp_type_t t)
 {
-    c->type = (uint8_t)t;
-    memset(c->pad, 0, sizeof c->pad);
-    c->n = 0;
-    c->v.u = 0;
+    aemp__cell_set(c, (uint8_t)t, 0, 0);
 }
 
 /* Make c the integer u: INT if it fits int64, else UINT (as
  * aemp_build_uint does). */
 static inline void cell_uint(val_t *c, uint64_t u)
 {
-    cell_init(c, u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT);
-    c->v.u = u;
+    aemp__cell_set(c, u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT, 0, u);
 }
 
 /* ------------------------------------------------------------ names */
@@ -118,7 +114,7 @@ aemp_framing_t aemp__framing_parse(const char *name, size_t len)
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-/* A big-endian word loaded with memcpy, in host order. */
+/* A big-endian word loaded with memcpy, in host order (and back). */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define BE32(w) __builtin_bswap32(w)
 #define BE64(w) __builtin_bswap64(w)
@@ -432,14 +428,14 @@ static inline size_t cb_head(uint8_t *p, unsigned major, uint64_t v)
         return 3;
     }
     if (v <= 0xffffffffu) {
+        uint32_t be = BE32((uint32_t)v);
         p[0] = m | 26;
-        for (int i = 0; i < 4; i++)
-            p[1 + i] = (uint8_t)(v >> (24 - 8 * i));
+        memcpy(p + 1, &be, 4);
         return 5;
     }
+    uint64_t be = BE64(v);
     p[0] = m | 27;
-    for (int i = 0; i < 8; i++)
-        p[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+    memcpy(p + 1, &be, 8);
     return 9;
 }
 
@@ -516,15 +512,19 @@ static inline const char *cell_bytes(const val_t *c, const char *const *strs, ui
 
 /* Append the CBOR frame [dest, c[0..n)] if all of c are scalars and
  * strings (string bytes as cell_bytes gives them), with room reserved once
- * for all of it; 0 if one is an array or a map (nothing appended). */
+ * for all of it; 0 if one is an array or a map (nothing appended).  A
+ * caller that knows the cells are all scalars passes the room the frame
+ * needs at most (else 0: counted here). */
 static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
-                               const char *const *strs, uint32_t n)
+                               const char *const *strs, uint32_t n, size_t room)
 {
-    size_t room = 9 + 9 + destlen;
-    for (uint32_t i = 0; i < n; i++) {
-        if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
-            return 0;
-        room += cb_scalar_room(&c[i]);
+    if (!room) {
+        room = 9 + 9 + destlen;
+        for (uint32_t i = 0; i < n; i++) {
+            if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
+                return 0;
+            room += cb_scalar_room(&c[i]);
+        }
     }
     uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
     w += cb_head(w, 4, (uint64_t)n + 1);
@@ -573,7 +573,7 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
     const val_t *c = n ? aemp__val_child(root) : NULL;
     if (f == AEMP_FRAMING_JSON) {
         json_put_frame(out, dest, destlen, c, NULL, n);
-    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, NULL, n)) {
+    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, NULL, n, 0)) {
         cb_put_head(out, 4, (uint64_t)n + 1);
         cbor_put_str(out, 3, dest, destlen);
         for (uint32_t i = 0; i < n; i++)
@@ -587,7 +587,9 @@ void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest
     if (f == AEMP_FRAMING_JSON)
         json_put_frame(out, dest, destlen, flat->cells, flat->strs, flat->n);
     else if (f == AEMP_FRAMING_CBOR)
-        cbor_put_flat_frame(out, dest, destlen, flat->cells, flat->strs, flat->n);   /* all scalars */
+        cbor_put_flat_frame(out, dest, destlen, flat->cells, flat->strs, flat->n,
+                            /* all scalars: heads, dest and the strings' bytes */
+                            9 + 9 + destlen + 9 * (size_t)flat->n + flat->heap);
 }
 
 /* Append one value (NULL: null) as a frame in framing f. */
@@ -1959,6 +1961,24 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
  * a string too long or cut short, bytes that end). */
 static inline __attribute__((always_inline)) int cbor_flat_elem(const uint8_t **q, const uint8_t *end, val_t *c, const uint8_t **str)
 {
+    const uint8_t *p = *q;
+    if (p < end) {   /* one-byte heads first: most elements have them */
+        uint8_t b = p[0];
+        if (b < 24) {   /* unsigned 0..23 */
+            aemp__cell_set(c, AEMP_T_INT, 0, b);
+            *q = p + 1;
+            return 0;
+        }
+        if ((uint8_t)(b - 0x40) < 24 || (uint8_t)(b - 0x60) < 24) {   /* short bytes / text */
+            size_t len = b & 31;
+            if (len > (size_t)(end - p - 1))
+                return NOT_FLAT;
+            aemp__cell_set(c, b < 0x60 ? AEMP_T_BYTES : AEMP_T_STR, (uint32_t)len, 0);
+            *str = p + 1;
+            *q = p + 1 + len;
+            return 1;
+        }
+    }
     unsigned major, ai;
     uint64_t val;
     size_t hl = cb_parse_head(*q, end, &major, &ai, &val);
@@ -1972,8 +1992,7 @@ static inline __attribute__((always_inline)) int cbor_flat_elem(const uint8_t **
     if (major == 2 || major == 3) {
         if (val > (uint64_t)(end - *q) || val >= AEMP_MSG_MAX_STR)
             return NOT_FLAT;
-        cell_init(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR);
-        c->n = (uint32_t)val;
+        aemp__cell_set(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (uint32_t)val, 0);
         *str = *q;
         *q += val;
         return 1;

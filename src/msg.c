@@ -50,10 +50,12 @@ const char *aemp_type_name(aemp_type_t t)
  * goes to the class of its message's size (aemp__msg_size), which never
  * exceeds what the block holds.  At most MSG_CACHE_BYTES in all are kept
  * (enough for a burst of ten thousand small messages, which a port that
- * sends in batches produces before its receiver runs), in arrays outside
- * the blocks that grow as they fill: under
- * AddressSanitizer a kept block is poisoned whole (a use after its unref
- * is still reported) and stays visible to the leak checker.  (One
+ * sends in batches produces before its receiver runs), each class as a
+ * list linked through its blocks (the link in the block's last word, so
+ * taking or giving back a block is a few instructions and touches no
+ * other memory): under AddressSanitizer a kept block is poisoned whole
+ * but for that link (a use of the header or the cells after the last
+ * unref is still reported) and stays visible to the leak checker.  (One
  * thread: see DESIGN.md.) */
 #define MSG_GRAIN 64
 #define MSG_CLASSES 4
@@ -75,22 +77,15 @@ const char *aemp_type_name(aemp_type_t t)
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-static void **block_cache[MSG_CLASSES];
-static size_t block_cached[MSG_CLASSES], block_room[MSG_CLASSES];
+static void *block_list[MSG_CLASSES];   /* kept blocks of each class */
 static size_t block_cache_bytes;
 
-/* Make room for one more kept block of class c: 0, or -1 (not kept). */
-static int block_cache_grow(size_t c)
+/* Where a kept block of `size` bytes holds the next one of its class: its
+ * last word, which most messages leave unused (a header or cell is never
+ * there, so their use after the last unref is reported). */
+static inline void **block_link(void *b, size_t size)
 {
-    if (block_cached[c] < block_room[c])
-        return 0;
-    size_t room = block_room[c] ? block_room[c] * 2 : 256;
-    void **a = realloc(block_cache[c], room * sizeof *a);
-    if (!a)
-        return -1;
-    block_cache[c] = a;
-    block_room[c] = room;
-    return 0;
+    return (void **)((char *)b + size - sizeof(void *));
 }
 
 /* The size class of a block of `bytes` bytes (MSG_CLASSES: none, it is
@@ -112,13 +107,12 @@ static inline size_t block_class(size_t bytes, size_t *size)
 static void *block_alloc(size_t bytes)
 {
     size_t size, c = block_class(bytes, &size);
-    if (c < MSG_CLASSES) {
-        if (block_cached[c]) {
-            void *b = block_cache[c][--block_cached[c]];
-            block_cache_bytes -= size;
-            UNPOISON(b, size);
-            return b;
-        }
+    if (c < MSG_CLASSES && block_list[c]) {
+        void *b = block_list[c];
+        block_list[c] = *block_link(b, size);
+        block_cache_bytes -= size;
+        UNPOISON(b, size);
+        return b;
     }
     void *p = malloc(size);
     if (!p)
@@ -131,13 +125,13 @@ static void *block_alloc(size_t bytes)
 static void block_free(aemp_msg_t *m)
 {
     size_t size, c = block_class(aemp__msg_size(m), &size);
-    if (c < MSG_CLASSES) {
-        if (block_cache_bytes + size <= MSG_CACHE_BYTES && block_cache_grow(c) == 0) {
-            block_cache[c][block_cached[c]++] = m;
-            block_cache_bytes += size;
-            POISON(m, size);
-            return;
-        }
+    if (c < MSG_CLASSES && block_cache_bytes + size <= MSG_CACHE_BYTES) {
+        *block_link(m, size) = block_list[c];
+        block_list[c] = m;
+        block_cache_bytes += size;
+        POISON(m, size);
+        UNPOISON(block_link(m, size), sizeof(void *));
+        return;
     }
     free(m);
 }
@@ -188,11 +182,7 @@ aemp_msg_t *aemp__msg_new_flat(size_t n, size_t heaplen)
     aemp_msg_t *m = msg_alloc(n + 1, heaplen);
     if (!m)
         return NULL;
-    struct aemp_val *root = &m->cells[0];
-    root->type = AEMP_T_ARRAY;
-    memset(root->pad, 0, sizeof root->pad);
-    root->n = (uint32_t)n;
-    root->v.off = 1;
+    aemp__cell_set(&m->cells[0], AEMP_T_ARRAY, (uint32_t)n, 1);   /* children from cell 1 */
     return m;
 }
 
@@ -855,59 +845,60 @@ int aemp__flat_scan(aemp_flat_t *f, const char *fmt, va_list ap)
             va_end(cp);
             return -1;
         }
-        struct aemp_val *c = &f->cells[n];
-        c->type = AEMP_T_NULL;
-        memset(c->pad, 0, sizeof c->pad);
-        c->n = 0;
-        c->v.u = 0;
+        uint8_t type = AEMP_T_NULL;
+        uint32_t len = 0;
+        uint64_t v = 0;
         switch (*fmt) {
         case 'n':
             break;
         case 'b':
-            c->type = AEMP_T_BOOL;
-            c->v.i = va_arg(cp, int) != 0;
+            type = AEMP_T_BOOL;
+            v = va_arg(cp, int) != 0;
             break;
         case 'i':
-            c->type = AEMP_T_INT;
-            c->v.i = va_arg(cp, int);
+            type = AEMP_T_INT;
+            v = (uint64_t)(int64_t)va_arg(cp, int);
             break;
         case 'I':
-            c->type = AEMP_T_INT;
-            c->v.i = va_arg(cp, int64_t);
+            type = AEMP_T_INT;
+            v = (uint64_t)va_arg(cp, int64_t);
             break;
         case 'u':
-            c->v.u = va_arg(cp, uint64_t);
-            c->type = c->v.u <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
+            v = va_arg(cp, uint64_t);
+            type = v <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
             break;
-        case 'f':
-            c->type = AEMP_T_DOUBLE;
-            c->v.d = va_arg(cp, double);
+        case 'f': {
+            double d = va_arg(cp, double);
+            type = AEMP_T_DOUBLE;
+            memcpy(&v, &d, sizeof v);
             break;
+        }
         case 's': {
             const char *str = va_arg(cp, const char *);
-            size_t len;
+            size_t sl;
             if (fmt[1] == '#') {
-                len = va_arg(cp, size_t);
+                sl = va_arg(cp, size_t);
                 fmt++;
             } else {
-                len = str ? strlen(str) : 0;
+                sl = str ? strlen(str) : 0;
             }
             if (!str)   /* null */
                 break;
-            if (len >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
+            if (sl >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
                 va_end(cp);
                 return -1;
             }
-            c->type = AEMP_T_STR;
-            c->n = (uint32_t)len;
+            type = AEMP_T_STR;
+            len = (uint32_t)sl;
             f->strs[n] = str;
-            heap += len + 1;
+            heap += sl + 1;
             break;
         }
         default:
             va_end(cp);
             return -1;
         }
+        aemp__cell_set(&f->cells[n], type, len, v);
         n++;
     }
     va_end(cp);
@@ -929,10 +920,7 @@ static void flat_place(const aemp_flat_t *f, aemp_msg_t *m)
         struct aemp_val *c = &v[k];
         uint8_t type = s->type;
         uint32_t len = s->n;
-        c->type = type;
-        memset(c->pad, 0, sizeof c->pad);
-        c->n = len;
-        c->v.u = s->v.u;
+        aemp__cell_set(c, type, len, s->v.u);
         if (type != AEMP_T_STR)
             continue;
         if (len)

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct aemp_val {
     uint8_t type;        /* aemp_type_t */
@@ -44,6 +45,24 @@ struct aemp_val {
                             (builder: number of cells in the subtree) */
     } v;
 };
+_Static_assert(offsetof(struct aemp_val, n) == 4 && offsetof(struct aemp_val, v) == 8 &&
+                   sizeof(struct aemp_val) == 16,
+               "cell layout (aemp__cell_set)");
+
+/* Set cell c to type, n and the 8 bytes v (pad zeroed): the first half in
+ * one store where the layout allows. */
+static inline void aemp__cell_set(struct aemp_val *c, uint8_t type, uint32_t n, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t head = type | (uint64_t)n << 32;   /* type, pad[3] = 0, n */
+    memcpy(c, &head, sizeof head);
+#else
+    c->type = type;
+    memset(c->pad, 0, sizeof c->pad);
+    c->n = n;
+#endif
+    c->v.u = v;
+}
 
 struct aemp_msg {
     uint32_t refs;

@@ -36,6 +36,22 @@ static inline int aemp__same_key(const char *a, size_t alen, const char *b, size
         return 0;
     if (alen > 16)
         return memcmp(a, b, alen) == 0;
+    if (alen >= 8) {   /* two overlapping words from each */
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + alen - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + alen - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (alen >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&a1, a + alen - 4, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&b1, b + alen - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
     for (size_t i = 0; i < alen; i++)
         if (a[i] != b[i])
             return 0;
