@@ -375,36 +375,6 @@ static void json_put_val(aemp_buf_t *b, const val_t *v)
 
 /* ------------------------------------------------------------ CBOR encode */
 
-/* Copy n bytes from src to dst (not overlapping): up to 16 bytes with
- * two overlapping loads and stores of the largest fitting width instead
- * of a call (most strings of a message are short), more with memcpy. */
-static inline __attribute__((always_inline)) void copy_small(void *dst, const void *src, size_t n)
-{
-    uint8_t *d = dst;
-    const uint8_t *s = src;
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        if (n) {
-            d[0] = s[0];
-            d[n / 2] = s[n / 2];
-            d[n - 1] = s[n - 1];
-        }
-    } else {
-        memcpy(d, s, n);
-    }
-}
-
 /* Write the shortest CBOR head of major type `major` with argument v to p
  * (room for 9 bytes); returns its length.  The same bytes as libcbor's
  * cbor_encode_uint/negint/string_start/array_start/map_start, inline: these
@@ -529,12 +499,12 @@ static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, 
     uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
     w += cb_head(w, 4, (uint64_t)n + 1);
     w += cb_head(w, 3, destlen);
-    copy_small(w, dest, destlen);
+    aemp__copy_small(w, dest, destlen);
     w += destlen;
     for (uint32_t i = 0; i < n; i++) {
         if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES) {
             w += cb_head(w, c[i].type == AEMP_T_BYTES ? 2 : 3, c[i].n);
-            copy_small(w, cell_bytes(c, strs, i), c[i].n);
+            aemp__copy_small(w, cell_bytes(c, strs, i), c[i].n);
             w += c[i].n;
         } else {
             w += cb_put_scalar(w, &c[i]);
@@ -1944,7 +1914,7 @@ static aemp_msg_t *flat_msg(const flat_t *f, const uint8_t *base)
             len = (uint32_t)dlen;
             c->n = len;
         } else {
-            copy_small(h, src, len);
+            aemp__copy_small(h, src, len);
         }
         h[len] = 0;
         c->v.off = (uint64_t)(h - (char *)c);
@@ -2089,7 +2059,7 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
                 q = p + *n;
                 break;
             }
-            copy_small(h, str, len);
+            aemp__copy_small(h, str, len);
             h[len] = 0;
             c->v.off = (uint64_t)(h - (char *)c);
             h += len + 1;
@@ -2099,7 +2069,7 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
             r->flat_heap = m->heaplen;
         }
     }
-    copy_small(o, dest, dlen);
+    aemp__copy_small(o, dest, dlen);
     o[dlen] = 0;
     *out = m;
     *destlen = dlen;

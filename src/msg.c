@@ -923,8 +923,7 @@ static void flat_place(const aemp_flat_t *f, aemp_msg_t *m)
         aemp__cell_set(c, type, len, s->v.u);
         if (type != AEMP_T_STR)
             continue;
-        if (len)
-            memcpy(hp, f->strs[k], len);
+        aemp__copy_small(hp, f->strs[k], len);
         hp[len] = 0;
         c->v.off = (uint64_t)(hp - (char *)c);
         hp += len + 1;

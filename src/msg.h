@@ -64,6 +64,36 @@ static inline void aemp__cell_set(struct aemp_val *c, uint8_t type, uint32_t n, 
     c->v.u = v;
 }
 
+/* Copy n bytes from src to dst (not overlapping): up to 16 bytes with
+ * two overlapping loads and stores of the largest fitting width instead
+ * of a call (most strings of a message are short), more with memcpy. */
+static inline __attribute__((always_inline)) void aemp__copy_small(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        if (n) {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 struct aemp_msg {
     uint32_t refs;
     uint32_t ncells;
