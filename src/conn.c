@@ -652,7 +652,7 @@ static void process(aemp_conn_t *c)
         case AEMP_PROTO_FRAME:
             c->msgs_in++;
             aemp__g.stats[AEMP_STAT_MSGS_IN]++;
-            if (aemp_log_level() >= AEMP_LOG_TRACE)
+            if (aemp__log_tracing())
                 trace_frame(c, "<", frame.dest, frame.destlen, frame.msg);
             aemp__node_frame(c, &frame);
             break;
@@ -726,7 +726,7 @@ static void frame_queued(aemp_conn_t *c, size_t before, const char *dest, size_t
     c->bytes_out += after - before;
     aemp__g.stats[AEMP_STAT_MSGS_OUT]++;
     aemp__g.stats[AEMP_STAT_BYTES_OUT] += after - before;
-    if (aemp_log_level() >= AEMP_LOG_TRACE)
+    if (aemp__log_tracing())
         trace_frame(c, ">", dest, destlen, msg);
     if (after > aemp__g.net.max_queue)
         c->overflow = 1;
@@ -748,7 +748,7 @@ void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, cons
         return;
     size_t before = unsent(c);
     aemp__proto_send_flat(c->proto, dest, destlen, flat);
-    aemp_msg_t *traced = aemp_log_level() >= AEMP_LOG_TRACE ? aemp__flat_msg(flat) : NULL;
+    aemp_msg_t *traced = aemp__log_tracing() ? aemp__flat_msg(flat) : NULL;
     frame_queued(c, before, dest, destlen, traced);
     aemp_msg_unref(traced);
 }

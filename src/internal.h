@@ -311,6 +311,17 @@ aemp_msg_t *aemp__known_nodes(void);
 
 /* ---- rate-limited logging (log.c) */
 
+/* aemp_log_level()'s value once read (-1 before). */
+extern int aemp__log_threshold;
+
+/* 1 if frames are traced (level AEMP_LOG_TRACE): a load and a compare on
+ * the paths that ask for every frame. */
+static inline int aemp__log_tracing(void)
+{
+    int t = aemp__log_threshold;
+    return (t < 0 ? aemp_log_level() : t) >= AEMP_LOG_TRACE;
+}
+
 /* One call site's state; zero-initialise (static). */
 typedef struct aemp_ratelimit {
     double next;              /* end of the current period (monotonic seconds) */

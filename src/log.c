@@ -9,24 +9,24 @@
 
 #define MAX_HOOKS 16
 
-static int threshold = -1;   /* -1: not read from the environment yet */
+int aemp__log_threshold = -1;   /* -1: not read from the environment yet */
 static struct { aemp_log_hook_fn fn; void *arg; } hooks[MAX_HOOKS];
 static int nhooks;
 
 int aemp_log_level(void)
 {
-    if (threshold < 0) {
+    if (aemp__log_threshold < 0) {
         const char *e = getenv("AEMP_WARNLEVEL");
         if (!e || !*e)
             e = getenv("PERL_ANYEVENT_MP_WARNLEVEL");
-        threshold = (e && *e) ? atoi(e) : 5;
+        aemp__log_threshold = (e && *e) ? atoi(e) : 5;
     }
-    return threshold;
+    return aemp__log_threshold;
 }
 
 void aemp_set_log_level(int level)
 {
-    threshold = level;
+    aemp__log_threshold = level;
 }
 
 int aemp_log_hook_add(aemp_log_hook_fn fn, void *arg)
