@@ -742,15 +742,17 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
     frame_queued(c, before, dest, destlen, msg);
 }
 
-void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_flat_t *flat)
+int aemp__conn_send_fmt(aemp_conn_t *c, const char *dest, size_t destlen, const char *fmt, va_list ap)
 {
     if (c->closed || c->overflow)
-        return;
+        return 0;
     size_t before = unsent(c);
-    aemp__proto_send_flat(c->proto, dest, destlen, flat);
-    aemp_msg_t *traced = aemp__log_tracing() ? aemp__flat_msg(flat) : NULL;
+    if (aemp__proto_send_fmt(c->proto, dest, destlen, fmt, ap) != 0)
+        return -1;
+    aemp_msg_t *traced = aemp__log_tracing() ? aemp_vmsgf(fmt, ap) : NULL;
     frame_queued(c, before, dest, destlen, traced);
     aemp_msg_unref(traced);
+    return 0;
 }
 
 void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,

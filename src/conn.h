@@ -63,9 +63,12 @@ aemp_conn_t *aemp__conn_connect(const char *addr, aemp_rnode_t *node, const char
 /* Queue one frame on an authenticated connection (msg borrowed). */
 void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
-/* aemp__conn_send of a flat message scanned from a format (msg.h), with
- * no message laid out (one is built only to trace the frame). */
-void aemp__conn_send_flat(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_flat_t *flat);
+/* aemp__conn_send of the message of a flat format (msg.h), encoded
+ * straight from the format and its arguments (ap left untouched) with no
+ * message laid out (one is built only to trace the frame): 0 (also when c
+ * is closing and drops it, as aemp__conn_send does), or -1 with nothing
+ * queued if the format is not flat. */
+int aemp__conn_send_fmt(aemp_conn_t *c, const char *dest, size_t destlen, const char *fmt, va_list ap);
 
 /* Queue the frame [dest, msg...] already encoded in c's send framing
  * (aemp__conn_framing) as `bytes` (borrowed): the fan-out of one message

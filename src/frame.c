@@ -480,21 +480,16 @@ static inline const char *cell_bytes(const val_t *c, const char *const *strs, ui
     return strs ? strs[i] : aemp__val_strp(&c[i]);
 }
 
-/* Append the CBOR frame [dest, c[0..n)] if all of c are scalars and
- * strings (string bytes as cell_bytes gives them), with room reserved once
- * for all of it; 0 if one is an array or a map (nothing appended).  A
- * caller that knows the cells are all scalars passes the room the frame
- * needs at most (else 0: counted here). */
-static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c,
-                               const char *const *strs, uint32_t n, size_t room)
+/* Append the CBOR frame [dest, c[0..n)] of a message's cells if all of
+ * them are scalars and strings, with room reserved once for all of it; 0
+ * if one is an array or a map (nothing appended). */
+static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, const val_t *c, uint32_t n)
 {
-    if (!room) {
-        room = 9 + 9 + destlen;
-        for (uint32_t i = 0; i < n; i++) {
-            if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
-                return 0;
-            room += cb_scalar_room(&c[i]);
-        }
+    size_t room = 9 + 9 + destlen;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c[i].type == AEMP_T_ARRAY || c[i].type == AEMP_T_MAP)
+            return 0;
+        room += cb_scalar_room(&c[i]);
     }
     uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room), *w = w0;
     w += cb_head(w, 4, (uint64_t)n + 1);
@@ -504,7 +499,7 @@ static int cbor_put_flat_frame(aemp_buf_t *b, const char *dest, size_t destlen, 
     for (uint32_t i = 0; i < n; i++) {
         if (c[i].type == AEMP_T_STR || c[i].type == AEMP_T_BYTES) {
             w += cb_head(w, c[i].type == AEMP_T_BYTES ? 2 : 3, c[i].n);
-            aemp__copy_small(w, cell_bytes(c, strs, i), c[i].n);
+            aemp__copy_small(w, aemp__val_strp(&c[i]), c[i].n);
             w += c[i].n;
         } else {
             w += cb_put_scalar(w, &c[i]);
@@ -543,7 +538,7 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
     const val_t *c = n ? aemp__val_child(root) : NULL;
     if (f == AEMP_FRAMING_JSON) {
         json_put_frame(out, dest, destlen, c, NULL, n);
-    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, NULL, n, 0)) {
+    } else if (f == AEMP_FRAMING_CBOR && !cbor_put_flat_frame(out, dest, destlen, c, n)) {
         cb_put_head(out, 4, (uint64_t)n + 1);
         cbor_put_str(out, 3, dest, destlen);
         for (uint32_t i = 0; i < n; i++)
@@ -551,15 +546,81 @@ void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
     }
 }
 
-void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
-                             const aemp_flat_t *flat)
+/* The CBOR frame [dest, elements of a flat format] written as the format
+ * is read (aemp__flat_next), with no cells in between: the array's head
+ * is one byte (at most AEMP_FLAT_MAX + 1 elements), and room is reserved
+ * up front for the heads and a few short strings, and for a string that
+ * does not fit in the rest as it comes.  Nothing is
+ * appended (-1) if the format is not flat. */
+#define FMT_FRAME_SLACK 256   /* string bytes reserved with the heads */
+static int cbor_put_fmt_frame(aemp_buf_t *b, const char *dest, size_t destlen, const char *fmt, va_list ap)
 {
+    _Static_assert(AEMP_FLAT_MAX + 1 < 24, "one-byte array head");
+    size_t room = 1 + 9 + destlen + 9 * (AEMP_FLAT_MAX + 1) + FMT_FRAME_SLACK;
+    uint8_t *w0 = b->cap - b->len >= room ? b->data + b->len : aemp__buf_reserve(b, room);
+    uint8_t *w = w0 + 1, *end = w0 + room;
+    w += cb_head(w, 3, destlen);
+    aemp__copy_small(w, dest, destlen);
+    w += destlen;
+    va_list cp;
+    va_copy(cp, ap);
+    aemp_flat_elem_t e;
+    unsigned n = 0;
+    int r;
+    while ((r = aemp__flat_next(&fmt, &cp, &e)) > 0) {
+        if (n == AEMP_FLAT_MAX) {
+            r = -1;
+            break;
+        }
+        n++;
+        if (e.type != AEMP_T_STR) {
+            val_t c;
+            aemp__cell_set(&c, e.type, 0, e.v);
+            w += cb_put_scalar(w, &c);   /* within the heads' room */
+            continue;
+        }
+        if ((size_t)(end - w) < 9 * (AEMP_FLAT_MAX + 1) + (size_t)e.len) {
+            /* grow with the bytes written so far counted as held */
+            size_t used = (size_t)(w - w0);
+            room = used + 9 * (AEMP_FLAT_MAX + 1) + e.len + FMT_FRAME_SLACK;
+            b->len += used;
+            w0 = aemp__buf_reserve(b, room - used) - used;
+            b->len -= used;
+            w = w0 + used;
+            end = w0 + room;
+        }
+        w += cb_head(w, 3, e.len);
+        aemp__copy_small(w, e.str, e.len);
+        w += e.len;
+    }
+    va_end(cp);
+    if (r < 0)
+        return -1;
+    w0[0] = (uint8_t)(0x80 | (n + 1));
+    b->len += (size_t)(w - w0);
+    return 0;
+}
+
+/* The JSON frame of a flat format, through its scanned cells (a string
+ * may need escaping, so its room is not known from its length). */
+static __attribute__((noinline)) int json_put_fmt_frame(aemp_buf_t *b, const char *dest, size_t destlen,
+                                                        const char *fmt, va_list ap)
+{
+    aemp_flat_t flat;
+    if (aemp__flat_scan(&flat, fmt, ap) != 0)
+        return -1;
+    json_put_frame(b, dest, destlen, flat.cells, flat.strs, flat.n);
+    return 0;
+}
+
+int aemp__frame_encode_fmt(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
+                           const char *fmt, va_list ap)
+{
+    if (f == AEMP_FRAMING_CBOR)
+        return cbor_put_fmt_frame(out, dest, destlen, fmt, ap);
     if (f == AEMP_FRAMING_JSON)
-        json_put_frame(out, dest, destlen, flat->cells, flat->strs, flat->n);
-    else if (f == AEMP_FRAMING_CBOR)
-        cbor_put_flat_frame(out, dest, destlen, flat->cells, flat->strs, flat->n,
-                            /* all scalars: heads, dest and the strings' bytes */
-                            9 + 9 + destlen + 9 * (size_t)flat->n + flat->heap);
+        return json_put_fmt_frame(out, dest, destlen, fmt, ap);
+    return aemp__flat_scan(&(aemp_flat_t){ 0 }, fmt, ap);
 }
 
 /* Append one value (NULL: null) as a frame in framing f. */

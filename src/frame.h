@@ -9,6 +9,7 @@
 #define AEMP_FRAME_H
 
 #include "msg.h"
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -36,11 +37,14 @@ aemp_framing_t aemp__framing_parse(const char *name, size_t len);
 void aemp__frame_encode(aemp_framing_t f, aemp_buf_t *out,
                         const char *dest, size_t destlen, const aemp_msg_t *msg);
 
-/* aemp__frame_encode of the flat message f (scanned from a format, its
- * strings still the caller's): the same bytes, without laying the
- * message out first. */
-void aemp__frame_encode_flat(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
-                             const aemp_flat_t *flat);
+/* aemp__frame_encode of the message aemp_msgf(fmt, ...) would build, for a
+ * flat format (aemp__flat_next: scalars and strings, at most
+ * AEMP_FLAT_MAX), written straight from the format and its arguments (a
+ * copy of ap; ap is left untouched) without laying the message out: the
+ * same bytes.  0, or -1 with nothing appended if the format is not flat
+ * (the caller builds the message). */
+int aemp__frame_encode_fmt(aemp_framing_t f, aemp_buf_t *out, const char *dest, size_t destlen,
+                           const char *fmt, va_list ap);
 
 /* Append any value (borrowed; NULL = null) as one frame (used for
  * keepalives and tests). */

@@ -838,70 +838,23 @@ int aemp__flat_scan(aemp_flat_t *f, const char *fmt, va_list ap)
     size_t heap = 0;
     va_list cp;
     va_copy(cp, ap);
-    for (; *fmt; fmt++) {
-        if (*fmt == ' ' || *fmt == ',')
-            continue;
+    aemp_flat_elem_t e;
+    int r;
+    while ((r = aemp__flat_next(&fmt, &cp, &e)) > 0) {
         if (n == AEMP_FLAT_MAX) {
-            va_end(cp);
-            return -1;
-        }
-        uint8_t type = AEMP_T_NULL;
-        uint32_t len = 0;
-        uint64_t v = 0;
-        switch (*fmt) {
-        case 'n':
-            break;
-        case 'b':
-            type = AEMP_T_BOOL;
-            v = va_arg(cp, int) != 0;
-            break;
-        case 'i':
-            type = AEMP_T_INT;
-            v = (uint64_t)(int64_t)va_arg(cp, int);
-            break;
-        case 'I':
-            type = AEMP_T_INT;
-            v = (uint64_t)va_arg(cp, int64_t);
-            break;
-        case 'u':
-            v = va_arg(cp, uint64_t);
-            type = v <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
-            break;
-        case 'f': {
-            double d = va_arg(cp, double);
-            type = AEMP_T_DOUBLE;
-            memcpy(&v, &d, sizeof v);
+            r = -1;
             break;
         }
-        case 's': {
-            const char *str = va_arg(cp, const char *);
-            size_t sl;
-            if (fmt[1] == '#') {
-                sl = va_arg(cp, size_t);
-                fmt++;
-            } else {
-                sl = str ? strlen(str) : 0;
-            }
-            if (!str)   /* null */
-                break;
-            if (sl >= AEMP_MSG_MAX_STR) {   /* let the builder report it */
-                va_end(cp);
-                return -1;
-            }
-            type = AEMP_T_STR;
-            len = (uint32_t)sl;
-            f->strs[n] = str;
-            heap += sl + 1;
-            break;
+        if (e.type == AEMP_T_STR) {
+            f->strs[n] = e.str;
+            heap += e.len + 1;
         }
-        default:
-            va_end(cp);
-            return -1;
-        }
-        aemp__cell_set(&f->cells[n], type, len, v);
+        aemp__cell_set(&f->cells[n], e.type, e.len, e.v);
         n++;
     }
     va_end(cp);
+    if (r < 0)
+        return -1;
     f->n = n;
     f->heap = heap;
     return 0;

@@ -188,6 +188,85 @@ typedef struct aemp_flat {
     size_t heap;               /* string bytes of the message, NULs counted */
 } aemp_flat_t;
 
+/* One element of a flat format as aemp__flat_next reads it: a cell's
+ * type, length and 8 bytes (aemp__cell_set), and for a string its bytes,
+ * still the caller's. */
+typedef struct aemp_flat_elem {
+    uint8_t type;
+    uint32_t len;
+    uint64_t v;
+    const char *str;
+} aemp_flat_elem_t;
+
+/* Read the element of a flat format at *fmt (after any ' ' or ','),
+ * taking its arguments from *ap, and advance *fmt past it: 1 with *e set,
+ * 0 at the end of the format, -1 if the format holds something else here
+ * (an array, a map, a message, an unknown letter, or a string of
+ * AEMP_MSG_MAX_STR bytes or more: the builder reports those).  The one
+ * reading of the flat formats, shared by the scan below and the encoders
+ * that write a frame straight from a format (frame.c). */
+static inline __attribute__((always_inline)) int aemp__flat_next(const char **fmt, va_list *ap,
+                                                                  aemp_flat_elem_t *e)
+{
+    const char *f = *fmt;
+    while (*f == ' ' || *f == ',')
+        f++;
+    e->type = AEMP_T_NULL;
+    e->len = 0;
+    e->v = 0;
+    switch (*f) {
+    case 0:
+        *fmt = f;
+        return 0;
+    case 'n':
+        break;
+    case 'b':
+        e->type = AEMP_T_BOOL;
+        e->v = va_arg(*ap, int) != 0;
+        break;
+    case 'i':
+        e->type = AEMP_T_INT;
+        e->v = (uint64_t)(int64_t)va_arg(*ap, int);
+        break;
+    case 'I':
+        e->type = AEMP_T_INT;
+        e->v = (uint64_t)va_arg(*ap, int64_t);
+        break;
+    case 'u':
+        e->v = va_arg(*ap, uint64_t);
+        e->type = e->v <= INT64_MAX ? AEMP_T_INT : AEMP_T_UINT;
+        break;
+    case 'f': {
+        double d = va_arg(*ap, double);
+        e->type = AEMP_T_DOUBLE;
+        memcpy(&e->v, &d, sizeof e->v);
+        break;
+    }
+    case 's': {
+        const char *str = va_arg(*ap, const char *);
+        size_t sl;
+        if (f[1] == '#') {
+            sl = va_arg(*ap, size_t);
+            f++;
+        } else {
+            sl = str ? strlen(str) : 0;
+        }
+        if (!str)   /* null */
+            break;
+        if (sl >= AEMP_MSG_MAX_STR)
+            return -1;
+        e->type = AEMP_T_STR;
+        e->len = (uint32_t)sl;
+        e->str = str;
+        break;
+    }
+    default:
+        return -1;
+    }
+    *fmt = f + 1;
+    return 1;
+}
+
 /* Scan fmt and its arguments (a copy of ap; ap is left untouched) into f:
  * 0, or -1 if the format is not flat (then aemp_vmsgf's builder takes it,
  * with its error reporting). */

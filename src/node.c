@@ -802,14 +802,13 @@ void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t n
     aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
 }
 
-int aemp__remote_snd_flat(const char *id, size_t nodelen, const char *name, size_t namelen,
-                          const aemp_flat_t *flat)
+int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_t namelen,
+                         const char *fmt, va_list ap)
 {
     aemp_rnode_t *n = aemp__node_find(id, nodelen);
     if (!n || !n->conn || !namelen)
-        return -1;
-    aemp__conn_send_flat(n->conn, name, namelen, flat);
-    return 0;
+        return 1;
+    return aemp__conn_send_fmt(n->conn, name, namelen, fmt, ap);
 }
 
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason)

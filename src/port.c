@@ -10,10 +10,12 @@
 
 /* Remote half of snd/kil, implemented by the node layer. */
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg);
-/* Send a flat message scanned from a format to a port of a connected node
- * at once: 0, or -1 if the node is not connected (nothing sent). */
-int aemp__remote_snd_flat(const char *id, size_t nodelen, const char *name, size_t namelen,
-                          const aemp_flat_t *flat);
+/* Send the message of a flat format to a port of a connected node at
+ * once, encoded straight from the format (ap left untouched): 0 if sent,
+ * 1 if the node is not connected, -1 if the format is not flat (nothing
+ * sent either way). */
+int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_t namelen,
+                         const char *fmt, va_list ap);
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason);
 /* Tell remote monitors that a local port died (node layer). */
 void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason);
@@ -330,17 +332,18 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
 }
 
 /* aemp_sndf's fast path: a flat message to a port of a connected node is
- * encoded into the connection straight from the scanned format, with no
- * message laid out.  0 if sent, -1 if the caller must build the message. */
-static int sndf_now(const char *port, const aemp_flat_t *flat)
+ * encoded into the connection straight from the format and its arguments,
+ * with no message laid out.  0 if sent, 1 if the port is not on a
+ * connected node, -1 if the format is not flat (ap left untouched). */
+static int sndf_now(const char *port, const char *fmt, va_list ap)
 {
     if (!port || idcache_get(port))
-        return -1;
+        return 1;
     const char *name;
     size_t nodelen, len;
     if (aemp__split_id(port, &nodelen, &name, &len) != 0 || !len)
-        return -1;
-    return aemp__remote_snd_flat(port, nodelen, name, len, flat);
+        return 1;
+    return aemp__remote_snd_fmt(port, nodelen, name, len, fmt, ap);
 }
 
 int aemp_sndf(const char *port, const char *fmt, ...)
@@ -352,15 +355,15 @@ int aemp_sndf(const char *port, const char *fmt, ...)
     va_start(ap, fmt);
     aemp_flat_t flat;
     aemp_msg_t *msg;
-    if (aemp__flat_scan(&flat, fmt, ap) == 0) {   /* the format is read once */
-        if (sndf_now(port, &flat) == 0) {
-            va_end(ap);
-            return 0;
-        }
-        msg = aemp__flat_msg(&flat);
-    } else {
-        msg = aemp__vmsgf_built(fmt, ap);
+    int now = sndf_now(port, fmt, ap);
+    if (now == 0) {
+        va_end(ap);
+        return 0;
     }
+    if (now > 0 && aemp__flat_scan(&flat, fmt, ap) == 0)   /* a local or waiting port */
+        msg = aemp__flat_msg(&flat);
+    else
+        msg = aemp__vmsgf_built(fmt, ap);
     va_end(ap);
     if (!msg)
         return AEMP_EINVAL;

@@ -930,12 +930,12 @@ void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const a
     aemp__frame_encode(p->send_framing, &p->out, dest, destlen, msg);
 }
 
-void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_flat_t *flat)
+int aemp__proto_send_fmt(aemp_proto_t *p, const char *dest, size_t destlen, const char *fmt, va_list ap)
 {
     assert(p->auth_queued);
     if (!p->auth_queued)
-        return;
-    aemp__frame_encode_flat(p->send_framing, &p->out, dest, destlen, flat);
+        return -1;
+    return aemp__frame_encode_fmt(p->send_framing, &p->out, dest, destlen, fmt, ap);
 }
 
 /* See proto.h.  O(len). */

@@ -106,8 +106,10 @@ void aemp__proto_fail(aemp_proto_t *p, const char *fmt, ...)
 /* Queue one data frame [dest, msg...] (msg borrowed).  Only after AUTHED. */
 void aemp__proto_send(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_msg_t *msg);
 
-/* aemp__proto_send of a flat message scanned from a format (frame.h). */
-void aemp__proto_send_flat(aemp_proto_t *p, const char *dest, size_t destlen, const aemp_flat_t *flat);
+/* Queue the frame [dest, elements of the flat format fmt] written straight
+ * from the format (aemp__frame_encode_fmt; ap is left untouched): 0, or -1
+ * with nothing queued if the format is not flat.  Only after AUTHED. */
+int aemp__proto_send_fmt(aemp_proto_t *p, const char *dest, size_t destlen, const char *fmt, va_list ap);
 
 /* Queue frames already encoded in our send framing (what
  * aemp__frame_encode with aemp__proto_send_framing(p) appended), as they

@@ -2218,6 +2218,82 @@ static void flat_frames(void **state)
     assert_string_equal(err, "malformed CBOR frame: unsupported simple value 16 at byte 6");
 }
 
+/* aemp__frame_encode_fmt through a variadic front, as aemp_sndf calls it */
+static int encode_fmt(aemp_framing_t f, aemp_buf_t *out, const char *dest, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = aemp__frame_encode_fmt(f, out, dest, strlen(dest), fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* The frame written straight from a format is the frame of the message
+ * the same format builds, byte for byte, in both framings; a format that
+ * is not flat appends nothing; a long string grows the buffer mid-frame
+ * (also one whose consumed prefix is reclaimed) without losing what was
+ * written before it. */
+static void frames_from_formats(void **state)
+{
+    (void)state;
+    static char big[70000];
+    memset(big, 'x', sizeof big - 1);
+    big[1000] = '"';   /* JSON escapes it */
+    const char nul[] = "a\0b";
+    static const char *const dests[] = { "d", "a-port-name-of-thirty-bytes-xy", "" };
+    for (int f = AEMP_FRAMING_JSON; f <= AEMP_FRAMING_CBOR; f++) {
+        for (size_t d = 0; d < sizeof dests / sizeof *dests; d++) {
+            for (int k = 0; k < 10; k++) {
+                aemp_buf_t a = AEMP_BUF_INIT, b = AEMP_BUF_INIT;
+                aemp_msg_t *m = NULL;
+                int r = -1;
+                /* b holds two unconsumed bytes after a consumed prefix, in
+                 * a buffer of 4 KiB: a string that does not fit reclaims
+                 * the prefix mid-frame (case 9) or grows the buffer */
+                static char prefix[3002];
+                memset(prefix, '8', sizeof prefix);
+                prefix[3001] = '9';
+                aemp__buf_append(&b, prefix, sizeof prefix);
+                aemp__buf_consume(&b, 3000);
+#define BOTH(...)                                                                   \
+    do {                                                                            \
+        m = aemp_msgf(__VA_ARGS__);                                                 \
+        r = encode_fmt((aemp_framing_t)f, &b, dests[d], __VA_ARGS__);               \
+    } while (0)
+                switch (k) {
+                case 0: BOTH(""); break;
+                case 1: BOTH("sIs", "ping", (int64_t)42, "abcdefghijklmnop"); break;
+                case 2: BOTH("n b b i I u u f", 1, 0, -7, INT64_MIN, (uint64_t)INT64_MAX, UINT64_MAX, 1e300); break;
+                case 3: BOTH("s#, s, s", nul, (size_t)3, (const char *)NULL, ""); break;
+                case 4: BOTH("sss", big, "after the big one", big + 60000); break;
+                case 5: BOTH("iiiiiiiiiiiiiiii", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16); break;
+                case 6: BOTH("s#s#s#s#", big, (size_t)300, big, (size_t)300, big, (size_t)65000, "tail", (size_t)4); break;
+                case 7: BOTH("iiiiiiiiiiiiiiiii", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17); break;
+                case 8: BOTH("si[i]", "nested", 1, 2); break;
+                case 9: BOTH("ss#s", "head", big, (size_t)3000, "tail"); break;
+                }
+#undef BOTH
+                assert_non_null(m);
+                aemp__buf_append(&a, "89", 2);
+                aemp__frame_encode((aemp_framing_t)f, &a, dests[d], strlen(dests[d]), m);
+                if (k == 9)
+                    assert_int_equal(b.off, 0);   /* the prefix was reclaimed */
+                if (k == 7 || k == 8) {   /* 17 elements, a nested array: not flat, nothing appended */
+                    assert_int_equal(r, -1);
+                    assert_int_equal(aemp__buf_used(&b), 2);
+                } else {
+                    assert_int_equal(r, 0);
+                    assert_int_equal(aemp__buf_used(&b), aemp__buf_used(&a));
+                    assert_memory_equal(aemp__buf_head(&b), aemp__buf_head(&a), aemp__buf_used(&a));
+                }
+                aemp_msg_unref(m);
+                aemp__buf_free(&a);
+                aemp__buf_free(&b);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2249,6 +2325,7 @@ int main(void)
         cmocka_unit_test(cbor_errors),
         cmocka_unit_test(cross_framing_property),
         cmocka_unit_test(flat_frames),
+        cmocka_unit_test(frames_from_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
