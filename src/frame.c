@@ -2009,6 +2009,27 @@ static inline __attribute__((always_inline)) int cbor_flat_elem(const uint8_t **
             *q = p + 1 + len;
             return 1;
         }
+        if ((uint8_t)(b - 0x18) < 4) {   /* unsigned with a 1, 2, 4 or 8 byte argument */
+            size_t k = (size_t)1 << (b - 0x18);
+            if ((size_t)(end - p) <= k)
+                return NOT_FLAT;
+            uint64_t v;
+            if (k == 1) {
+                v = p[1];
+            } else if (k == 2) {
+                v = (uint64_t)p[1] << 8 | p[2];
+            } else if (k == 4) {
+                uint32_t w;
+                memcpy(&w, p + 1, 4);
+                v = BE32(w);
+            } else {
+                memcpy(&v, p + 1, 8);
+                v = BE64(v);
+            }
+            cell_uint(c, v);
+            *q = p + 1 + k;
+            return 0;
+        }
     }
     unsigned major, ai;
     uint64_t val;
@@ -2075,12 +2096,26 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
     const uint8_t *q = p, *end = p + *n, *dest;
     unsigned major, ai;
     uint64_t count, val;
-    size_t hl = cb_parse_head(q, end, &major, &ai, &count);
-    if (!hl || major != 4 || ai == 31 || count == 0 || count - 1 > FLAT_MAX)
-        return NOT_FLAT;
-    q += hl;
-    hl = cb_parse_head(q, end, &major, &ai, &val);
-    if (!hl || (major != 2 && major != 3) || ai == 31 || val > (uint64_t)(end - q - hl))
+    size_t hl;
+    _Static_assert(FLAT_MAX + 1 >= 23, "one-byte array heads are flat counts");
+    if (q < end && (uint8_t)(q[0] - 0x81) < 23) {   /* one-byte heads first */
+        count = q[0] & 31;
+        q++;
+    } else {
+        hl = cb_parse_head(q, end, &major, &ai, &count);
+        if (!hl || major != 4 || ai == 31 || count == 0 || count - 1 > FLAT_MAX)
+            return NOT_FLAT;
+        q += hl;
+    }
+    if (q < end && ((uint8_t)(q[0] - 0x60) < 24 || (uint8_t)(q[0] - 0x40) < 24)) {
+        val = q[0] & 31;
+        hl = 1;
+    } else {
+        hl = cb_parse_head(q, end, &major, &ai, &val);
+        if (!hl || (major != 2 && major != 3) || ai == 31)
+            return NOT_FLAT;
+    }
+    if (val > (uint64_t)(end - q - hl))
         return NOT_FLAT;
     dest = q + hl;
     size_t dlen = (size_t)val;
