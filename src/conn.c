@@ -94,8 +94,14 @@ static size_t nall, capall;
 
 static int shutting_down;
 static const aemp_conn_ext_t *exts[AEMP_PROTO_MAX_EXT];   /* protocol extensions */
-static aemp_conn_t *unauth_head, *unauth_tail;   /* oldest first */
-static size_t nunauth;
+/* Intrusive lists of connections, oldest first (each connection's links
+ * are in its lists[]): the incoming ones not yet authenticated, and every
+ * one in its handshake. */
+enum { CONN_UNAUTH, CONN_PENDING };
+static struct conn_list {
+    aemp_conn_t *head, *tail;
+    size_t n;
+} lists[2];
 
 static void process(aemp_conn_t *c);
 static void flush_one(aemp_conn_t *c);
@@ -111,17 +117,55 @@ static void track(aemp_conn_t *c)
         if (!all)
             abort();
     }
+    c->all_index = nall;
     all[nall++] = c;
 }
 
 static void untrack(aemp_conn_t *c)
 {
-    for (size_t i = 0; i < nall; i++) {
-        if (all[i] == c) {
-            all[i] = all[--nall];
-            return;
-        }
-    }
+    size_t i = c->all_index;
+    if (i >= nall || all[i] != c)
+        return;
+    all[i] = all[--nall];
+    all[i]->all_index = i;
+}
+
+/* Append c to list k (if not on it). */
+static void list_add(int k, aemp_conn_t *c)
+{
+    struct aemp_conn_link *l = &c->lists[k];
+    struct conn_list *L = &lists[k];
+    if (l->on)
+        return;
+    l->on = 1;
+    l->next = NULL;
+    l->prev = L->tail;
+    if (L->tail)
+        L->tail->lists[k].next = c;
+    else
+        L->head = c;
+    L->tail = c;
+    L->n++;
+}
+
+/* Take c off list k (if on it). */
+static void list_del(int k, aemp_conn_t *c)
+{
+    struct aemp_conn_link *l = &c->lists[k];
+    struct conn_list *L = &lists[k];
+    if (!l->on)
+        return;
+    l->on = 0;
+    if (l->prev)
+        l->prev->lists[k].next = l->next;
+    else
+        L->head = l->next;
+    if (l->next)
+        l->next->lists[k].prev = l->prev;
+    else
+        L->tail = l->prev;
+    l->prev = l->next = NULL;
+    L->n--;
 }
 
 size_t aemp__conn_count(void)
@@ -131,44 +175,29 @@ size_t aemp__conn_count(void)
 
 size_t aemp__conn_unauth_count(void)
 {
-    return nunauth;
+    return lists[CONN_UNAUTH].n;
 }
 
 static void unauth_add(aemp_conn_t *c)
 {
-    c->unauth = 1;
-    c->unauth_next = NULL;
-    c->unauth_prev = unauth_tail;
-    if (unauth_tail)
-        unauth_tail->unauth_next = c;
-    else
-        unauth_head = c;
-    unauth_tail = c;
-    nunauth++;
+    list_add(CONN_UNAUTH, c);
 }
 
-static void unauth_del(aemp_conn_t *c)
+/* c is authenticated or closed: off the handshake lists. */
+static void handshake_over(aemp_conn_t *c)
 {
-    if (!c->unauth)
-        return;
-    c->unauth = 0;
-    if (c->unauth_prev)
-        c->unauth_prev->unauth_next = c->unauth_next;
-    else
-        unauth_head = c->unauth_next;
-    if (c->unauth_next)
-        c->unauth_next->unauth_prev = c->unauth_prev;
-    else
-        unauth_tail = c->unauth_prev;
-    c->unauth_prev = c->unauth_next = NULL;
-    nunauth--;
+    list_del(CONN_UNAUTH, c);
+    list_del(CONN_PENDING, c);
 }
+
+/* The look-ups below walk only the connections in their handshake (a
+ * few, however many are up): O(pending), not O(connections). */
+#define EACH_PENDING(c) for (aemp_conn_t *c = lists[CONN_PENDING].head; c; c = c->lists[CONN_PENDING].next)
 
 aemp_conn_t *aemp__conn_rival(const char *id, aemp_conn_t *except)
 {
     size_t len = strlen(id);
-    for (size_t i = 0; i < nall; i++) {
-        aemp_conn_t *c = all[i];
+    EACH_PENDING(c) {
         if (c == except || c->closed || c->up || strcmp(aemp__proto_protocol(c->proto), "aemp"))
             continue;   /* an extension connection is nobody's transport */
         if (c->node && c->node->idlen == len && !memcmp(c->node->id, id, len))
@@ -190,8 +219,7 @@ int aemp__conn_refers(const aemp_rnode_t *n)
 
 aemp_conn_t *aemp__conn_pending_for(aemp_rnode_t *n, aemp_conn_t *except)
 {
-    for (size_t i = 0; i < nall; i++) {
-        aemp_conn_t *c = all[i];
+    EACH_PENDING(c) {
         if (c != except && !c->closed && !c->up && c->node == n)
             return c;
     }
@@ -200,9 +228,10 @@ aemp_conn_t *aemp__conn_pending_for(aemp_rnode_t *n, aemp_conn_t *except)
 
 aemp_conn_t *aemp__conn_pending_seed(const char *addr)
 {
-    for (size_t i = 0; i < nall; i++)
-        if (!all[i]->closed && !all[i]->up && all[i]->seed && !strcmp(all[i]->seed, addr))
-            return all[i];
+    EACH_PENDING(c) {
+        if (!c->closed && !c->up && c->seed && !strcmp(c->seed, addr))
+            return c;
+    }
     return NULL;
 }
 
@@ -342,6 +371,7 @@ static aemp_conn_t *new_conn(int fd, const char *peeraddr, int outgoing, const a
     ev_timer_start(aemp__g.loop, &c->timer);
     c->last_write = c->since = ev_now(aemp__g.loop);
     track(c);
+    list_add(CONN_PENDING, c);
     return c;
 }
 
@@ -368,7 +398,7 @@ void aemp__conn_close(aemp_conn_t *c, const char *reason)
     if (c->fd >= 0)
         close(c->fd);
     untrack(c);
-    unauth_del(c);
+    handshake_over(c);
     if (c->ext && !c->detached && !c->up && c->ext->failed)
         c->ext->failed(c, reason);
     /* the node layer says what matters (node down, handshake failures) */
@@ -632,13 +662,13 @@ static void process(aemp_conn_t *c)
             break;
         case AEMP_PROTO_AUTHED:
             if (c->ext) {   /* no frames: the extension takes the connection */
-                unauth_del(c);
+                handshake_over(c);
                 ev_timer_stop(aemp__g.loop, &c->timer);
                 c->ext->authed(c);
                 return;
             }
             c->up = 1;
-            unauth_del(c);
+            handshake_over(c);
             ev_timer_stop(aemp__g.loop, &c->timer);
             /* keepalive: a connection idle for monitor_timeout sends the
              * no-op ["",""], so that a half-open connection (the peer
@@ -899,7 +929,7 @@ static void timer_cb(EV_P_ ev_timer *w, int revents)
  * its handshake.  Returns 0 if there was none. */
 static int shed_oldest(const char *why)
 {
-    aemp_conn_t *c = unauth_head;
+    aemp_conn_t *c = lists[CONN_UNAUTH].head;
     if (!c)
         return 0;
     aemp__g.stats[AEMP_STAT_UNAUTH_SHED]++;
@@ -940,7 +970,7 @@ static void accept_cb(EV_P_ ev_io *w, int revents)
             ev_timer_start(EV_A_ &l->pause);
             return;
         }
-        if (nunauth >= aemp__g.net.max_unauth) {
+        if (lists[CONN_UNAUTH].n >= aemp__g.net.max_unauth) {
             char why[120];
             snprintf(why, sizeof why, "more than max_unauthenticated (%zu) connections in their handshake",
                      aemp__g.net.max_unauth);

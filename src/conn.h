@@ -30,9 +30,14 @@ struct aemp_conn {
     int closed;
     int held;                 /* authenticated but on standby: input not processed */
     int overflow;             /* unsent output exceeded max_send_queue: closing */
-    /* incoming connections not yet authenticated, oldest first (shedding) */
-    aemp_conn_t *unauth_prev, *unauth_next;
-    int unauth;
+    size_t all_index;         /* its place in conn.c's table of every connection */
+    /* the lists a connection is on (conn.c): CONN_UNAUTH, incoming and not
+     * yet authenticated, oldest first (shedding); CONN_PENDING, in its
+     * handshake (not up, not closed), for the look-ups by node */
+    struct aemp_conn_link {
+        aemp_conn_t *prev, *next;
+        int on;
+    } lists[2];
     /* TLS (spec §8.4), from AEMP_PROTO_START_TLS on: all socket I/O goes
      * through `tls`; `wire` holds ciphertext (and the rest of our greeting)
      * not yet written to the socket. */

@@ -5,8 +5,9 @@ Each check starts its own node on 127.0.0.1 (stopped by PID at the end) and
 plays an attacker who can reach the port, with or without the secret:
 descriptor exhaustion, floods of unauthenticated greetings, a fake greeting
 against a pending connection, oversized queues for unreachable nodes, a
-peer that never reads, bad peer node IDs, and more handshakes than
-max_unauthenticated allows.  Every wait is bounded.
+peer that never reads, bad peer node IDs, more handshakes than
+max_unauthenticated allows, and a seed that accepts but never greets.
+Every wait is bounded.
 """
 import os
 import random
@@ -337,7 +338,43 @@ def observable(tmp):
         n.stop()
 
 
-CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap, explained, observable]
+def silent_seed(tmp):
+    """A seed that accepts but never greets: one connection waits in its
+    handshake and the seed's retries do not open more while it does."""
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    lsock.settimeout(0.2)
+    addr = "127.0.0.1:%d" % lsock.getsockname()[1]
+    held, stop = [], threading.Event()
+
+    def accept_all():
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept_all)
+    t.start()
+    n = Node(AEMP, tmp, "silentseed", SECRET, "seeds", addr, "monitor_timeout", "20")
+    try:
+        time.sleep(3.0)   # the seed is retried at about 0.3, 0.6, 1.2, 2.4 s
+        check(len(held) == 1, "silent seed: one connection in its handshake, no retry beside it (%d)"
+              % len(held))
+        check(n.alive(), "silent seed: node still running")
+    finally:
+        n.stop()
+        stop.set()
+        t.join(5)
+        for c in held:
+            c.close()
+        lsock.close()
+
+
+CHECKS = [emfile, greetings, fake_greeting, queues, nonreader, bad_ids, unauth_cap, explained, observable,
+          silent_seed]
 
 if __name__ == "__main__":
     random.seed(1)
