@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>   /* EVP_EncodeBlock: base64, pure */
-
 /* The provider=... value of our greeting.  Kept in step with AEMP_VERSION by
  * hand: aemp.h cannot be included here (it pulls in ev.h). */
 #define PROTO_PROVIDER "libaemp-0.1.0"
@@ -363,17 +361,34 @@ static char *build_line1(const aemp_proto_t *p, const aemp_proto_cfg_t *cfg)
     return buf_take(&b);
 }
 
+/* Write the standard base64 of in[0..n), n a multiple of 3 (so no
+ * padding), to out (room for 4 * n / 3 bytes); returns that length. */
+static size_t base64(char *out, const unsigned char *in, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = out;
+    for (size_t i = 0; i + 3 <= n; i += 3) {
+        uint32_t w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *o++ = abc[w >> 18];
+        *o++ = abc[(w >> 12) & 63];
+        *o++ = abc[(w >> 6) & 63];
+        *o++ = abc[w & 63];
+    }
+    return (size_t)(o - out);
+}
+
 /* Base64 (no line breaks) of AEMP_PROTO_NONCE_BYTES random bytes, or NULL if
  * the random generator fails. */
 static char *build_nonce(void)
 {
+    _Static_assert(AEMP_PROTO_NONCE_BYTES % 3 == 0, "a nonce's base64 has no padding");
     unsigned char raw[AEMP_PROTO_NONCE_BYTES];
-    unsigned char b64[4 * ((AEMP_PROTO_NONCE_BYTES + 2) / 3) + 1];
+    char b64[4 * AEMP_PROTO_NONCE_BYTES / 3];
     if (aemp__random_bytes(raw, sizeof raw) < 0)
         return NULL;
-    int n = EVP_EncodeBlock(b64, raw, sizeof raw);
+    size_t n = base64(b64, raw, sizeof raw);
     explicit_bzero(raw, sizeof raw);
-    return n > 0 ? dup_mem(b64, (size_t)n) : NULL;
+    return dup_mem(b64, n);
 }
 
 /* Create one side of a connection (see proto.h).  Returns NULL on a bad cfg

@@ -12,12 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
+#include "ssl_api.h"   /* OpenSSL's headers, its functions loaded on first use */
 
 #define TLS_READ_CHUNK 16384
 
@@ -64,13 +59,14 @@ aemp_tls_ctx_t *aemp__tls_ctx_new(const char *pem, size_t len, char *err, size_t
     aemp_tls_ctx_t *ctx = NULL;
     SSL_CTX *sc = NULL;
     EVP_PKEY *key = NULL;
-    STACK_OF(X509) *certs = sk_X509_new_null();
+    X509 **certs = NULL;   /* every certificate, in file order */
+    int ncerts = 0, capcerts = 0;
     BIO *bio = NULL;
     X509 *own = NULL;
 
+    if (aemp__ssl_load(err, errlen) < 0)
+        return NULL;
     ERR_clear_error();
-    if (!certs)
-        oom();
     if (!pem || !len || len > (size_t)1 << 30) {
         snprintf(err, errlen, "cert: empty");
         goto out;
@@ -80,9 +76,14 @@ aemp_tls_ctx_t *aemp__tls_ctx_new(const char *pem, size_t len, char *err, size_t
     if (!(bio = BIO_new_mem_buf(pem, (int)len)))
         oom();
     X509 *x;
-    while ((x = PEM_read_bio_X509(bio, NULL, no_password, NULL)))
-        if (!sk_X509_push(certs, x))
-            oom();
+    while ((x = PEM_read_bio_X509(bio, NULL, no_password, NULL))) {
+        if (ncerts == capcerts) {
+            capcerts = capcerts ? 2 * capcerts : 4;
+            if (!(certs = realloc(certs, (size_t)capcerts * sizeof *certs)))
+                oom();
+        }
+        certs[ncerts++] = x;
+    }
     ERR_clear_error();   /* the end of the text ends the loop with an error */
     BIO_free(bio);
 
@@ -101,13 +102,13 @@ aemp_tls_ctx_t *aemp__tls_ctx_new(const char *pem, size_t len, char *err, size_t
             snprintf(err, errlen, "cert: cannot read the private key (%s)", why);
         goto out;
     }
-    if (!sk_X509_num(certs)) {
+    if (!ncerts) {
         snprintf(err, errlen, "cert: no certificate found in the PEM text");
         goto out;
     }
-    for (int i = 0; i < sk_X509_num(certs) && !own; i++)
-        if (X509_check_private_key(sk_X509_value(certs, i), key))
-            own = sk_X509_value(certs, i);
+    for (int i = 0; i < ncerts && !own; i++)
+        if (X509_check_private_key(certs[i], key))
+            own = certs[i];
     ERR_clear_error();
     if (!own) {
         snprintf(err, errlen, "cert: none of the certificates matches the private key");
@@ -130,8 +131,8 @@ aemp_tls_ctx_t *aemp__tls_ctx_new(const char *pem, size_t len, char *err, size_t
         goto out;
     }
     X509_STORE *store = SSL_CTX_get_cert_store(sc);
-    for (int i = 0; i < sk_X509_num(certs); i++) {
-        X509 *c = sk_X509_value(certs, i);
+    for (int i = 0; i < ncerts; i++) {
+        X509 *c = certs[i];
         if (X509_STORE_add_cert(store, c) != 1) {
             unsigned long e = ERR_peek_last_error();
             if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
@@ -155,7 +156,9 @@ aemp_tls_ctx_t *aemp__tls_ctx_new(const char *pem, size_t len, char *err, size_t
 out:
     BIO_free(bio);
     EVP_PKEY_free(key);
-    sk_X509_pop_free(certs, X509_free);
+    for (int i = 0; i < ncerts; i++)
+        X509_free(certs[i]);
+    free(certs);
     SSL_CTX_free(sc);
     ERR_clear_error();
     return ctx;

@@ -504,6 +504,9 @@ while [ -z "$ADDR" ] && [ $n -lt 100 ] && running "$SEED"; do
 done
 rc=0 out=$(cat "$T/seed.out") err=$(cat "$T/seed.err")
 check "run prints its listening line" [ -n "$ADDR" ]
+# a node without TLS does not map OpenSSL (libssl is loaded for TLS only)
+check "run without TLS: libssl and libcrypto not mapped" \
+    sh -c "! grep -qE 'libssl|libcrypto' /proc/$SEED/maps"
 
 if [ -n "$ADDR" ]; then
     r profile aemp setseeds "$ADDR"

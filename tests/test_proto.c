@@ -365,6 +365,9 @@ static void greeting_lines(void **state)
     assert_int_equal(strlen(l2), 88);
     unsigned char raw[80];
     assert_int_equal(EVP_DecodeBlock(raw, (const unsigned char *)l2, 88), 66);
+    unsigned char again[89];   /* and exactly the standard encoding of them */
+    assert_int_equal(EVP_EncodeBlock(again, raw, 66), 88);
+    assert_memory_equal(again, l2, 88);
     /* the out buffer holds exactly the two lines */
     aemp_buf_t *o = aemp__proto_out(p);
     assert_int_equal(aemp__buf_used(o), strlen(l1) + 1 + strlen(l2) + 1);

@@ -8,14 +8,9 @@
  */
 #include "aemp_cli.h"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
+#include "ssl_api.h"   /* OpenSSL's headers, its functions loaded by aemp__ssl_load */
+
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +60,8 @@ static int add_ext(X509 *x, int nid, const char *value)
  * Returns 0, or -1 with a message in err. */
 int cli_gencert(char **pem, char *err, size_t errlen)
 {
+    if (aemp__ssl_load(err, errlen) < 0)
+        return -1;
     int rc = -1;
     X509 *x = NULL;
     BIO *bio = NULL;
