@@ -3,6 +3,7 @@
  * the representation).
  */
 #include "msg.h"
+#include "asan.h"
 #include "internal.h"   /* aemp__msg_text */
 
 #include <inttypes.h>
@@ -61,21 +62,6 @@ const char *aemp_type_name(aemp_type_t t)
 #define MSG_CLASSES 4
 #define MSG_CACHE_BYTES (2u << 20)
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MSG_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MSG_ASAN 1
-#endif
-#endif
-#ifdef MSG_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 static void *block_list[MSG_CLASSES];   /* kept blocks of each class */
 static size_t block_cache_bytes;
