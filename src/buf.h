@@ -21,7 +21,8 @@ typedef struct aemp_buf {
 
 #define AEMP_BUF_INIT { NULL, 0, 0, 0 }
 
-/* Release the storage; the buffer is empty and reusable afterwards. */
+/* Release the storage (small storage is kept for the next buffer that
+ * starts: buf.c); the buffer is empty and reusable afterwards. */
 void aemp__buf_free(aemp_buf_t *b);
 
 /* Make room for at least `n` more bytes after len; returns the write pointer.
