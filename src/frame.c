@@ -620,7 +620,7 @@ int aemp__frame_encode_fmt(aemp_framing_t f, aemp_buf_t *out, const char *dest, 
         return cbor_put_fmt_frame(out, dest, destlen, fmt, ap);
     if (f == AEMP_FRAMING_JSON)
         return json_put_fmt_frame(out, dest, destlen, fmt, ap);
-    return aemp__flat_scan(&(aemp_flat_t){ 0 }, fmt, ap);
+    return 0;   /* no framing: nothing written, as aemp__frame_encode */
 }
 
 /* Append one value (NULL: null) as a frame in framing f. */
@@ -1006,6 +1006,28 @@ static int cd_check(cdec_t *d, const uint8_t *at)
     return cd_fail(d, at, aemp__build_error(d->b));
 }
 
+/* The big-endian argument of k (1, 2, 4 or 8) bytes after the initial
+ * byte of the head at q. */
+static inline __attribute__((always_inline)) uint64_t cb_arg(const uint8_t *q, size_t k)
+{
+    switch (k) {
+    case 1:
+        return q[1];
+    case 2:
+        return (uint64_t)q[1] << 8 | q[2];
+    case 4: {
+        uint32_t w;
+        memcpy(&w, q + 1, 4);
+        return BE32(w);
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, q + 1, 8);
+        return BE64(v);
+    }
+    }
+}
+
 /* Parse the head at q (before end): its length in bytes, or 0 if it is cut
  * by the end or uses reserved additional information 28..30. */
 static inline __attribute__((always_inline)) size_t
@@ -1023,26 +1045,7 @@ cb_parse_head(const uint8_t *q, const uint8_t *end, unsigned *major, unsigned *a
     size_t k = (size_t)1 << (*ai - 24);
     if ((size_t)(end - q) <= k)
         return 0;
-    uint64_t v;
-    switch (k) { /* big-endian argument of 1, 2, 4 or 8 bytes */
-    case 1:
-        v = q[1];
-        break;
-    case 2:
-        v = (uint64_t)q[1] << 8 | q[2];
-        break;
-    case 4: {
-        uint32_t w;
-        memcpy(&w, q + 1, 4);
-        v = BE32(w);
-        break;
-    }
-    default:
-        memcpy(&v, q + 1, 8);
-        v = BE64(v);
-        break;
-    }
-    *val = v;
+    *val = cb_arg(q, k);
     return 1 + k;
 }
 
@@ -2013,20 +2016,7 @@ static inline __attribute__((always_inline)) int cbor_flat_elem(const uint8_t **
             size_t k = (size_t)1 << (b - 0x18);
             if ((size_t)(end - p) <= k)
                 return NOT_FLAT;
-            uint64_t v;
-            if (k == 1) {
-                v = p[1];
-            } else if (k == 2) {
-                v = (uint64_t)p[1] << 8 | p[2];
-            } else if (k == 4) {
-                uint32_t w;
-                memcpy(&w, p + 1, 4);
-                v = BE32(w);
-            } else {
-                memcpy(&v, p + 1, 8);
-                v = BE64(v);
-            }
-            cell_uint(c, v);
+            cell_uint(c, cb_arg(p, k));
             *q = p + 1 + k;
             return 0;
         }
