@@ -101,7 +101,8 @@ aemp_msg_t *aemp_vvalf(const char *fmt, va_list ap);
 /* The empty message [] (a new reference to a shared one). */
 aemp_msg_t *aemp_msg_empty(void);
 
-/* A new message whose root is a deep copy of v. */
+/* A new message whose root is a deep copy of v (NULL: null).  A null,
+ * false or true is a new reference to a shared message. */
 aemp_msg_t *aemp_msg_copy_val(const aemp_val_t *v);
 
 /* A step-by-step builder, for messages whose shape is known only at run

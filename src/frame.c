@@ -2313,9 +2313,7 @@ int aemp__frame_next(aemp_frame_reader_t *r, aemp_buf_t *in, aemp_frame_t *frame
         r->built++;
         m = aemp__build_take_msg(r->build);
         if (m && kind == FRAME_NODEST) {
-            aemp_msg_t *rest = aemp__msg_slice(m, 1);
-            aemp_msg_unref(m);
-            m = rest;
+            m = aemp__msg_slice_own(m, 1);
         }
         if (!m) /* cannot happen: the decoders checked every step */
             return fail(r, "%s frame refused: %s", aemp__framing_name(r->framing),

@@ -1550,14 +1550,13 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
-        aemp_kv_t *had = aemp__kv_get(&mi->keys, key, klen);
-        if (had && aemp_val_equal(aemp_msg_root(had->val), aemp_val_value(set, i)))
+        int created;   /* one look-up: the entry is made if it is new */
+        aemp_kv_t *e = aemp__kv_put_new(&mi->keys, key, klen, &created);
+        if (!created && aemp_val_equal(aemp_msg_root(e->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
-        mirror_touch(mi, key, klen, had);
-        if (!had)
-            had = aemp__kv_put(&mi->keys, key, klen);
-        aemp_msg_unref(had->val);
-        had->val = aemp_msg_copy_val(aemp_val_value(set, i));
+        mirror_touch(mi, key, klen, created ? NULL : e);
+        aemp_msg_unref(e->val);
+        e->val = aemp_msg_copy_val(aemp_val_value(set, i));
     }
     for (size_t i = 0, n = array_len(del); i < n; i++) {
         size_t klen;

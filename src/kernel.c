@@ -509,7 +509,8 @@ static void run_request(const aemp_request_t *q, req_t *r)
         q->builtin(r);
         return;
     }
-    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
+    aemp_msg_t *args = aemp__msg_slice_own(r->msg, 1);   /* r->msg is not read again */
+    r->msg = NULL;
     q->fn(args, NULL);
     aemp_msg_unref(args);
 }
@@ -533,7 +534,8 @@ static void run_function(req_t *r, const aemp_val_t *tag)
         aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: %s", r->from, err);
         return;
     }
-    aemp_msg_t *args = aemp__msg_slice(r->msg, 1);
+    aemp_msg_t *args = aemp__msg_slice_own(r->msg, 1);   /* r->msg is not read again */
+    r->msg = NULL;
     aemp__func_call(name, args);
     aemp_msg_unref(args);
 }
@@ -562,9 +564,9 @@ void aemp__kernel_request(aemp_rnode_t *src, aemp_msg_t *msg)
     req_t r = { src, src ? src->id : aemp__g.nodeid, msg, NULL, 0, 0 };
     const char *saved = aemp__g.srcnode;
     aemp__g.srcnode = r.from;
-    handle(&r);
+    handle(&r);   /* may take over the message (r.msg = NULL) */
     aemp__g.srcnode = saved;
-    aemp_msg_unref(msg);
+    aemp_msg_unref(r.msg);
 }
 
 void aemp__node_port_request(const char *srcnode, aemp_msg_t *msg)

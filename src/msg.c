@@ -208,6 +208,17 @@ aemp_msg_t *aemp_msg_empty(void)
     return &empty_msg.m;
 }
 
+/* The shared messages whose root is null, false or true: a copy of such a
+ * value (a database entry's usual value) costs no allocation. */
+static union {
+    aemp_msg_t m;
+    struct empty_layout init;
+} scalar_msg[3] = {
+    { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_NULL, { 0 }, 0, { .i = 0 } } } },
+    { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_BOOL, { 0 }, 0, { .i = 0 } } } },
+    { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_BOOL, { 0 }, 0, { .i = 1 } } } },
+};
+
 /* -------------------------------------------------------------- builder */
 
 void aemp__build_reset(aemp_build_t *b)
@@ -626,6 +637,10 @@ int aemp_build_val(aemp_build_t *b, const aemp_val_t *v)
 
 aemp_msg_t *aemp_msg_copy_val(const aemp_val_t *v)
 {
+    if (!v || v->type == AEMP_T_NULL)
+        return &scalar_msg[0].m;
+    if (v->type == AEMP_T_BOOL)
+        return &scalar_msg[v->v.i ? 2 : 1].m;
     aemp_build_t *b = aemp_build_new();
     b->maxdepth = AEMP_MSG_MAX_DEPTH;
     aemp_build_val(b, v);
@@ -696,6 +711,26 @@ aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from)
     r->cells[0].n = (uint32_t)(n - from);
     r->cells[0].v.off += from;
     return r;
+}
+
+int aemp__msg_is_shared(const aemp_msg_t *m)
+{
+    return m && (m->flags & MSG_STATIC);
+}
+
+aemp_msg_t *aemp__msg_slice_own(aemp_msg_t *m, size_t from)
+{
+    size_t n = aemp_msg_len(m);
+    if (!m || m->refs != 1 || (m->flags & MSG_STATIC) || m->cells[0].type != AEMP_T_ARRAY) {
+        aemp_msg_t *r = aemp__msg_slice(m, from);
+        aemp_msg_unref(m);
+        return r;
+    }
+    if (from > n)
+        from = n;   /* no elements left: still m, so what the caller read of it stays */
+    m->cells[0].n = (uint32_t)(n - from);
+    m->cells[0].v.off += from;
+    return m;
 }
 
 /* Append the elements i >= from of m's root array to b. */

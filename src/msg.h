@@ -297,6 +297,15 @@ aemp_msg_t *aemp__msg_prepend_str(const char *s, size_t len, const aemp_msg_t *m
  * message. */
 aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from);
 
+/* The same, taking over the caller's reference to m: when that is the
+ * only one, m itself is re-pointed (no copy; with no elements left too,
+ * so that pointers into m stay valid) and returned; otherwise a slice as
+ * above, and m's reference is dropped. */
+aemp_msg_t *aemp__msg_slice_own(aemp_msg_t *m, size_t from);
+
+/* 1 if m is one of the shared static messages (never freed). */
+int aemp__msg_is_shared(const aemp_msg_t *m);
+
 /* A new message: the elements of m followed by the string s[0..len) (the
  * top-level elements of m adjusted, O(their number)). */
 aemp_msg_t *aemp__msg_append_str(const aemp_msg_t *m, const char *s, size_t len);

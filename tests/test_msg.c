@@ -107,7 +107,7 @@ static void check_block(const aemp_msg_t *m, int exact)
     }
     assert_int_equal(sizeof(struct aemp_val), 16);
     assert_int_equal(aemp__msg_size(m), sizeof(aemp_msg_t) + (size_t)m->ncells * 16 + m->heaplen);
-    if (m != aemp_msg_empty())   /* the shared one is static */
+    if (!aemp__msg_is_shared(m))   /* the shared ones are static */
         assert_true(malloc_usable_size((void *)m) >= aemp__msg_size(m));
 }
 
@@ -1268,6 +1268,28 @@ static void copy_val(void **state)
     c = aemp_msg_copy_val(NULL);                              /* NULL: a null root */
     assert_int_equal(aemp_val_type(aemp_msg_root(c)), AEMP_T_NULL);
     aemp_msg_unref(c);
+
+    /* null, false and true: one shared message each, never freed */
+    m = aemp_msgf("n b b n", 0, 1);
+    aemp_msg_t *n1 = aemp_msg_copy_val(aemp_msg_at(m, 0)), *n2 = aemp_msg_copy_val(aemp_msg_at(m, 3));
+    aemp_msg_t *f = aemp_msg_copy_val(aemp_msg_at(m, 1)), *t = aemp_msg_copy_val(aemp_msg_at(m, 2));
+    assert_ptr_equal(n1, n2);
+    assert_true(aemp__msg_is_shared(n1) && aemp__msg_is_shared(f) && aemp__msg_is_shared(t));
+    assert_ptr_not_equal(f, t);
+    assert_int_equal(aemp_val_type(aemp_msg_root(f)), AEMP_T_BOOL);
+    assert_false(aemp_val_truthy(aemp_msg_root(f)));
+    assert_true(aemp_val_truthy(aemp_msg_root(t)));
+    for (int i = 0; i < 3; i++)
+        aemp_msg_unref(aemp_msg_ref(n1));
+    aemp_msg_unref(n1);
+    aemp_msg_unref(n2);
+    aemp_msg_unref(f);
+    aemp_msg_unref(t);
+    assert_int_equal(aemp_val_type(aemp_msg_root(n1)), AEMP_T_NULL);   /* still there */
+    aemp_msg_t *s = aemp__msg_slice_own(aemp_msg_ref(n1), 0);         /* not an array: no elements */
+    assert_ptr_equal(s, aemp_msg_empty());
+    aemp_msg_unref(s);
+    aemp_msg_unref(m);
 }
 
 static void internal_helpers(void **state)
@@ -1741,6 +1763,35 @@ static void relay_slices(void **state)
     aemp_msg_unref(s2);
     aemp_msg_unref(a2);
 
+    /* taking over the only reference re-points the block itself; with
+     * another reference it is a copy and the other holder's view stays */
+    m = nested();
+    want = rebuilt(m, 1, NULL, NULL);
+    aemp_msg_t *want2 = rebuilt(m, 1, NULL, NULL);
+    s = aemp__msg_slice_own(m, 1);
+    assert_ptr_equal(s, m);
+    assert_same_msg(s, want);
+    aemp_msg_t *held = aemp_msg_ref(s);
+    aemp_msg_t *s3 = aemp__msg_slice_own(s, 2);
+    assert_ptr_not_equal(s3, held);
+    assert_int_equal(held->refs, 1);
+    assert_same_msg(held, want2);
+    assert_msg_text(s3, "[{}]");
+    aemp_msg_unref(s3);
+    const char *e = aemp_msg_str(held, 1, NULL);
+    s3 = aemp__msg_slice_own(held, 3);                          /* nothing left: [] */
+    assert_ptr_equal(s3, held);                                 /* what was read of it stays */
+    assert_int_equal(aemp_msg_len(s3), 0);
+    assert_string_equal(e, "e");
+    assert_msg_text(s3, "[]");
+    aemp_msg_unref(s3);
+    m = aemp_msgf("s", "only");                                 /* shared: the empty one */
+    held = aemp_msg_ref(m);
+    s3 = aemp__msg_slice_own(m, 1);
+    assert_ptr_equal(s3, aemp_msg_empty());
+    assert_msg_text(held, "[\"only\"]");
+    aemp_msg_unref(held);
+
     /* strings: any bytes, both kinds, a long one */
     static char big[100000];
     memset(big, 'z', sizeof big);
@@ -1848,7 +1899,10 @@ static void random_trees(void **state)
         check_layout(c);
         assert_true(aemp_val_equal(aemp_msg_root(c), aemp_msg_root(m)));
         assert_int_equal(aemp__msg_size(c), aemp__msg_size(m));
-        assert_memory_equal(c, m, aemp__msg_size(m));   /* no uninitialised bytes */
+        assert_int_equal(c->ncells, m->ncells);
+        assert_int_equal(c->heaplen, m->heaplen);
+        /* no uninitialised bytes (a null or bool copy is a shared message) */
+        assert_memory_equal(c->cells, m->cells, aemp__msg_size(m) - sizeof *m);
         aemp_msg_unref(c);
         free(want);
         aemp_msg_unref(m);
