@@ -1523,6 +1523,9 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     while (track && aemp__kv_next(&mi->keys, &pos, &e))
         mirror_touch(mi, e->key, e->len, e);
     aemp__kv_clear(&mi->keys);
+    aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
+    if (track)
+        aemp__table_reserve(&mi->touched, map_len(snap));
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
@@ -1547,6 +1550,8 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     mirror_t *mi = mirror_get(family, flen);
     if (!mi)
         return;
+    /* the keys touched since the last report: a new table for each report */
+    aemp__table_reserve(&mi->touched, map_len(set) + array_len(del));
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);

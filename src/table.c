@@ -76,21 +76,41 @@ void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len)
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created)
 {
     uint64_t h = aemp__hash(key, len);
-    aemp_table_slot_t *s = find(t, key, len, h);
-    *created = !s;
-    if (s)
-        return s;
+    /* room first, so that one probe finds the key or the slot for it */
     if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
         resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : TABLE_MIN);
     size_t mask = t->cap - 1;
-    size_t i = h & mask;
-    while (t->slots[i].key && t->slots[i].key != TOMBSTONE)
-        i = (i + 1) & mask;
-    if (t->slots[i].key == TOMBSTONE)
+    aemp_table_slot_t *room = NULL;   /* the first tombstone on the way */
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        aemp_table_slot_t *s = &t->slots[i];
+        if (!s->key) {
+            if (!room)
+                room = s;
+            break;
+        }
+        if (s->key == TOMBSTONE) {
+            if (!room)
+                room = s;
+        } else if (s->hash == h && aemp__same_key(s->key, s->len, key, len)) {
+            *created = 0;
+            return s;
+        }
+    }
+    if (room->key == TOMBSTONE)
         t->dead--;
-    t->slots[i] = (aemp_table_slot_t){ key, len, h, NULL };
+    *room = (aemp_table_slot_t){ key, len, h, NULL };
     t->used++;
-    return &t->slots[i];
+    *created = 1;
+    return room;
+}
+
+void aemp__table_reserve(aemp_table_t *t, size_t more)
+{
+    size_t need = t->used + t->dead + more + 1, cap = t->cap ? t->cap : TABLE_MIN;
+    while (need * 4 >= cap * 3)
+        cap *= 2;
+    if (cap > t->cap)
+        resize(t, cap);
 }
 
 void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)

@@ -73,6 +73,10 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
  * entry (slot->key, slot->value).  Valid until the next insert. */
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created);
 
+/* Make room for `more` new entries, so that inserting them does not
+ * grow the table step by step (one resize at most, now). */
+void aemp__table_reserve(aemp_table_t *t, size_t more);
+
 /* Remove a key; returns its value or NULL if absent. */
 void *aemp__table_del(aemp_table_t *t, const char *key, size_t len);
 

@@ -123,6 +123,74 @@ static void slot_finds_or_creates(void **state)
     aemp__table_free(&t);
 }
 
+/* A key behind a tombstone in its probe run is found, not made again in
+ * the tombstone's place; a new key takes the first tombstone on its way. */
+static void slot_past_tombstones(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    static char keys[64][8];
+    int created;
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        aemp__table_put(&t, keys[i], strlen(keys[i]), keys[i]);
+    }
+    for (int i = 0; i < 40; i += 2)   /* tombstones all over the probe runs */
+        assert_ptr_equal(aemp__table_del(&t, keys[i], strlen(keys[i])), keys[i]);
+    size_t dead = t.dead;
+    assert_int_equal(dead, 20);
+    for (int i = 1; i < 40; i += 2) {
+        aemp_table_slot_t *s = aemp__table_slot(&t, keys[i], strlen(keys[i]), &created);
+        assert_int_equal(created, 0);
+        assert_ptr_equal(s->value, keys[i]);
+    }
+    assert_int_equal(t.used, 20);
+    assert_int_equal(t.dead, dead);
+    for (int i = 0; i < 40; i += 2) {   /* back in: each takes a tombstone or a free slot */
+        aemp_table_slot_t *s = aemp__table_slot(&t, keys[i], strlen(keys[i]), &created);
+        assert_int_equal(created, 1);
+        s->value = keys[i];
+    }
+    assert_int_equal(t.used, 40);
+    assert_true(t.dead < dead);
+    size_t pos = 0, n = 0;
+    const char *k;
+    size_t len;
+    void *v;
+    while (aemp__table_next(&t, &pos, &k, &len, &v)) {   /* every key once */
+        assert_ptr_equal(v, aemp__table_get(&t, k, len));
+        n++;
+    }
+    assert_int_equal(n, 40);
+    aemp__table_free(&t);
+}
+
+/* aemp__table_reserve: the inserts it made room for do not move the
+ * slot array; the table keeps its contents. */
+static void reserve_makes_room(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    static char keys[1000][8];
+    aemp__table_put(&t, "first", 5, "v");
+    aemp__table_reserve(&t, 1000);
+    aemp_table_slot_t *slots = t.slots;
+    size_t cap = t.cap;
+    assert_true(cap * 3 > (1000 + 1) * 4);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof keys[i], "r%d", i);
+        aemp__table_put(&t, keys[i], strlen(keys[i]), keys[i]);
+    }
+    assert_ptr_equal(t.slots, slots);
+    assert_int_equal(t.cap, cap);
+    assert_string_equal(aemp__table_get(&t, "first", 5), "v");
+    assert_ptr_equal(aemp__table_get(&t, "r999", 4), keys[999]);
+    aemp__table_reserve(&t, 10);   /* room enough already: nothing moves */
+    assert_ptr_equal(t.slots, slots);
+    aemp__table_free(&t);
+    aemp__table_reserve(&t, 0);    /* an empty table gets its first array */
+    assert_true(t.cap >= 4);
+    aemp__table_free(&t);
+}
+
 static void hash_spreads_similar_keys(void **state)
 {
     /* port names share long prefixes: their low bits must differ */
@@ -144,6 +212,8 @@ int main(void)
         cmocka_unit_test(put_get_replace_delete),
         cmocka_unit_test(iterate_and_delete),
         cmocka_unit_test(slot_finds_or_creates),
+        cmocka_unit_test(slot_past_tombstones),
+        cmocka_unit_test(reserve_makes_room),
         cmocka_unit_test(hash_spreads_similar_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
