@@ -62,7 +62,7 @@ aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *c
     if (!e)
         abort();
     memcpy(e->key, key, len);
-    e->len = len;
+    e->len = (uint32_t)len;   /* aemp__table_slot refused a longer key */
     s->key = e->key;
     s->value = e;
     return e;

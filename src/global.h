@@ -59,7 +59,7 @@ void aemp__grp_changed(const char *group);
 typedef struct aemp_kv {
     aemp_msg_t *val;     /* a value (its root), or NULL */
     aemp_table_t sub;    /* a nested table of aemp_kv_t, or empty */
-    size_t len;
+    uint32_t len;        /* of the key (a table key: shorter than 4 GiB) */
     char key[];
 } aemp_kv_t;
 

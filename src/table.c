@@ -29,7 +29,7 @@ uint64_t aemp__hash(const char *s, size_t len)
  * (512 bytes) each were a tenth of a global node's memory per worker. */
 #define TABLE_MIN 4
 
-static aemp_table_slot_t *find(const aemp_table_t *t, const char *key, size_t len, uint64_t h)
+static aemp_table_slot_t *find(const aemp_table_t *t, const char *key, size_t len, uint32_t h)
 {
     if (!t->cap)
         return NULL;
@@ -47,12 +47,12 @@ static void resize(aemp_table_t *t, size_t cap)
 {
     aemp_table_slot_t *old = t->slots;
     size_t oldcap = t->cap;
-    t->slots = calloc(cap, sizeof *t->slots);
+    t->slots = cap <= (size_t)1 << 31 ? calloc(cap, sizeof *t->slots) : NULL;
     if (!t->slots) {
         fprintf(stderr, "aemp: out of memory (table of %zu slots)\n", cap);
         abort();
     }
-    t->cap = cap;
+    t->cap = (uint32_t)cap;
     t->dead = 0;
     size_t mask = cap - 1;
     for (size_t j = 0; j < oldcap; j++) {
@@ -69,16 +69,21 @@ static void resize(aemp_table_t *t, size_t cap)
 
 void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len)
 {
-    aemp_table_slot_t *s = find(t, key, len, aemp__hash(key, len));
+    aemp_table_slot_t *s = find(t, key, len, (uint32_t)aemp__hash(key, len));
     return s ? s->value : NULL;
 }
 
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created)
 {
-    uint64_t h = aemp__hash(key, len);
+    uint32_t h = (uint32_t)aemp__hash(key, len);
+    if (len > UINT32_MAX) {
+        fprintf(stderr, "aemp: table key of %zu bytes\n", len);
+        abort();
+    }
     /* room first, so that one probe finds the key or the slot for it */
-    if ((t->used + t->dead + 1) * 4 >= t->cap * 3)
-        resize(t, t->cap ? (t->used * 2 + 2 > t->cap ? t->cap * 2 : t->cap) : TABLE_MIN);
+    size_t cap = t->cap;
+    if (((size_t)t->used + t->dead + 1) * 4 >= cap * 3)
+        resize(t, cap ? ((size_t)t->used * 2 + 2 > cap ? cap * 2 : cap) : TABLE_MIN);
     size_t mask = t->cap - 1;
     aemp_table_slot_t *room = NULL;   /* the first tombstone on the way */
     for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -98,7 +103,7 @@ aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len
     }
     if (room->key == TOMBSTONE)
         t->dead--;
-    *room = (aemp_table_slot_t){ key, len, h, NULL };
+    *room = (aemp_table_slot_t){ key, NULL, h, (uint32_t)len };
     t->used++;
     *created = 1;
     return room;
@@ -106,7 +111,7 @@ aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len
 
 void aemp__table_reserve(aemp_table_t *t, size_t more)
 {
-    size_t need = t->used + t->dead + more + 1, cap = t->cap ? t->cap : TABLE_MIN;
+    size_t need = (size_t)t->used + t->dead + more + 1, cap = t->cap ? t->cap : TABLE_MIN;
     while (need * 4 >= cap * 3)
         cap *= 2;
     if (cap > t->cap)
@@ -125,7 +130,7 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
 
 void *aemp__table_del(aemp_table_t *t, const char *key, size_t len)
 {
-    aemp_table_slot_t *s = find(t, key, len, aemp__hash(key, len));
+    aemp_table_slot_t *s = find(t, key, len, (uint32_t)aemp__hash(key, len));
     if (!s)
         return NULL;
     void *v = s->value;

@@ -11,18 +11,20 @@
 #include <string.h>
 #include <stdint.h>
 
+/* 24 bytes: a watcher's mirror of a family of N keys is mostly these
+ * (keys are shorter than 4 GiB, as every string of a message is). */
 typedef struct aemp_table_slot {
     const char *key;     /* NULL = empty; TOMBSTONE = deleted */
-    size_t len;
-    uint64_t hash;
     void *value;
+    uint32_t hash;       /* the low half of aemp__hash */
+    uint32_t len;
 } aemp_table_slot_t;
 
 typedef struct aemp_table {
     aemp_table_slot_t *slots;
-    size_t cap;    /* power of two, or 0 */
-    size_t used;   /* live entries */
-    size_t dead;   /* tombstones */
+    uint32_t cap;    /* power of two, or 0 */
+    uint32_t used;   /* live entries */
+    uint32_t dead;   /* tombstones */
 } aemp_table_t;
 
 #define AEMP_TABLE_INIT { NULL, 0, 0, 0 }
