@@ -37,6 +37,8 @@
 #include "kernel.h"
 #include "node.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,15 +95,6 @@ void aemp__kv_free(aemp_kv_t *e)
 aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len)
 {
     return aemp__table_del(t, key, len);
-}
-
-int aemp__kv_adopt(aemp_table_t *t, aemp_kv_t *e)
-{
-    int created;
-    aemp_table_slot_t *s = aemp__table_slot(t, e->key, e->len, &created);
-    if (created)
-        s->value = e;
-    return created;
 }
 
 int aemp__kv_del(aemp_table_t *t, const char *key, size_t len)
@@ -231,8 +224,9 @@ static int depth_within(const aemp_val_t *v, int max)
 /* The local mirror of a family that db_mon/grp_mon monitors watch. */
 typedef struct mirror {
     aemp_table_t keys;       /* key -> value, as the master told us */
-    aemp_table_t touched;    /* keys changed since the last report -> their
-                                value then (no value: the key was absent) */
+    aemp_table_t touched;    /* keys changed since the last report -> a
+                                record (touch_*): did the key exist then,
+                                does it now, and whose entry holds the key */
     aemp_msg_t *reported;    /* the family as of the last report (a map), or NULL */
     int synced;              /* the master sent the whole family (g_chg1) */
     int full;                /* a g_chg1 came since the last report */
@@ -1350,31 +1344,106 @@ static mirror_t *mirror_get(const char *family, size_t len)
     return aemp__table_get(&G.mirrors, family, len);
 }
 
+/* A record of the touched table: a pointer to an entry holding the key,
+ * with these bits in its low ones (entries are malloc'ed, so aligned):
+ * TOUCH_WAS the key existed at the last report, TOUCH_NOW it exists now,
+ * TOUCH_OWN the entry is the record's own (the key was deleted from the
+ * mirror or the mirror was replaced by a snapshot); without it the entry
+ * is the key's entry in the mirror, borrowed.  A key set in a join storm
+ * costs its record no allocation and no copy of the key. */
+#define TOUCH_WAS 1u
+#define TOUCH_NOW 2u
+#define TOUCH_OWN 4u
+#define TOUCH_BITS 7u
+_Static_assert(_Alignof(max_align_t) > TOUCH_BITS, "malloc'ed entries leave the record's bits free");
+
+static aemp_kv_t *touch_entry(const void *rec)
+{
+    return (aemp_kv_t *)((uintptr_t)rec & ~(uintptr_t)TOUCH_BITS);
+}
+
+static unsigned touch_bits(const void *rec)
+{
+    return (unsigned)((uintptr_t)rec & TOUCH_BITS);
+}
+
+static void *touch_pack(aemp_kv_t *e, unsigned bits)
+{
+    return (void *)((uintptr_t)e | bits);
+}
+
+/* The next record of the touched table (start with *pos = 0). */
+static int touch_next(const mirror_t *mi, size_t *pos, aemp_kv_t **e, unsigned *bits)
+{
+    void *rec;
+    if (!aemp__table_next(&mi->touched, pos, NULL, NULL, &rec))
+        return 0;
+    *e = touch_entry(rec);
+    *bits = touch_bits(rec);
+    return 1;
+}
+
+/* Empty the touched table, freeing the entries the records own. */
+static void touch_clear(mirror_t *mi)
+{
+    size_t pos = 0;
+    aemp_kv_t *e;
+    unsigned bits;
+    while (touch_next(mi, &pos, &e, &bits))
+        if (bits & TOUCH_OWN)
+            aemp__kv_free(e);
+    aemp__table_free(&mi->touched);
+}
+
 static void mirror_free(mirror_t *mi)
 {
     aemp_msg_unref(mi->reported);
+    touch_clear(mi);
     aemp__kv_clear(&mi->keys);
-    aemp__kv_clear(&mi->touched);
     free(mi);
 }
 
-/* Remember what key was before its first change since the last report:
- * cur, its entry in the mirror (NULL: it had none). */
-static void mirror_touch(mirror_t *mi, const char *key, size_t len, const aemp_kv_t *cur)
+/* Key e (its entry in the mirror) was set; created: it was not there. */
+static void mirror_touch_set(mirror_t *mi, aemp_kv_t *e, int created)
 {
-    int created;
-    aemp_kv_t *t = aemp__kv_put_new(&mi->touched, key, len, &created);
-    if (created && cur)
-        t->val = aemp_msg_ref(cur->val);
+    int fresh;
+    aemp_table_slot_t *s = aemp__table_slot(&mi->touched, e->key, e->len, &fresh);
+    if (fresh) {
+        s->key = e->key;   /* borrowed from the mirror's entry */
+        s->value = touch_pack(e, (created ? 0 : TOUCH_WAS) | TOUCH_NOW);
+    } else {
+        s->value = touch_pack(touch_entry(s->value), touch_bits(s->value) | TOUCH_NOW);
+    }
 }
 
-/* Delete key from the mirror; its entry becomes the key's record of what
- * was before, unless the key was touched already. */
+/* Entry gone left the mirror (deleted, or the mirror replaced): the key's
+ * record takes it over, unless the record has an entry of its own. */
+static void mirror_touch_gone(mirror_t *mi, aemp_kv_t *gone)
+{
+    int fresh;
+    aemp_table_slot_t *s = aemp__table_slot(&mi->touched, gone->key, gone->len, &fresh);
+    if (fresh) {   /* untouched since the last report: it existed then */
+        s->key = gone->key;
+        s->value = touch_pack(gone, TOUCH_WAS | TOUCH_OWN);
+        return;
+    }
+    aemp_kv_t *e = touch_entry(s->value);
+    unsigned bits = touch_bits(s->value) & ~TOUCH_NOW;
+    if (bits & TOUCH_OWN) {
+        aemp__kv_free(gone);
+    } else {   /* the borrowed entry was this one */
+        e = gone;
+        bits |= TOUCH_OWN;
+    }
+    s->value = touch_pack(e, bits);
+}
+
+/* Delete key from the mirror. */
 static void mirror_delete(mirror_t *mi, const char *key, size_t len)
 {
     aemp_kv_t *gone = aemp__kv_take(&mi->keys, key, len);
-    if (gone && !aemp__kv_adopt(&mi->touched, gone))
-        aemp__kv_free(gone);
+    if (gone)
+        mirror_touch_gone(mi, gone);
 }
 
 /* The mirror's family as a new message (root: a map): the pairs of the
@@ -1393,8 +1462,9 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
      * all are (keys were only added), no old pair needs a look-up */
     size_t existed = 0, pos = 0;
     aemp_kv_t *t;
-    while (aemp__kv_next(&mi->touched, &pos, &t))
-        existed += t->val != NULL;
+    unsigned bits;
+    while (touch_next(mi, &pos, &t, &bits))
+        existed += (bits & TOUCH_WAS) != 0;
     aemp_build_map(b);
     for (size_t i = 0, n = aemp_val_len(old); i < n; i++) {
         size_t len;
@@ -1405,8 +1475,8 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
         }
     }
     pos = 0;
-    while (aemp__kv_next(&mi->touched, &pos, &t)) {
-        aemp_kv_t *now = aemp__kv_get(&mi->keys, t->key, t->len);
+    while (touch_next(mi, &pos, &t, &bits)) {
+        aemp_kv_t *now = !(bits & TOUCH_NOW) ? NULL : !(bits & TOUCH_OWN) ? t : aemp__kv_get(&mi->keys, t->key, t->len);
         if (now) {
             aemp_build_strn(b, t->key, t->len);
             aemp_build_val(b, aemp_msg_root(now->val));
@@ -1425,10 +1495,11 @@ static void mirror_report(mirror_t *mi)
     aemp_build_t *ba = aemp_build_new(), *bc = aemp_build_new(), *bd = aemp_build_new();
     size_t pos = 0;
     aemp_kv_t *t;
-    while (aemp__kv_next(&mi->touched, &pos, &t)) {
-        int now = aemp__kv_get(&mi->keys, t->key, t->len) != NULL;
-        if (now || t->val)
-            aemp_build_strn(!t->val ? ba : now ? bc : bd, t->key, t->len);
+    unsigned bits;
+    while (touch_next(mi, &pos, &t, &bits)) {
+        int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
+        if (now || was)
+            aemp_build_strn(!was ? ba : now ? bc : bd, t->key, t->len);
     }
     aemp_msg_t *added = aemp_build_msg(ba), *changed = aemp_build_msg(bc), *deleted = aemp_build_msg(bd);
     int report = mi->full || aemp_msg_len(added) || aemp_msg_len(changed) || aemp_msg_len(deleted);
@@ -1450,7 +1521,7 @@ static void mirror_report(mirror_t *mi)
     aemp_msg_t *all = NULL, *none = aemp_msg_empty();
     aemp_msg_unref(mi->reported);
     mi->reported = aemp_msg_ref(family);   /* NULL (unknown) if not built */
-    aemp__kv_clear(&mi->touched);
+    touch_clear(mi);
     if (first) {
         aemp_build_t *b = aemp_build_new();
         build_keys(b, &mi->keys);
@@ -1518,22 +1589,26 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
      * was reported: what changed needs no record (a first call gets the
      * whole family), which saves a table entry per key of a snapshot */
     int track = mi->synced;
-    size_t pos = 0;
-    aemp_kv_t *e;
-    while (track && aemp__kv_next(&mi->keys, &pos, &e))
-        mirror_touch(mi, e->key, e->len, e);
-    aemp__kv_clear(&mi->keys);
+    if (track) {   /* every entry leaves the mirror into its key's record */
+        aemp__table_reserve(&mi->touched, (size_t)mi->keys.used + map_len(snap));
+        size_t pos = 0;
+        aemp_kv_t *e;
+        while (aemp__kv_next(&mi->keys, &pos, &e))
+            mirror_touch_gone(mi, e);
+        aemp__table_free(&mi->keys);
+    } else {
+        aemp__kv_clear(&mi->keys);
+    }
     aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
-    if (track)
-        aemp__table_reserve(&mi->touched, map_len(snap));
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
-        aemp_msg_t *v = aemp_msg_copy_val(aemp_val_value(snap, i));
+        int created;
+        aemp_kv_t *e = aemp__kv_put_new(&mi->keys, key, klen, &created);
         if (track)
-            mirror_touch(mi, key, klen, NULL);   /* the keys are cleared */
-        aemp__kv_set(&mi->keys, key, klen, v);
-        aemp_msg_unref(v);
+            mirror_touch_set(mi, e, created);
+        aemp_msg_unref(e->val);
+        e->val = aemp_msg_copy_val(aemp_val_value(snap, i));
     }
     mi->synced = 1;
     mi->full = 1;
@@ -1559,7 +1634,7 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
         aemp_kv_t *e = aemp__kv_put_new(&mi->keys, key, klen, &created);
         if (!created && aemp_val_equal(aemp_msg_root(e->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
-        mirror_touch(mi, key, klen, created ? NULL : e);
+        mirror_touch_set(mi, e, created);
         aemp_msg_unref(e->val);
         e->val = aemp_msg_copy_val(aemp_val_value(set, i));
     }

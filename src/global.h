@@ -77,12 +77,8 @@ aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *c
 aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val);
 
 /* Remove key's entry from t and return it (the caller owns it: free it
- * with aemp__kv_free or give it to another table), or NULL. */
+ * with aemp__kv_free or keep it elsewhere), or NULL. */
 aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len);
-
-/* Insert an entry taken from a table, if t has none for its key: 1 (t
- * owns it now), else 0 (t unchanged, the caller still owns it). */
-int aemp__kv_adopt(aemp_table_t *t, aemp_kv_t *e);
 
 /* Free an entry that no table holds, with everything below it. */
 void aemp__kv_free(aemp_kv_t *e);
