@@ -493,6 +493,21 @@ static const aemp_request_t *find_request(const char *name, size_t len)
 /* ------------------------------------------------------------- dispatch */
 
 /* A request of the table: secure mode, shape, then its handler. */
+/* The request's arguments (the elements after its tag).  When the
+ * kernel holds the message's only reference, the message itself is
+ * re-pointed and taken over (r->msg is NULL after it, so
+ * aemp__kernel_request releases nothing); otherwise they are a copy and
+ * r->msg stays referenced until the request is done.  Either way what
+ * was read of r->msg (the tag) stays valid while the handler runs. */
+static aemp_msg_t *take_args(req_t *r)
+{
+    if (!aemp__msg_sole(r->msg))
+        return aemp__msg_slice(r->msg, 1);
+    aemp_msg_t *args = aemp__msg_slice_own(r->msg, 1);
+    r->msg = NULL;
+    return args;
+}
+
 static void run_request(const aemp_request_t *q, req_t *r)
 {
     if (r->src && aemp__g.net.secure && q->secure == AEMP_REQ_REFUSED) {
@@ -509,8 +524,7 @@ static void run_request(const aemp_request_t *q, req_t *r)
         q->builtin(r);
         return;
     }
-    aemp_msg_t *args = aemp__msg_slice_own(r->msg, 1);   /* r->msg is not read again */
-    r->msg = NULL;
+    aemp_msg_t *args = take_args(r);
     q->fn(args, NULL);
     aemp_msg_unref(args);
 }
@@ -534,8 +548,7 @@ static void run_function(req_t *r, const aemp_val_t *tag)
         aemp_log(AEMP_LOG_ERROR, "error processing node message from %s: %s", r->from, err);
         return;
     }
-    aemp_msg_t *args = aemp__msg_slice_own(r->msg, 1);   /* r->msg is not read again */
-    r->msg = NULL;
+    aemp_msg_t *args = take_args(r);   /* name stays valid (take_args) */
     aemp__func_call(name, args);
     aemp_msg_unref(args);
 }

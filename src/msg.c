@@ -186,20 +186,23 @@ aemp_msg_t *aemp__msg_new_flat_room(size_t n, size_t heaplen, size_t *room)
     return m;
 }
 
-/* The shared empty message [].  A struct with a flexible array member may
- * not be part of another struct in ISO C, but it may be a union member:
- * `init` lays out the header and the root cell, `m` is the view of it. */
-struct empty_layout {
+/* A shared static message of one cell (the empty message [], null, false,
+ * true).  A struct with a flexible array member may not be part of
+ * another struct in ISO C, but it may be a union member: `init` lays out
+ * the header and the root cell, `m` is the view of it. */
+struct static_layout {
     uint32_t refs, ncells, heaplen, flags;
     struct aemp_val root;
 };
-_Static_assert(offsetof(aemp_msg_t, cells) == offsetof(struct empty_layout, root),
-               "the empty message's root is its cells[0]");
+_Static_assert(offsetof(aemp_msg_t, cells) == offsetof(struct static_layout, root),
+               "a static message's root is its cells[0]");
 
-static union {
+typedef union {
     aemp_msg_t m;
-    struct empty_layout init;
-} empty_msg = {
+    struct static_layout init;
+} static_msg_t;
+
+static static_msg_t empty_msg = {
     .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_ARRAY, { 0 }, 0, { .off = 1 } } },
 };
 
@@ -210,10 +213,7 @@ aemp_msg_t *aemp_msg_empty(void)
 
 /* The shared messages whose root is null, false or true: a copy of such a
  * value (a database entry's usual value) costs no allocation. */
-static union {
-    aemp_msg_t m;
-    struct empty_layout init;
-} scalar_msg[3] = {
+static static_msg_t scalar_msg[3] = {
     { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_NULL, { 0 }, 0, { .i = 0 } } } },
     { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_BOOL, { 0 }, 0, { .i = 0 } } } },
     { .init = { 1, 1, 0, MSG_STATIC, { AEMP_T_BOOL, { 0 }, 0, { .i = 1 } } } },
@@ -718,10 +718,15 @@ int aemp__msg_is_shared(const aemp_msg_t *m)
     return m && (m->flags & MSG_STATIC);
 }
 
+int aemp__msg_sole(const aemp_msg_t *m)
+{
+    return m && m->refs == 1 && !(m->flags & MSG_STATIC);
+}
+
 aemp_msg_t *aemp__msg_slice_own(aemp_msg_t *m, size_t from)
 {
     size_t n = aemp_msg_len(m);
-    if (!m || m->refs != 1 || (m->flags & MSG_STATIC) || m->cells[0].type != AEMP_T_ARRAY) {
+    if (!aemp__msg_sole(m) || m->cells[0].type != AEMP_T_ARRAY) {
         aemp_msg_t *r = aemp__msg_slice(m, from);
         aemp_msg_unref(m);
         return r;

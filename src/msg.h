@@ -303,6 +303,10 @@ aemp_msg_t *aemp__msg_slice(const aemp_msg_t *m, size_t from);
  * above, and m's reference is dropped. */
 aemp_msg_t *aemp__msg_slice_own(aemp_msg_t *m, size_t from);
 
+/* 1 if the caller's reference to m is its only one (m is not shared):
+ * aemp__msg_slice_own then re-points m instead of copying it. */
+int aemp__msg_sole(const aemp_msg_t *m);
+
 /* 1 if m is one of the shared static messages (never freed). */
 int aemp__msg_is_shared(const aemp_msg_t *m);
 

@@ -8,8 +8,8 @@
  * as the node's own requests. */
 #include "testutil.h"
 
-#include "../src/global.h"
-#include "../src/node.h"
+#include "global.h"
+#include "node.h"
 
 #define FAMILY "tf"
 

@@ -1768,10 +1768,14 @@ static void relay_slices(void **state)
     m = nested();
     want = rebuilt(m, 1, NULL, NULL);
     aemp_msg_t *want2 = rebuilt(m, 1, NULL, NULL);
+    assert_true(aemp__msg_sole(m));
+    assert_false(aemp__msg_sole(aemp_msg_empty()));
+    assert_false(aemp__msg_sole(NULL));
     s = aemp__msg_slice_own(m, 1);
     assert_ptr_equal(s, m);
     assert_same_msg(s, want);
     aemp_msg_t *held = aemp_msg_ref(s);
+    assert_false(aemp__msg_sole(s));
     aemp_msg_t *s3 = aemp__msg_slice_own(s, 2);
     assert_ptr_not_equal(s3, held);
     assert_int_equal(held->refs, 1);
