@@ -13,7 +13,19 @@
  *   RESULT remote_rtt_p99_json <us> us
  *   RESULT tcp_rtt_median <us> us            blocking write/read of 30 bytes,
  *   RESULT tcp_rtt_p99 <us> us               TCP_NODELAY, two processes
+ *   ... and the same six with "_1cpu" appended: both processes on one CPU
  * Usage: bench_remote [messages [rounds]]   (defaults 3,000,000 and 20,000)
+ *        bench_remote oneway [messages]     only remote_oneway_cbor (for
+ *                                           scripts/bench.sh's pairing with
+ *                                           bench_zmq_oneway)
+ *
+ * Round trips are measured twice: with the two processes wherever the
+ * scheduler puts them (on this machine usually two CPUs, where each hop
+ * waits for an idle CPU to wake, 70-90 us), and with both on one CPU (a
+ * hop is a direct switch, 6-13 us, so what a node adds shows).  In each
+ * placement the CBOR and the bare TCP ping-pong alternate three times and
+ * the medians of their medians are printed: the machine's wake-up latency
+ * changes within a run, and alternating lets both see the same changes.
  *
  * Every measurement runs in two fresh processes (this program, re-executed
  * through /proc/self/exe with a role argument): a server node and a client
@@ -25,6 +37,7 @@
  * The supervisor, the aemp node roles and the flow control are shared with
  * bench_tls (benchutil.h); the bare TCP ping-pong is this file's own.
  */
+#define _GNU_SOURCE   /* sched_setaffinity, CPU_SET */
 #include "benchutil.h"
 
 #include <aemp.h>
@@ -37,7 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
+
+#define RTT_REPEATS 3   /* CBOR and bare TCP round trips alternate this often */
 
 #define TCP_MSG 30
 #define SECRET "bench-remote-secret"
@@ -185,6 +201,87 @@ static int run_tcp_client(int port, long n)
 
 /* ------------------------------------------------------------ supervisor */
 
+/* The highest CPU this process may run on (where the one-CPU round trips
+ * go), or -1 if there is just one or the mask cannot be read. */
+static int one_cpu(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+        return -1;
+    for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+        if (CPU_ISSET(c, &set))
+            return c;
+    return -1;
+}
+
+/* Run the children of the next measurements on `cpu` only (their affinity
+ * is inherited), or, for cpu < 0, on the CPUs in *all. */
+static void place_children(int cpu, const cpu_set_t *all)
+{
+    cpu_set_t set = *all;
+    if (cpu >= 0) {
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+    }
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* One round-trip measurement (bench_remote with `client` arguments against
+ * `server`): its median and p99 in *median and *p99.  0 or -1. */
+static int rtt_once(const char *const *server, const char *const *client, double *median, double *p99)
+{
+    char v[128];
+    return bu_measure(server, client, v, sizeof v) == 0 && sscanf(v, "%lf %lf", median, p99) == 2 ? 0 : -1;
+}
+
+/* Median of n > 0 values (sorts them). */
+static double median_of(double *v, int n)
+{
+    double ignored, m;
+    bu_percentiles(v, (size_t)n, 1.0, &m, &ignored);
+    return m;
+}
+
+/* The round trips of both framings and of the bare TCP ping-pong, with the
+ * children on any CPU (cpu < 0) or all on one CPU.  CBOR and TCP alternate
+ * RTT_REPEATS times and the medians of their medians (and of their p99s)
+ * are printed, so a change of this machine's wake-up latency during the
+ * run shows in both; JSON runs once.  Names of the one-CPU lines end in
+ * "_1cpu".  0, or -1 if a measurement failed. */
+static int measure_rtt(int cpu, const char *rounds)
+{
+    cpu_set_t all;
+    if (sched_getaffinity(0, sizeof all, &all) != 0)
+        CPU_ZERO(&all);
+    const char *sfx = cpu >= 0 ? "_1cpu" : "";
+    const char *cbor_server[] = { "--server", "cbor", NULL };
+    const char *cbor_client[] = { "--rtt", "cbor", BU_ADDR, rounds, NULL };
+    const char *json_server[] = { "--server", "json", NULL };
+    const char *json_client[] = { "--rtt", "json", BU_ADDR, rounds, NULL };
+    const char *tcp_server[] = { "--tcp-server", NULL };
+    const char *tcp_client[] = { "--tcp-client", BU_ADDR, rounds, NULL };
+    double cbor[2][RTT_REPEATS], tcp[2][RTT_REPEATS], json[2];
+    int failed = 0;
+    place_children(cpu, &all);
+    for (int r = 0; r < RTT_REPEATS && !failed; r++)
+        failed = rtt_once(cbor_server, cbor_client, &cbor[0][r], &cbor[1][r]) != 0
+                 || rtt_once(tcp_server, tcp_client, &tcp[0][r], &tcp[1][r]) != 0;
+    if (!failed)
+        failed = rtt_once(json_server, json_client, &json[0], &json[1]) != 0;
+    if (CPU_COUNT(&all) > 0)
+        place_children(-1, &all);
+    if (failed)
+        return -1;
+    printf("RESULT remote_rtt_median_cbor%s %.1f us\n", sfx, median_of(cbor[0], RTT_REPEATS));
+    printf("RESULT remote_rtt_p99_cbor%s %.1f us\n", sfx, median_of(cbor[1], RTT_REPEATS));
+    printf("RESULT remote_rtt_median_json%s %.1f us\n", sfx, json[0]);
+    printf("RESULT remote_rtt_p99_json%s %.1f us\n", sfx, json[1]);
+    printf("RESULT tcp_rtt_median%s %.1f us\n", sfx, median_of(tcp[0], RTT_REPEATS));
+    printf("RESULT tcp_rtt_p99%s %.1f us\n", sfx, median_of(tcp[1], RTT_REPEATS));
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bu_init("bench_remote");
@@ -201,13 +298,23 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "--tcp-client"))
         return run_tcp_client(atoi(argv[2]), atol(argv[3]));
 
+    if (argc >= 2 && !strcmp(argv[1], "oneway")) {
+        char nmsgs[32], v[128];
+        snprintf(nmsgs, sizeof nmsgs, "%ld", argc > 2 ? atol(argv[2]) : 3000000L);
+        const char *server[] = { "--server", "cbor", NULL };
+        const char *client[] = { "--oneway", "cbor", BU_ADDR, nmsgs, NULL };
+        if (atol(nmsgs) <= 0 || bu_measure(server, client, v, sizeof v) != 0)
+            return 1;
+        printf("RESULT remote_oneway_cbor %s msgs/s\n", v);
+        return 0;
+    }
     long msgs = argc > 1 ? atol(argv[1]) : 3000000;
     long nrounds = argc > 2 ? atol(argv[2]) : 20000;
     if (msgs <= 0 || nrounds <= 0) {
         fprintf(stderr, "usage: bench_remote [messages [rounds]]\n");
         return 2;
     }
-    char nmsgs[32], nr[32], v[128], name[64], name99[64];
+    char nmsgs[32], nr[32], v[128];
     snprintf(nmsgs, sizeof nmsgs, "%ld", msgs);
     snprintf(nr, sizeof nr, "%ld", nrounds);
     static const char *const framings[] = { "cbor", "json" };
@@ -222,15 +329,8 @@ int main(int argc, char **argv)
             failed = 1;
         fflush(stdout);
     }
-    for (int f = 0; f < 2; f++) {
-        const char *server[] = { "--server", framings[f], NULL };
-        const char *client[] = { "--rtt", framings[f], BU_ADDR, nr, NULL };
-        snprintf(name, sizeof name, "remote_rtt_median_%s", framings[f]);
-        snprintf(name99, sizeof name99, "remote_rtt_p99_%s", framings[f]);
-        if (bu_measure(server, client, v, sizeof v) != 0 || bu_result_pair(v, name, name99, 1, "us") != 0)
-            failed = 1;
-        fflush(stdout);
-    }
+    if (measure_rtt(-1, nr) != 0 || (one_cpu() >= 0 && measure_rtt(one_cpu(), nr) != 0))
+        failed = 1;
     for (int f = 0; f < 2; f++) {
         const char *server[] = { "--server", framings[f], NULL };
         const char *client[] = { "--spawn", framings[f], BU_ADDR, nr, NULL };
@@ -240,10 +340,5 @@ int main(int argc, char **argv)
             failed = 1;
         fflush(stdout);
     }
-    const char *tcp_server[] = { "--tcp-server", NULL };
-    const char *tcp_client[] = { "--tcp-client", BU_ADDR, nr, NULL };
-    if (bu_measure(tcp_server, tcp_client, v, sizeof v) != 0
-        || bu_result_pair(v, "tcp_rtt_median", "tcp_rtt_p99", 1, "us") != 0)
-        failed = 1;
     return failed;
 }
