@@ -75,6 +75,12 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
  * entry (slot->key, slot->value).  Valid until the next insert. */
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created);
 
+/* Start loading the slot where key's probe begins into the cache (no
+ * effect on an empty table): a loop over many keys of a big table calls
+ * it a few keys ahead of each look-up, so that the cache misses of
+ * several keys overlap instead of following each other. */
+void aemp__table_prefetch(const aemp_table_t *t, const char *key, size_t len);
+
 /* Make room for `more` new entries, so that inserting them does not
  * grow the table step by step (one resize at most, now). */
 void aemp__table_reserve(aemp_table_t *t, size_t more);

@@ -203,7 +203,56 @@ static void hash_spreads_similar_keys(void **state)
     for (int b = 0; b < 64; b++)
         assert_true(buckets[b] > 50 && buckets[b] < 150);
     assert_int_equal(aemp__hash("abc", 3), aemp__hash("abc", 3));
+    /* keys of different lengths whose words differ just where the
+     * lengths do must not meet (a length XORed into the seed made
+     * "211114" and "11114" one hash) */
+    assert_true(aemp__hash("211114", 6) != aemp__hash("11114", 5));
+    assert_true(aemp__hash("12345678a", 9) != aemp__hash("2345678a", 8));
     assert_true(aemp__hash("abc", 3) != aemp__hash("abd", 3));
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The 64-bit hashes of 200,000 numbered keys of every length from 1 to 25
+ * bytes (decimal numbers, alone and with a prefix and a suffix) are all
+ * different, and their low 32 bits (what the tables keep) meet no more
+ * than chance would have them (expected about 4.7 pairs). */
+static void hash_keys_all_differ(void **state)
+{
+    (void)state;
+    enum { NKEYS = 200000 };
+    uint64_t *h = malloc(NKEYS * sizeof *h);
+    uint32_t *lo = malloc(NKEYS * sizeof *lo);
+    assert_non_null(h);
+    assert_non_null(lo);
+    for (int i = 0; i < NKEYS; i++) {
+        char k[40];
+        static const char *const fmt[] = { "%d", "w%d#Xy12Ab", "n%d/port/%d" };
+        int len = snprintf(k, sizeof k, fmt[i % 3], i / 3, i % 7);
+        h[i] = aemp__hash(k, (size_t)len);
+    }
+    qsort(h, NKEYS, sizeof *h, cmp_u64);
+    for (int i = 1; i < NKEYS; i++)
+        assert_true(h[i] != h[i - 1]);
+    for (int i = 0; i < NKEYS; i++)
+        lo[i] = (uint32_t)h[i];
+    qsort(lo, NKEYS, sizeof *lo, cmp_u32);
+    int meet = 0;
+    for (int i = 1; i < NKEYS; i++)
+        meet += lo[i] == lo[i - 1];
+    assert_true(meet < 30);
+    free(h);
+    free(lo);
 }
 
 int main(void)
@@ -215,6 +264,7 @@ int main(void)
         cmocka_unit_test(slot_past_tombstones),
         cmocka_unit_test(reserve_makes_room),
         cmocka_unit_test(hash_spreads_similar_keys),
+        cmocka_unit_test(hash_keys_all_differ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
