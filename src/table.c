@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 static const char tombstone_mark;
 #define TOMBSTONE (&tombstone_mark)
@@ -17,18 +19,37 @@ static inline uint64_t hash_mix(uint64_t h, uint64_t w)
     return h ^ (h >> 32);
 }
 
+/* The hash's seed, random for each process (a constructor: the library's
+ * first hash may come before anything else runs).  Keys come from peers
+ * -- database keys, port and node IDs -- and with a hash anyone can
+ * compute, a peer could pick keys that all probe the same slots of every
+ * watcher's mirror and make each insert cost a scan.  Without the random
+ * bytes (no getrandom) the clock and an address stand in. */
+static uint64_t hash_seed = 0xcbf29ce484222325ULL;
+
+__attribute__((constructor)) static void hash_seed_init(void)
+{
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        r = (uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec << 32 ^ (uint64_t)(uintptr_t)&r;
+    }
+    hash_seed ^= r;
+}
+
 uint64_t aemp__hash(const char *s, size_t len)
 {
     /* Eight bytes a step (keys are node IDs, port IDs and names: a step
      * per byte cost a multiply's latency per byte), the last word loaded
      * at the end of the key, overlapping the one before: for a given
      * length every byte is in a word at a fixed offset.  The length is
-     * mixed in first (XORed into the seed, 6 and "2111..." met 5 and
-     * "1111...").  A final avalanche with two multiplies, since the tables
+     * mixed into the random seed first (XORed into it, 6 and "2111..."
+     * met 5 and "1111...").  A final avalanche with two multiplies, since the tables
      * probe on the low bits and keep the low 32: similar keys (port names
      * share long prefixes) spread. */
     const unsigned char *p = (const unsigned char *)s;
-    uint64_t h = hash_mix(0xcbf29ce484222325ULL, len), w;
+    uint64_t h = hash_mix(hash_seed, len), w;
     if (len >= 8) {
         for (size_t n = len; n > 8; n -= 8, p += 8) {
             memcpy(&w, p, 8);

@@ -60,7 +60,8 @@ static inline int aemp__same_key(const char *a, size_t alen, const char *b, size
     return 1;
 }
 
-/* Hash of a byte string (stable within a process). */
+/* Hash of a byte string: stable within a process, seeded at random for
+ * each (so that the order of a table's entries differs between runs). */
 uint64_t aemp__hash(const char *s, size_t len);
 
 /* Look up a key; NULL if absent.  O(1) expected. */

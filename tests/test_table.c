@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "table.h"
 
@@ -255,8 +256,38 @@ static void hash_keys_all_differ(void **state)
     free(lo);
 }
 
-int main(void)
+/* The hash of one key in a fresh process (this program run with --hash). */
+static unsigned long long hash_in_child(void)
 {
+    char exe[4096], cmd[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = 0;
+    snprintf(cmd, sizeof cmd, "'%s' --hash", exe);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    unsigned long long h = 0;
+    assert_int_equal(fscanf(f, "%llx", &h), 1);
+    assert_int_equal(pclose(f), 0);
+    return h;
+}
+
+/* Each process seeds the hash at random: a peer cannot compute keys that
+ * collide in another node's tables.  Two fresh processes and this one
+ * hash the same key three ways (all equal: a chance of 2^-128). */
+static void hash_seeded_per_process(void **state)
+{
+    (void)state;
+    unsigned long long mine = aemp__hash("w1#port", 7), a = hash_in_child(), b = hash_in_child();
+    assert_true(mine != a || a != b);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "--hash")) {
+        printf("%llx\n", (unsigned long long)aemp__hash("w1#port", 7));
+        return 0;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_get_replace_delete),
         cmocka_unit_test(iterate_and_delete),
@@ -265,6 +296,7 @@ int main(void)
         cmocka_unit_test(reserve_makes_room),
         cmocka_unit_test(hash_spreads_similar_keys),
         cmocka_unit_test(hash_keys_all_differ),
+        cmocka_unit_test(hash_seeded_per_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
