@@ -938,6 +938,23 @@ static void build_slaves_db(aemp_build_t *b)
 
 static void master_set(const char *node);
 
+/* Put this node's own shard (what it set, its 'g entry among it) into the
+ * merged view now, not when the g_slave and g_upd it sends itself arrive
+ * (they change nothing then): a node that turns global because a client
+ * asks it to be its master answers the client's next query in the same
+ * loop pass, before its messages to itself. */
+static void merge_own_db(void)
+{
+    aemp_build_t *b = aemp_build_new();
+    build_db(b, &G.local);
+    aemp_msg_t *db = aemp_build_msg(b);
+    if (!db)
+        return;
+    set_add(&G.slaves, aemp__g.nodeid);
+    apply_db(aemp__g.nodeid, aemp_msg_at(db, 0));
+    aemp_msg_unref(db);
+}
+
 void aemp__global_become(void)
 {
     if (G.global || !G.started)
@@ -946,6 +963,7 @@ void aemp__global_become(void)
     aemp_log(AEMP_LOG_INFO, "%s is a global node now", aemp__g.nodeid);
     master_set(aemp__g.nodeid);
     aemp_db_set("'g", aemp__g.nodeid, NULL);
+    merge_own_db();
     aemp_msg_t *up = aemp_up_nodes();
     for (size_t i = 0, n = aemp_msg_len(up); i < n; i++) {
         const char *node = aemp_msg_str(up, i, NULL);
