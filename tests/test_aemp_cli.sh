@@ -118,6 +118,16 @@ running() {
     fi
 }
 
+# Wait (at most 10 s, polling every 10 ms) until file $1 of process $2
+# says "listening on", or the process ends.
+wait_listening() {
+    n=0
+    while ! grep -q "listening on" "$1" && [ $n -lt 1000 ] && running "$2"; do
+        sleep 0.01
+        n=$((n + 1))
+    done
+}
+
 # wait_exit PID: wait (at most 10 s) until PID has exited; $wrc = its status.
 wait_exit() {
     n=0
@@ -478,11 +488,7 @@ rcr "$T/ovr.rc" setbinds 127.0.0.1:0
 PERL_ANYEVENT_MP_RC="$T/ovr.rc" "$AEMP" run nodeid ovr nodid typo binds 127.0.0.2:0 >"$T/ovr.out" 2>"$T/ovr.err" &
 OVR=$!
 PIDS="$PIDS $OVR"
-n=0
-while ! grep -q "listening on" "$T/ovr.out" && [ $n -lt 100 ] && running "$OVR"; do
-    sleep 0.1
-    n=$((n + 1))
-done
+wait_listening "$T/ovr.out" "$OVR"
 kill -TERM "$OVR" 2>/dev/null || true
 wait_exit "$OVR" || true
 rc=$wrc out=$(cat "$T/ovr.out") err=$(cat "$T/ovr.err")
@@ -759,11 +765,7 @@ for attempt in 1 2 3 4; do
     "$AEMP" run nodeid selfseed binds "127.0.0.1:$SP" seeds "127.0.0.1:$SP" secret s3cret >"$T/self.out" 2>"$T/self.err" &
     SELF=$!
     PIDS="$PIDS $SELF"
-    n=0
-    while ! grep -q "listening on" "$T/self.out" && [ $n -lt 1000 ] && running "$SELF"; do
-        sleep 0.01
-        n=$((n + 1))
-    done
+    wait_listening "$T/self.out" "$SELF"
     r profile aemp setseeds "127.0.0.1:$SP"
     r db --keys "'g"
     check "a seed of itself: global (attempt $attempt)" out_is "selfseed"
