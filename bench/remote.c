@@ -282,6 +282,20 @@ static int measure_rtt(int cpu, const char *rounds)
     return 0;
 }
 
+/* One-way throughput in `framing` with `msgs` messages: prints its RESULT
+ * line.  0, or -1 if the measurement failed. */
+static int measure_oneway(const char *framing, const char *msgs)
+{
+    char v[128];
+    const char *server[] = { "--server", framing, NULL };
+    const char *client[] = { "--oneway", framing, BU_ADDR, msgs, NULL };
+    if (bu_measure(server, client, v, sizeof v) != 0)
+        return -1;
+    printf("RESULT remote_oneway_%s %s msgs/s\n", framing, v);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bu_init("bench_remote");
@@ -299,14 +313,9 @@ int main(int argc, char **argv)
         return run_tcp_client(atoi(argv[2]), atol(argv[3]));
 
     if (argc >= 2 && !strcmp(argv[1], "oneway")) {
-        char nmsgs[32], v[128];
+        char nmsgs[32];
         snprintf(nmsgs, sizeof nmsgs, "%ld", argc > 2 ? atol(argv[2]) : 3000000L);
-        const char *server[] = { "--server", "cbor", NULL };
-        const char *client[] = { "--oneway", "cbor", BU_ADDR, nmsgs, NULL };
-        if (atol(nmsgs) <= 0 || bu_measure(server, client, v, sizeof v) != 0)
-            return 1;
-        printf("RESULT remote_oneway_cbor %s msgs/s\n", v);
-        return 0;
+        return atol(nmsgs) <= 0 || measure_oneway("cbor", nmsgs) != 0;
     }
     long msgs = argc > 1 ? atol(argv[1]) : 3000000;
     long nrounds = argc > 2 ? atol(argv[2]) : 20000;
@@ -320,16 +329,11 @@ int main(int argc, char **argv)
     static const char *const framings[] = { "cbor", "json" };
     int failed = 0;
 
-    for (int f = 0; f < 2; f++) {
-        const char *server[] = { "--server", framings[f], NULL };
-        const char *client[] = { "--oneway", framings[f], BU_ADDR, nmsgs, NULL };
-        if (bu_measure(server, client, v, sizeof v) == 0)
-            printf("RESULT remote_oneway_%s %s msgs/s\n", framings[f], v);
-        else
+    for (int f = 0; f < 2; f++)
+        if (measure_oneway(framings[f], nmsgs) != 0)
             failed = 1;
-        fflush(stdout);
-    }
-    if (measure_rtt(-1, nr) != 0 || (one_cpu() >= 0 && measure_rtt(one_cpu(), nr) != 0))
+    int cpu = one_cpu();
+    if (measure_rtt(-1, nr) != 0 || (cpu >= 0 && measure_rtt(cpu, nr) != 0))
         failed = 1;
     for (int f = 0; f < 2; f++) {
         const char *server[] = { "--server", framings[f], NULL };

@@ -1598,19 +1598,21 @@ static void mirror_schedule(mirror_t *mi)
  * in the touched table of a watcher among thousands of processes. */
 #define MIRROR_AHEAD 8
 
-/* Prefetch the mirror and touched-table slots of key i of the map m, if
- * there is one. */
+/* Before key i of the map m is applied: prefetch the mirror's (and, if
+ * track, the touched table's) slots of key i + MIRROR_AHEAD, and for
+ * i = 0 those of the keys before it too. */
 static void mirror_prefetch(const mirror_t *mi, const aemp_val_t *m, size_t i, int track)
 {
-    if (i >= map_len(m))
-        return;
-    size_t klen;
-    const char *key = aemp_val_str(aemp_val_key(m, i), &klen);
-    if (!key)
-        return;
-    aemp__table_prefetch(&mi->keys, key, klen);
-    if (track)
-        aemp__table_prefetch(&mi->touched, key, klen);
+    size_t n = map_len(m);
+    for (size_t k = i ? i + MIRROR_AHEAD : 0; k <= i + MIRROR_AHEAD && k < n; k++) {
+        size_t klen;
+        const char *key = aemp_val_str(aemp_val_key(m, k), &klen);
+        if (!key)
+            continue;
+        aemp__table_prefetch(&mi->keys, key, klen);
+        if (track)
+            aemp__table_prefetch(&mi->touched, key, klen);
+    }
 }
 
 static void h_g_chg1(aemp_msg_t *args, void *unused)
@@ -1638,10 +1640,8 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
         aemp__kv_clear(&mi->keys);
     }
     aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
-    for (size_t i = 0; i < MIRROR_AHEAD; i++)
-        mirror_prefetch(mi, snap, i, track);
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
-        mirror_prefetch(mi, snap, i + MIRROR_AHEAD, track);
+        mirror_prefetch(mi, snap, i, track);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         int created;
@@ -1668,10 +1668,8 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
         return;
     /* the keys touched since the last report: a new table for each report */
     aemp__table_reserve(&mi->touched, map_len(set) + array_len(del));
-    for (size_t i = 0; i < MIRROR_AHEAD; i++)
-        mirror_prefetch(mi, set, i, 1);
     for (size_t i = 0, n = map_len(set); i < n; i++) {
-        mirror_prefetch(mi, set, i + MIRROR_AHEAD, 1);
+        mirror_prefetch(mi, set, i, 1);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
         int created;   /* one look-up: the entry is made if it is new */

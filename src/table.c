@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
+
+#include "random.h"
 
 static const char tombstone_mark;
 #define TOMBSTONE (&tombstone_mark)
@@ -24,13 +25,13 @@ static inline uint64_t hash_mix(uint64_t h, uint64_t w)
  * -- database keys, port and node IDs -- and with a hash anyone can
  * compute, a peer could pick keys that all probe the same slots of every
  * watcher's mirror and make each insert cost a scan.  Without the random
- * bytes (no getrandom) the clock and an address stand in. */
+ * bytes (the kernel's generator failed) the clock and an address stand in. */
 static uint64_t hash_seed = 0xcbf29ce484222325ULL;
 
 __attribute__((constructor)) static void hash_seed_init(void)
 {
     uint64_t r;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    if (aemp__random_bytes(&r, sizeof r) != 0) {
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
         r = (uint64_t)t.tv_nsec ^ (uint64_t)t.tv_sec << 32 ^ (uint64_t)(uintptr_t)&r;
@@ -44,10 +45,10 @@ uint64_t aemp__hash(const char *s, size_t len)
      * per byte cost a multiply's latency per byte), the last word loaded
      * at the end of the key, overlapping the one before: for a given
      * length every byte is in a word at a fixed offset.  The length is
-     * mixed into the random seed first (XORed into it, 6 and "2111..."
-     * met 5 and "1111...").  A final avalanche with two multiplies, since the tables
-     * probe on the low bits and keep the low 32: similar keys (port names
-     * share long prefixes) spread. */
+     * mixed into the seed in a step of its own (XORed into the seed, 6
+     * and "2111..." met 5 and "1111...").  A final avalanche with two
+     * multiplies, since the tables probe on the low bits and keep the low
+     * 32: similar keys (port names share long prefixes) spread. */
     const unsigned char *p = (const unsigned char *)s;
     uint64_t h = hash_mix(hash_seed, len), w;
     if (len >= 8) {
