@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
+#include "destcache.h"
 #include "endpoint.h"
 #include "metrics.h"
 #include "module.h"
@@ -215,6 +216,7 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     aemp__g.nodeid = id;
     aemp__g.nodeid_len = strlen(id);
     aemp__ports_nodeid_changed();
+    aemp__destcache_clear();   /* a cached remote ID may name us now */
 
     const char *secret = json_string_value(json_object_get(cfg, "secret"));
     free(net->secret);

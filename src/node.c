@@ -6,6 +6,7 @@
 #include "node.h"
 
 #include "conn.h"
+#include "destcache.h"
 #include "global.h"
 #include "metrics.h"
 
@@ -340,6 +341,7 @@ static void node_forget_if_idle(aemp_rnode_t *n)
     aemp__table_del(&nodes, n->id, n->idlen);
     if (last_found == n)
         last_found = NULL;
+    aemp__destcache_clear();
     aemp__g.stats[AEMP_STAT_NODES_FORGOTTEN]++;
     aemp__table_free(&n->lmon);
     aemp__table_free(&n->rmon);
@@ -797,9 +799,26 @@ void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason)
 
 /* ------------------------------------------------------- snd/kil routing */
 
+/* Sends to a remote port ID remember the ID's node in the destination
+ * cache (destcache.h), which is cleared whenever a node object is freed;
+ * the next send to the same ID string goes straight to that node. */
+
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg)
 {
-    aemp__node_send(aemp__node_get(id, nodelen), name, namelen, msg);
+    aemp_rnode_t *n = aemp__node_get(id, nodelen);
+    if (namelen)
+        aemp__destcache_put(id, nodelen + 1 + namelen, nodelen, n);
+    aemp__node_send(n, name, namelen, msg);
+}
+
+int aemp__remote_snd_known(const char *id, aemp_msg_t *msg)
+{
+    size_t nodelen, idlen;
+    aemp_rnode_t *n = aemp__destcache_get(id, &nodelen, &idlen);
+    if (!n)
+        return 1;
+    aemp__node_send(n, id + nodelen + 1, idlen - nodelen - 1, msg);
+    return 0;
 }
 
 int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_t namelen,
@@ -808,7 +827,17 @@ int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_
     aemp_rnode_t *n = aemp__node_find(id, nodelen);
     if (!n || !n->conn || !namelen)
         return 1;
+    aemp__destcache_put(id, nodelen + 1 + namelen, nodelen, n);
     return aemp__conn_send_fmt(n->conn, name, namelen, fmt, ap);
+}
+
+int aemp__remote_snd_fmt_known(const char *id, const char *fmt, va_list ap)
+{
+    size_t nodelen, idlen;
+    aemp_rnode_t *n = aemp__destcache_get(id, &nodelen, &idlen);
+    if (!n || !n->conn)
+        return 1;
+    return aemp__conn_send_fmt(n->conn, id + nodelen + 1, idlen - nodelen - 1, fmt, ap);
 }
 
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason)
@@ -998,6 +1027,7 @@ void aemp__node_shutdown(void)
     }
     aemp__table_free(&nodes);
     last_found = NULL;
+    aemp__destcache_clear();
     queued_nodes = queued_bytes = 0;
     while (node_cbs) {
         node_cb_t *next = node_cbs->next;

@@ -16,6 +16,11 @@ void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t n
  * sent either way). */
 int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_t namelen,
                          const char *fmt, va_list ap);
+/* The same two for an ID a send resolved lately (the node layer's
+ * destination cache): 1 if it is not known (or, for the format, its node
+ * is not connected), nothing sent and msg still the caller's. */
+int aemp__remote_snd_known(const char *id, aemp_msg_t *msg);
+int aemp__remote_snd_fmt_known(const char *id, const char *fmt, va_list ap);
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason);
 /* Tell remote monitors that a local port died (node layer). */
 void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason);
@@ -312,6 +317,8 @@ int aemp_snd(const char *port, aemp_msg_t *msg)
         aemp__job_msg(p, msg);   /* a dead port drops it at delivery */
         return 0;
     }
+    if (port && aemp__remote_snd_known(port, msg) == 0)
+        return 0;
     const char *name;
     size_t nodelen, len;
     int r = aemp__split_id(port, &nodelen, &name, &len);
@@ -339,6 +346,9 @@ static int sndf_now(const char *port, const char *fmt, va_list ap)
 {
     if (!port || idcache_get(port))
         return 1;
+    int known = aemp__remote_snd_fmt_known(port, fmt, ap);
+    if (known != 1)
+        return known;
     const char *name;
     size_t nodelen, len;
     if (aemp__split_id(port, &nodelen, &name, &len) != 0 || !len)

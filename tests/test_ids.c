@@ -1,8 +1,9 @@
-/* Tests for identifiers (ids.c, random.c): the ID syntax helpers, port
- * name generation (prefixes, the Perl-style counter), and random base-62
- * strings. */
+/* Tests for identifiers (ids.c, random.c, destcache.c): the ID syntax
+ * helpers, port name generation (prefixes, the Perl-style counter), random
+ * base-62 strings, and the cache of remote IDs sent to lately. */
 #include "testutil.h"
 
+#include "destcache.h"
 #include "internal.h"
 #include "random.h"
 
@@ -95,12 +96,62 @@ static void random_strings(void **state)
     assert_string_equal(a, "");
 }
 
+/* The destination cache answers only for the same address with the same
+ * bytes: a buffer reused for another ID (longer, shorter, one byte
+ * different) misses, and so does an ID too long to keep.  The strings are
+ * heap copies of their exact size, so that AddressSanitizer reports a
+ * comparison that reads past a shorter string's end. */
+static void destcache_same_address_same_bytes(void **state)
+{
+    int node = 1, other = 2;
+    char *buf = malloc(64);
+    strcpy(buf, "peer#port1");
+    assert_null(aemp__destcache_get(buf, &(size_t){ 0 }, &(size_t){ 0 }));
+    aemp__destcache_put(buf, strlen(buf), 4, &node);
+    size_t nodelen = 0, idlen = 0;
+    assert_ptr_equal(aemp__destcache_get(buf, &nodelen, &idlen), &node);
+    assert_int_equal(nodelen, 4);
+    assert_int_equal(idlen, 10);
+
+    char *copy = strdup(buf);   /* same bytes, another address */
+    assert_null(aemp__destcache_get(copy, &nodelen, &idlen));
+    free(copy);
+    strcpy(buf, "peer#port2");   /* same address, one byte different */
+    assert_null(aemp__destcache_get(buf, &nodelen, &idlen));
+    strcpy(buf, "peer#port1x");   /* longer */
+    assert_null(aemp__destcache_get(buf, &nodelen, &idlen));
+    strcpy(buf, "peer#port1");   /* the cached bytes again */
+    assert_ptr_equal(aemp__destcache_get(buf, &nodelen, &idlen), &node);
+    free(buf);
+
+    char *shorter = strdup("peer#p");   /* exactly 7 bytes */
+    aemp__destcache_put(shorter, 6, 4, &other);
+    assert_ptr_equal(aemp__destcache_get(shorter, &nodelen, &idlen), &other);
+    shorter[5] = 0;   /* "peer#": shorter than what is cached */
+    assert_null(aemp__destcache_get(shorter, &nodelen, &idlen));
+    shorter[5] = 'p';
+
+    char longid[AEMP_DESTCACHE_MAX_ID + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[0] = 'n';
+    longid[1] = '#';
+    longid[sizeof longid - 1] = 0;
+    aemp__destcache_put(longid, sizeof longid - 1, 1, &node);
+    assert_null(aemp__destcache_get(longid, &nodelen, &idlen));
+
+    assert_ptr_equal(aemp__destcache_get(shorter, &nodelen, &idlen), &other);
+    aemp__destcache_clear();
+    assert_null(aemp__destcache_get(shorter, &nodelen, &idlen));
+    free(shorter);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(split_and_validate, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(port_names, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(random_strings, tu_setup, tu_teardown),
+        cmocka_unit_test(destcache_same_address_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

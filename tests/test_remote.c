@@ -596,6 +596,48 @@ static void sndf_flat_types_to_connected_node(void **state)
     aemp_kil(me, NULL);
 }
 
+/* A program that writes one remote ID after another into the same buffer
+ * must reach each of them: the send path remembers the node of an ID by
+ * the string's address (destcache.h), and a reused buffer must not send
+ * to the port it named before.  The first port is killed before the
+ * buffer is rewritten, so a message misrouted to it would be lost and the
+ * wait below would fail; both aemp_sndf's and aemp_snd's paths are used. */
+static void reused_id_buffer_reaches_each_port(void **state)
+{
+    const char *me = aemp_port(tu_box_put, &box);
+    for (int i = 0; i < NPEERS; i++) {
+        char *a = aemp_spawn(peers[i].nodeid, "aemp::echo", NULL);
+        char *b = aemp_spawn(peers[i].nodeid, "aemp::echo", NULL);
+        assert_non_null(a);
+        assert_non_null(b);
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", a);
+        for (int round = 0; round < 2; round++) {   /* the second one hits the cache */
+            box.count = 0;
+            assert_int_equal(aemp_sndf(buf, "sis", "to-a", round, me), 0);
+            assert_true(tu_run_until(&box.count, 5));
+            tu_assert_msg(box.last, round ? "[\"to-a\",1]" : "[\"to-a\",0]");
+        }
+        mon.count = 0;
+        aemp_mon(a, tu_box_put, &mon, NULL);
+        aemp_kil(a, NULL);
+        assert_true(tu_run_until(&mon.count, 5));
+        snprintf(buf, sizeof buf, "%s", b);
+        box.count = 0;
+        assert_int_equal(aemp_sndf(buf, "sis", "to-b", 0, me), 0);
+        assert_true(tu_run_until(&box.count, 5));
+        tu_assert_msg(box.last, "[\"to-b\",0]");
+        box.count = 0;
+        assert_int_equal(aemp_snd(buf, aemp_msgf("sis", "to-b", 1, me)), 0);
+        assert_true(tu_run_until(&box.count, 5));
+        tu_assert_msg(box.last, "[\"to-b\",1]");
+        aemp_kil(b, NULL);
+        free(a);
+        free(b);
+    }
+    aemp_kil(me, NULL);
+}
+
 static void killed_peer_fires_transport_error(void **state)
 {
     pu_node_t victim;
@@ -674,6 +716,7 @@ int main(void)
         cmocka_unit_test(oversized_frame_is_dropped),
         cmocka_unit_test(drained_buffers_are_freed),
         cmocka_unit_test(sndf_flat_types_to_connected_node),
+        cmocka_unit_test(reused_id_buffer_reaches_each_port),
         cmocka_unit_test(killed_peer_fires_transport_error),
         cmocka_unit_test(secure_node_refuses_remote_execution),
     };

@@ -1,0 +1,50 @@
+/* destcache.c - see destcache.h. */
+#include "destcache.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define SLOTS 64   /* a program sends to a few ports at a time */
+
+static struct slot {
+    const char *at;   /* address of the caller's ID string, or NULL */
+    void *value;
+    uint8_t idlen, nodelen;
+    char id[AEMP_DESTCACHE_MAX_ID + 1];   /* the ID's bytes and its NUL */
+} slots[SLOTS];
+
+static inline struct slot *slot_of(const char *id)
+{
+    uintptr_t a = (uintptr_t)id;
+    return &slots[(a ^ a >> 7) & (SLOTS - 1)];
+}
+
+void *aemp__destcache_get(const char *id, size_t *nodelen, size_t *idlen)
+{
+    struct slot *s = slot_of(id);
+    if (s->at != id)
+        return NULL;
+    if (strcmp(id, s->id) != 0)   /* (reads nothing past either NUL) */
+        return NULL;
+    *nodelen = s->nodelen;
+    *idlen = s->idlen;
+    return s->value;
+}
+
+void aemp__destcache_put(const char *id, size_t idlen, size_t nodelen, void *value)
+{
+    if (idlen > AEMP_DESTCACHE_MAX_ID || nodelen >= idlen)
+        return;
+    struct slot *s = slot_of(id);
+    s->at = id;
+    s->value = value;
+    s->idlen = (uint8_t)idlen;
+    s->nodelen = (uint8_t)nodelen;
+    memcpy(s->id, id, idlen);
+    s->id[idlen] = 0;
+}
+
+void aemp__destcache_clear(void)
+{
+    memset(slots, 0, sizeof slots);
+}
