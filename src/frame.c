@@ -2229,8 +2229,10 @@ static void build_prepare(aemp_frame_reader_t *r)
  * (Taking one from the cache and giving it back costs a few stores.) */
 static void build_release(aemp_frame_reader_t *r)
 {
-    aemp_build_abort(r->build);
-    r->build = NULL;
+    if (r->build) {   /* (a flat frame took none) */
+        aemp_build_abort(r->build);
+        r->build = NULL;
+    }
 }
 
 /* Decode the frame at p[0..*n) in r's framing (n, destlen, trial and the

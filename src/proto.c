@@ -853,7 +853,7 @@ aemp_proto_event_t aemp__proto_next(aemp_proto_t *p, aemp_frame_t *frame)
     char *line = NULL;
     int r;
 
-    if (frame)
+    if (frame && p->state != ST_DATA)   /* (aemp__frame_next fills it) */
         memset(frame, 0, sizeof *frame);
     for (;;) {
         switch (p->state) {
