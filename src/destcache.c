@@ -19,21 +19,20 @@ static inline struct slot *slot_of(const char *id)
     return &slots[(a ^ a >> 7) & (SLOTS - 1)];
 }
 
-void *aemp__destcache_get(const char *id, size_t *nodelen, size_t *idlen)
+void *aemp__destcache_get(const char *id, const char **name, size_t *namelen)
 {
     struct slot *s = slot_of(id);
-    if (s->at != id)
+    if (s->at != id || strcmp(id, s->id) != 0)
         return NULL;
-    if (strcmp(id, s->id) != 0)   /* (reads nothing past either NUL) */
-        return NULL;
-    *nodelen = s->nodelen;
-    *idlen = s->idlen;
+    *name = id + s->nodelen + 1;
+    *namelen = (size_t)(s->idlen - s->nodelen - 1);
     return s->value;
 }
 
-void aemp__destcache_put(const char *id, size_t idlen, size_t nodelen, void *value)
+void aemp__destcache_put(const char *id, size_t nodelen, size_t namelen, void *value)
 {
-    if (idlen > AEMP_DESTCACHE_MAX_ID || nodelen >= idlen)
+    size_t idlen = nodelen + 1 + namelen;
+    if (!namelen || idlen > AEMP_DESTCACHE_MAX_ID)
         return;
     struct slot *s = slot_of(id);
     s->at = id;

@@ -5,8 +5,8 @@
  *
  * A direct-mapped cache keyed by the address of the caller's ID string
  * and checked by its content: a hit needs the same address *and* the same
- * bytes (compared up to the stored ID's NUL, never reading past the
- * caller's), so a buffer that is reused for another ID misses.  It knows
+ * bytes (strcmp with the stored copy, which reads nothing past either
+ * NUL), so a buffer that is reused for another ID misses.  It knows
  * nothing of nodes: the owner of the values clears it whenever one of them
  * stops being valid (a node object freed, the node ID changed).  One
  * thread (DESIGN.md). */
@@ -19,14 +19,15 @@
 #define AEMP_DESTCACHE_MAX_ID 55
 
 /* The value stored for the ID at `id` (same address, same bytes), and in
- * *nodelen and *idlen the lengths of its node part and of the whole ID;
+ * *name and *namelen its port name (within `id`, after the first '#');
  * NULL if it is not cached. */
-void *aemp__destcache_get(const char *id, size_t *nodelen, size_t *idlen);
+void *aemp__destcache_get(const char *id, const char **name, size_t *namelen);
 
-/* Remember value for the ID at `id` (idlen bytes, its node part nodelen
- * bytes, then '#'); an ID longer than AEMP_DESTCACHE_MAX_ID is not kept.
- * Replaces whatever was cached in its slot. */
-void aemp__destcache_put(const char *id, size_t idlen, size_t nodelen, void *value);
+/* Remember value for the ID at `id`: its node part of nodelen bytes, '#'
+ * and a port name of namelen bytes (not empty); an ID longer than
+ * AEMP_DESTCACHE_MAX_ID is not kept.  Replaces whatever was cached in its
+ * slot. */
+void aemp__destcache_put(const char *id, size_t nodelen, size_t namelen, void *value);
 
 /* Forget everything (a value stopped being valid). */
 void aemp__destcache_clear(void);

@@ -806,18 +806,18 @@ void aemp__remote_port_died(aemp_lport_t *p, aemp_msg_t *reason)
 void aemp__remote_snd(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *msg)
 {
     aemp_rnode_t *n = aemp__node_get(id, nodelen);
-    if (namelen)
-        aemp__destcache_put(id, nodelen + 1 + namelen, nodelen, n);
+    aemp__destcache_put(id, nodelen, namelen, n);
     aemp__node_send(n, name, namelen, msg);
 }
 
 int aemp__remote_snd_known(const char *id, aemp_msg_t *msg)
 {
-    size_t nodelen, idlen;
-    aemp_rnode_t *n = aemp__destcache_get(id, &nodelen, &idlen);
+    const char *name;
+    size_t namelen;
+    aemp_rnode_t *n = aemp__destcache_get(id, &name, &namelen);
     if (!n)
         return 1;
-    aemp__node_send(n, id + nodelen + 1, idlen - nodelen - 1, msg);
+    aemp__node_send(n, name, namelen, msg);
     return 0;
 }
 
@@ -827,17 +827,18 @@ int aemp__remote_snd_fmt(const char *id, size_t nodelen, const char *name, size_
     aemp_rnode_t *n = aemp__node_find(id, nodelen);
     if (!n || !n->conn || !namelen)
         return 1;
-    aemp__destcache_put(id, nodelen + 1 + namelen, nodelen, n);
+    aemp__destcache_put(id, nodelen, namelen, n);
     return aemp__conn_send_fmt(n->conn, name, namelen, fmt, ap);
 }
 
 int aemp__remote_snd_fmt_known(const char *id, const char *fmt, va_list ap)
 {
-    size_t nodelen, idlen;
-    aemp_rnode_t *n = aemp__destcache_get(id, &nodelen, &idlen);
+    const char *name;
+    size_t namelen;
+    aemp_rnode_t *n = aemp__destcache_get(id, &name, &namelen);
     if (!n || !n->conn)
         return 1;
-    return aemp__conn_send_fmt(n->conn, id + nodelen + 1, idlen - nodelen - 1, fmt, ap);
+    return aemp__conn_send_fmt(n->conn, name, namelen, fmt, ap);
 }
 
 void aemp__remote_kil(const char *id, size_t nodelen, const char *name, size_t namelen, aemp_msg_t *reason)

@@ -98,37 +98,39 @@ static void random_strings(void **state)
 
 /* The destination cache answers only for the same address with the same
  * bytes: a buffer reused for another ID (longer, shorter, one byte
- * different) misses, and so does an ID too long to keep.  The strings are
- * heap copies of their exact size, so that AddressSanitizer reports a
- * comparison that reads past a shorter string's end. */
+ * different) misses, and so do an ID too long to keep and a bare node
+ * ID.  The strings are heap copies of their exact size, so that
+ * AddressSanitizer reports a comparison that reads past a shorter
+ * string's end. */
 static void destcache_same_address_same_bytes(void **state)
 {
     int node = 1, other = 2;
     char *buf = malloc(64);
     strcpy(buf, "peer#port1");
-    assert_null(aemp__destcache_get(buf, &(size_t){ 0 }, &(size_t){ 0 }));
-    aemp__destcache_put(buf, strlen(buf), 4, &node);
-    size_t nodelen = 0, idlen = 0;
-    assert_ptr_equal(aemp__destcache_get(buf, &nodelen, &idlen), &node);
-    assert_int_equal(nodelen, 4);
-    assert_int_equal(idlen, 10);
+    const char *name = NULL;
+    size_t namelen = 0;
+    assert_null(aemp__destcache_get(buf, &name, &namelen));
+    aemp__destcache_put(buf, 4, 5, &node);
+    assert_ptr_equal(aemp__destcache_get(buf, &name, &namelen), &node);
+    assert_ptr_equal(name, buf + 5);   /* "port1", within the caller's ID */
+    assert_int_equal(namelen, 5);
 
     char *copy = strdup(buf);   /* same bytes, another address */
-    assert_null(aemp__destcache_get(copy, &nodelen, &idlen));
+    assert_null(aemp__destcache_get(copy, &name, &namelen));
     free(copy);
     strcpy(buf, "peer#port2");   /* same address, one byte different */
-    assert_null(aemp__destcache_get(buf, &nodelen, &idlen));
+    assert_null(aemp__destcache_get(buf, &name, &namelen));
     strcpy(buf, "peer#port1x");   /* longer */
-    assert_null(aemp__destcache_get(buf, &nodelen, &idlen));
+    assert_null(aemp__destcache_get(buf, &name, &namelen));
     strcpy(buf, "peer#port1");   /* the cached bytes again */
-    assert_ptr_equal(aemp__destcache_get(buf, &nodelen, &idlen), &node);
+    assert_ptr_equal(aemp__destcache_get(buf, &name, &namelen), &node);
     free(buf);
 
     char *shorter = strdup("peer#p");   /* exactly 7 bytes */
-    aemp__destcache_put(shorter, 6, 4, &other);
-    assert_ptr_equal(aemp__destcache_get(shorter, &nodelen, &idlen), &other);
+    aemp__destcache_put(shorter, 4, 1, &other);
+    assert_ptr_equal(aemp__destcache_get(shorter, &name, &namelen), &other);
     shorter[5] = 0;   /* "peer#": shorter than what is cached */
-    assert_null(aemp__destcache_get(shorter, &nodelen, &idlen));
+    assert_null(aemp__destcache_get(shorter, &name, &namelen));
     shorter[5] = 'p';
 
     char longid[AEMP_DESTCACHE_MAX_ID + 2];
@@ -136,12 +138,17 @@ static void destcache_same_address_same_bytes(void **state)
     longid[0] = 'n';
     longid[1] = '#';
     longid[sizeof longid - 1] = 0;
-    aemp__destcache_put(longid, sizeof longid - 1, 1, &node);
-    assert_null(aemp__destcache_get(longid, &nodelen, &idlen));
+    aemp__destcache_put(longid, 1, sizeof longid - 3, &node);
+    assert_null(aemp__destcache_get(longid, &name, &namelen));
 
-    assert_ptr_equal(aemp__destcache_get(shorter, &nodelen, &idlen), &other);
+    char *bare = strdup("peer");   /* a node port: no name, not kept */
+    aemp__destcache_put(bare, 4, 0, &node);
+    assert_null(aemp__destcache_get(bare, &name, &namelen));
+    free(bare);
+
+    assert_ptr_equal(aemp__destcache_get(shorter, &name, &namelen), &other);
     aemp__destcache_clear();
-    assert_null(aemp__destcache_get(shorter, &nodelen, &idlen));
+    assert_null(aemp__destcache_get(shorter, &name, &namelen));
     free(shorter);
 }
 
