@@ -416,6 +416,33 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The machine's busy CPU seconds so far (/proc/stat: every CPU's user,
+ * nice, system, irq and softirq time), or -1: with nothing else running,
+ * the difference over a phase is the work the network did in it. */
+static double machine_busy(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long us, ni, sy, id, io, irq, sirq;
+    int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &us, &ni, &sy, &id, &io, &irq, &sirq) : 0;
+    if (f)
+        fclose(f);
+    return got == 7 ? (double)(us + ni + sy + irq + sirq) / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
+/* The machine's page faults so far (pgfault of /proc/vmstat), or -1. */
+static long machine_faults(void)
+{
+    FILE *f = fopen("/proc/vmstat", "r");
+    char name[64];
+    long v, faults = -1;
+    while (f && fscanf(f, "%63s %ld", name, &v) == 2)
+        if (!strcmp(name, "pgfault"))
+            faults = v;
+    if (f)
+        fclose(f);
+    return faults;
+}
+
 /* Sockets held by pid. */
 static int sockets_of(pid_t pid)
 {
@@ -538,7 +565,8 @@ static void run(int n, int all)
     obs = spawn("observer", "127.0.0.1:0", n, 1, 0, rep[0]);
     pid_t perf = perf_start(seed[0], n, all);
     close(ctl[0]);
-    double t0 = wall();
+    double t0 = wall(), busy0 = machine_busy();
+    long faults0 = machine_faults();
     for (int i = 0; i < n; i++) {
         char id[32];
         snprintf(id, sizeof id, "w%d", i);
@@ -549,13 +577,16 @@ static void run(int n, int all)
     int watchers = all ? n + 1 : 1;
     collect_until(&c, have_count, &(want_t){ 3, 1 }, limit);
     collect_until(&c, have_count, &(want_t){ 0, watchers }, limit);
-    if (all)
-        result("start", all, n, tstart - t0, "s");
+    double busy1 = machine_busy();
+    long faults1 = machine_faults();
+    result("start", all, n, tstart - t0, "s");
     result("join", all, n, latest(&c, 3, tstart), "s");
     result("agree", all, n, c.count[0] >= watchers ? latest(&c, 0, tstart) : -1, "s");
     result("agree_median", all, n, median(&c, 0, tstart), "s");
     result("seed_rss", all, n, seeds_rss(seed), "MiB");
     result("seed_cpu", all, n, seeds_cpu(seed), "s");
+    result("machine_cpu", all, n, busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, "s");
+    result("machine_faults", all, n, faults0 >= 0 && faults1 >= 0 ? (double)(faults1 - faults0) : -1, "count");
     if (all) {
         /* every process has one listener; the rest are connections, each
          * counted at both ends */
