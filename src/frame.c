@@ -1254,6 +1254,21 @@ static int cd_key(cdec_t *d)
 /* Decode one item into the builder.  Recursion is bounded by the depth
  * limit (AEMP_MSG_MAX_DEPTH).  -1 on error.  The checks marked "scanner"
  * only fail on a trial: otherwise cbor_scan already refused such frames. */
+/* A container of at least this many elements makes room for them in the
+ * builder at once (a snapshot of thousands of keys grows it once). */
+#define CD_RESERVE_FROM 32
+
+/* Make room for a container of count elements (pairs if map), bounded by
+ * the bytes left -- every value takes one at least, and so does every
+ * string byte -- so that a count that lies reserves no more than the
+ * frame could fill. */
+static void cd_reserve(cdec_t *d, int map, uint64_t count)
+{
+    size_t left = (size_t)(d->end - d->p);
+    size_t cells = count > left ? left : map && 2 * count > left ? left : (size_t)(map ? 2 * count : count);
+    aemp__build_reserve(d->b, cells, left / 16 < cells ? left : cells * 16);
+}
+
 static int cd_item_body(cdec_t *d)
 {
     unsigned major, ai;
@@ -1273,6 +1288,8 @@ static int cd_item_body(cdec_t *d)
             return cd_fail(d, at, "nesting too deep");
         if (major == 4 ? aemp_build_array(b) : aemp_build_map(b))
             return cd_check(d, at);
+        if (ai != 31 && val >= CD_RESERVE_FROM)
+            cd_reserve(d, major == 5, val);
         d->depth++;
         for (uint64_t k = 0; ai == 31 || k < val; k++) {
             if (ai == 31) {

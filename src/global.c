@@ -139,10 +139,15 @@ void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t)
     aemp_build_close(b);
 }
 
+/* Bytes a key is assumed to take in a builder (a port ID with its NUL),
+ * reserved per key when the keys of a table are copied into one. */
+#define KEY_GUESS 32
+
 /* Append the keys of t as one array of strings. */
 static void build_keys(aemp_build_t *b, const aemp_table_t *t)
 {
     aemp_build_array(b);
+    aemp__build_reserve(b, t->used, (size_t)t->used * KEY_GUESS);
     size_t pos = 0;
     aemp_kv_t *e;
     while (aemp__kv_next(t, &pos, &e))
@@ -1514,6 +1519,7 @@ static void mirror_report(mirror_t *mi)
     size_t pos = 0;
     aemp_kv_t *t;
     unsigned bits;
+    aemp__build_reserve(ba, mi->touched.used, (size_t)mi->touched.used * KEY_GUESS);   /* mostly added in a storm */
     while (touch_next(mi, &pos, &t, &bits)) {
         int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
         if (now || was)

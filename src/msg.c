@@ -381,6 +381,23 @@ int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c)
     return 0;
 }
 
+void aemp__build_reserve(aemp_build_t *b, size_t cells, size_t heap)
+{
+    if (b->err)
+        return;
+    /* at least doubling, so that many reservations cost what doubling does */
+    if (cells < UINT32_MAX / 4 - b->ncells && b->ncells + cells > b->capcells) {
+        size_t cap = b->ncells + cells, twice = (size_t)b->capcells * 2;
+        b->capcells = (uint32_t)(cap > twice || twice >= UINT32_MAX / 2 ? cap : twice);
+        b->cells = xrealloc(b->cells, (size_t)b->capcells * sizeof *b->cells);
+    }
+    if (heap < AEMP_MSG_MAX_STR && b->heaplen + heap + 1 > b->capheap) {
+        size_t cap = b->heaplen + heap + 1, twice = b->capheap * 2;
+        b->capheap = cap > twice ? cap : twice;
+        b->heap = xrealloc(b->heap, b->capheap);
+    }
+}
+
 char *aemp__build_str_space(aemp_build_t *b, aemp_type_t type, size_t len)
 {
     if (b->err)

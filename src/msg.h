@@ -126,6 +126,14 @@ struct aemp_build {
  * AEMP_MSG_MAX_DEPTH for a message (aemp_build_msg) built from b. */
 void aemp__build_reset(aemp_build_t *b);
 
+/* Make room in b for `cells` more values and `heap` more bytes of strings
+ * (their NULs included), so that building a large message of known size
+ * grows b's storage once instead of once per doubling (each doubling
+ * copies what was built and touches fresh memory).  A hint: building
+ * more still works, and an impossible size is left to the builder's own
+ * checks. */
+void aemp__build_reserve(aemp_build_t *b, size_t cells, size_t heap);
+
 /* Reserve a string of len bytes (type AEMP_T_STR or AEMP_T_BYTES) and
  * return where its bytes go (len + 1 writable, the NUL is set by the
  * builder); NULL after an error.  For decoders that unescape in place. */

@@ -1886,6 +1886,79 @@ static void cbor_features(void **state)
     cbor_decode_check(CB(0x98, 0x02, 0x18, 0x05, 0x79, 0x00, 0x01, 'z'), NULL, aemp_msgf("s", "z"));
 }
 
+/* Containers large enough that the decoder makes room for them at once
+ * (a snapshot's map of thousands of keys; many large maps in one array,
+ * each reserving its own room): the message comes out the same whether
+ * the frame arrives at once, in 1000-byte chunks or one byte at a time,
+ * and a count that claims more than the frame holds reserves no more
+ * than the bytes at hand and only waits for the rest. */
+static void cbor_large_containers(void **state)
+{
+    aemp_build_t *b = aemp_build_new();
+    aemp_build_map(b);
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "w%d#port%d", i, i * 7);
+        aemp_build_str(b, key);
+        if (i % 3)
+            aemp_build_int(b, i);
+        else
+            aemp_build_null(b);
+    }
+    aemp_build_close(b);
+    aemp_build_array(b);
+    for (int m = 0; m < 60; m++) {
+        aemp_build_map(b);
+        for (int i = 0; i < 40; i++) {
+            snprintf(key, sizeof key, "k%d.%d", m, i);
+            aemp_build_str(b, key);
+            aemp_build_str(b, key + 1);
+        }
+        aemp_build_close(b);
+    }
+    aemp_build_close(b);
+    aemp_msg_t *vals = aemp_build_msg(b);
+    aemp_buf_t out = AEMP_BUF_INIT;
+    aemp__frame_encode(AEMP_FRAMING_CBOR, &out, "port", 4, vals);
+    const size_t chunks[] = { out.len, 1000, 1 };
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        fc_frames_t l;
+        decode_all(AEMP_FRAMING_CBOR, out.data, out.len, chunks[c], NULL, NULL, 0, &l);
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.v[0].dest, "port");
+        assert_val_eq(aemp_msg_root(l.v[0].msg), aemp_msg_root(vals));
+        fc_frames_free(&l);
+    }
+    aemp__buf_free(&out);
+    aemp_msg_unref(vals);
+
+    /* counts that claim more than the bytes at hand: a map of 2^20 pairs
+     * and an array of 2^20 elements wait for the rest (and reserve no
+     * more than the bytes at hand), a map of 2^63 pairs is refused */
+    const struct {
+        uint8_t p[14];
+        int rc;
+    } lies[] = {
+        { { 0x82, 0x60, 0xba, 0, 0x10, 0, 0, 0x61, 'k', 0x01, 0x61, 'l', 0x02, 0x03 }, 0 },
+        { { 0x82, 0x60, 0x9a, 0, 0x10, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 }, 0 },
+        { { 0x82, 0x60, 0xbb, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x61, 'k', 0x01 }, -1 },
+    };
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        aemp_frame_reader_t r;
+        aemp_buf_t in = AEMP_BUF_INIT;
+        aemp_frame_t fr;
+        aemp__frame_reader_init(&r, AEMP_FRAMING_CBOR, 16 * 1024 * 1024);
+        aemp__buf_append(&in, lies[i].p, sizeof lies[i].p);
+        assert_int_equal(aemp__frame_next(&r, &in, &fr), lies[i].rc);
+        if (lies[i].rc)
+            assert_string_equal(r.error, "malformed CBOR frame: container too long at byte 2");
+        else
+            assert_int_equal(aemp__buf_used(&in), sizeof lies[i].p);
+        aemp__buf_free(&in);
+        aemp__frame_reader_free(&r);
+    }
+}
+
 static void cbor_errors(void **state)
 {
     char err[160];
@@ -2322,6 +2395,7 @@ int main(void)
         cmocka_unit_test(depth_limits),
         cmocka_unit_test(malformed_json),
         cmocka_unit_test(cbor_features),
+        cmocka_unit_test(cbor_large_containers),
         cmocka_unit_test(cbor_errors),
         cmocka_unit_test(cross_framing_property),
         cmocka_unit_test(flat_frames),
