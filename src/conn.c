@@ -795,13 +795,29 @@ void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, c
 {
     if (c->closed || c->overflow)
         return;
-    size_t before = unsent(c);
-    aemp__proto_send_encoded(c->proto, bytes, len);
+    size_t before = unsent(c), direct = 0;
+    /* a fan-out hands the same large frame to thousands of connections in
+     * one pass: one with nothing unsent gets it straight from the shared
+     * bytes, so that what waits is in the kernel's socket buffers, and
+     * only what the socket does not take is copied here (a copy per
+     * connection, each freed only at the flush, made a global node's RSS
+     * peak at the frame's size times its subscribers); errors are left to
+     * the regular flush */
+    if (!before && len > OUT_AT_ONCE && c->up && !c->tls && c->connected) {
+        ssize_t w = send(c->fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            direct = (size_t)w;
+            c->last_write = ev_now(aemp__g.loop);
+            c->bytes_out += direct;
+            aemp__g.stats[AEMP_STAT_BYTES_OUT] += direct;
+        }
+    }
+    if (direct < len)
+        aemp__proto_send_encoded(c->proto, (const char *)bytes + direct, len - direct);
     frame_queued(c, before, dest, destlen, msg);
-    /* a fan-out appends the same large frame to thousands of connections
-     * in one pass: hand it to the socket now, so that what waits is in the
-     * kernel's socket buffers rather than in one copy per connection here
-     * (errors and the rest are left to the regular flush) */
+    if (direct)
+        return;
+    /* behind other output: hand what is queued to the socket now */
     aemp_buf_t *out = aemp__proto_out(c->proto);
     if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_AT_ONCE) {
         ssize_t w = send(c->fd, aemp__buf_head(out), aemp__buf_used(out), MSG_NOSIGNAL | MSG_DONTWAIT);

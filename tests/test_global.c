@@ -10,6 +10,7 @@
 #include "procutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -424,6 +425,136 @@ static void assert_uint(const aemp_val_t *v, uint64_t want)
     assert_true(got == want);
 }
 
+/* A peer figure (stats "peers") of the connection between a seed and
+ * this node, summed over both seeds (the master's carries the fan-out). */
+static uint64_t peer_sum;
+static int peer_answers;
+static void on_peer_stats(aemp_msg_t *reply, void *name)
+{
+    uint64_t u = 0;
+    const aemp_val_t *peers = reply ? aemp_val_get(aemp_msg_at(reply, 0), "peers") : NULL;
+    if (peers && aemp_val_uint(aemp_val_get(aemp_val_get(peers, aemp_node()), name), &u) == 0)
+        peer_sum += u;
+    peer_answers++;
+}
+
+/* This node's own figure of its connections to the seeds, summed. */
+static uint64_t own_seed_figure(const char *name)
+{
+    aemp_msg_t *st = aemp_stats();
+    const aemp_val_t *peers = aemp_val_get(aemp_msg_root(st), "peers");
+    uint64_t sum = 0, u;
+    for (int i = 0; i < 2; i++)
+        if (aemp_val_uint(aemp_val_get(aemp_val_get(peers, seed[i].nodeid), name), &u) == 0)
+            sum += u;
+    aemp_msg_unref(st);
+    return sum;
+}
+
+/* The bytes this node's connection to node still has to send (-1: none). */
+static long peer_queue(const char *node)
+{
+    aemp_msg_t *st = aemp_stats();
+    const aemp_val_t *c = aemp_val_get(aemp_val_get(aemp_msg_root(st), "peers"), node);
+    uint64_t u;
+    long q = c && aemp_val_uint(aemp_val_get(c, "send_queue_bytes"), &u) == 0 ? (long)u : -1;
+    aemp_msg_unref(st);
+    return q;
+}
+
+/* The seeds' bytes_out to this node (*out, at the moments they answer),
+ * between this node's bytes_in from them before it asks (*in0) and after
+ * the answers came (*in1): in order on each connection, what a seed had
+ * sent when it answered arrived before its answer. */
+static void bytes_sandwich(uint64_t *in0, uint64_t *out, uint64_t *in1)
+{
+    *in0 = own_seed_figure("bytes_in");
+    peer_sum = 0;
+    peer_answers = 0;
+    for (int i = 0; i < 2; i++)
+        aemp_cal(seed[i].nodeid, aemp_msgf("s", "stats"), on_peer_stats, "bytes_out", 5);
+    double end = pu_now() + 10;
+    while (peer_answers < 2 && pu_now() < end)
+        tu_run_for(0.02);
+    assert_int_equal(peer_answers, 2);
+    *out = peer_sum;
+    *in1 = own_seed_figure("bytes_in");
+}
+
+/* Shrink the receive buffers of this node's connections to the seeds, so
+ * that a master's large output to it waits partly in the master's queue. */
+static int shrink_seed_rcvbufs(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int shrunk = 0;
+    while (d && (e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        if (fd <= 2 || getpeername(fd, (struct sockaddr *)&peer, &len) != 0 || peer.sin_family != AF_INET)
+            continue;
+        int port = ntohs(peer.sin_port), small = 64 * 1024;
+        if ((port == seedport[0] || port == seedport[1]) &&
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0)
+            shrunk++;
+    }
+    if (d)
+        closedir(d);
+    return shrunk;
+}
+
+/* 96 values of 64 KiB each, set on a worker at once, reach this node's
+ * monitor whole while it stops reading for a while with a small receive
+ * buffer: the master's g_chg2 of them (megabytes: its socket takes part,
+ * the rest is queued) goes out
+ * straight from the one encoding of the fan-out, and the bytes the seeds count as sent to this node grow by
+ * exactly what this node counts as received (the handshake, counted on
+ * one side only, cancels out). */
+static void large_fanout_arrives_whole(void **state)
+{
+    enum { NVAL = 96, VLEN = 64 * 1024 };
+    static unsigned char val[VLEN];
+    char keys[NVAL][16];
+    const char *kp[NVAL];
+    aemp_handle_t h;
+    uint64_t in0a, out0, in0b, in1a, out1, in1b;
+    view_clear();
+    assert_int_equal(aemp_db_mon("bulk", on_group, NULL, &h), 0);
+    tu_run_for(0.3);
+    assert_true(shrink_seed_rcvbufs() >= 1);
+    bytes_sandwich(&in0a, &out0, &in0b);
+    for (int i = 0; i < NVAL; i++) {
+        for (size_t j = 0; j < VLEN; j++)
+            val[j] = (unsigned char)(i * 31 + j * 7 + (j >> 9));
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        kp[i] = keys[i];
+        aemp_snd_to_func(work[4].nodeid, "aemp::db_set", aemp_msgf("ssy", "bulk", keys[i], val, (size_t)VLEN));
+    }
+    /* the sets handed to the kernel, stop reading for a while: the
+     * master's socket to us fills, and what it does not take waits in its
+     * queue */
+    double end = pu_now() + 10;
+    while (peer_queue(work[4].nodeid) && pu_now() < end)
+        tu_run_for(0.01);
+    assert_int_equal(peer_queue(work[4].nodeid), 0);
+    usleep(1500 * 1000);
+    assert_true(wait_keys(kp, NVAL, 20));
+    for (int i = 0; i < NVAL; i++) {
+        for (size_t j = 0; j < VLEN; j++)
+            val[j] = (unsigned char)(i * 31 + j * 7 + (j >> 9));
+        assert_bytes(view_get(keys[i]), val, VLEN);
+    }
+    tu_run_for(0.3);
+    bytes_sandwich(&in1a, &out1, &in1b);
+    assert_true(out1 - out0 >= (uint64_t)NVAL * VLEN);
+    assert_true(out1 - out0 >= in1a - in0b && out1 - out0 <= in1b - in0a);
+    for (int i = 0; i < NVAL; i++)
+        aemp_snd_to_func(work[4].nodeid, "aemp::db_del", aemp_msgf("ss", "bulk", keys[i]));
+    assert_int_equal(aemp_db_mon_cancel(h), 0);
+    view_clear();
+}
+
 /* A byte string (not UTF-8, NULs inside) and a uint64 above INT64_MAX,
  * set with aemp_db_set on a worker, reach this node's monitor through
  * their master unchanged; set here, the master's answer to a query has
@@ -628,6 +759,7 @@ int main(void)
         cmocka_unit_test(changes_only_monitor),
         cmocka_unit_test(master_learns_report_cost),
         cmocka_unit_test(bytes_and_uint64_survive),
+        cmocka_unit_test(large_fanout_arrives_whole),
         cmocka_unit_test(group_reg_from_this_node),
         cmocka_unit_test(grp_get_just_works),
         cmocka_unit_test(converges_after_seed_and_node_die),
