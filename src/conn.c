@@ -41,8 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>   /* malloc_trim */
@@ -493,29 +493,39 @@ static void release_drained(aemp_buf_t *in)
  * started, ciphertext into the TLS session, then process it. */
 static void read_cb(EV_P_ ev_io *w, int revents)
 {
-    static uint8_t scratch[READ_CHUNK];   /* ciphertext, or plaintext beyond the buffer; one thread */
+    static uint8_t scratch[READ_CHUNK];   /* ciphertext; one thread */
     aemp_conn_t *c = w->data;
     aemp_buf_t *in = aemp__proto_in(c->proto);
     for (int rounds = 0; rounds < READ_ROUNDS; rounds++) {
-        /* plaintext: into the buffer's room, and what does not fit (up
-         * to READ_CHUNK in all) into the scratch buffer, so that a frame
-         * larger than a small buffer takes one read, not one per doubling */
-        size_t room = c->tls ? 0 : read_size(in);
-        struct iovec iov[2] = { { c->tls ? NULL : aemp__buf_reserve(in, room), room },
-                                { scratch, READ_CHUNK - room } };
-        ssize_t r = c->tls ? read(c->fd, scratch, READ_CHUNK) : room < READ_CHUNK ? readv(c->fd, iov, 2)
-                                                                                : read(c->fd, iov[0].iov_base, room);
+        ssize_t r;
+        if (c->tls) {
+            r = read(c->fd, scratch, READ_CHUNK);
+        } else {
+            /* plaintext straight into the buffer's room; a read that fills
+             * a small buffer asks how much more waits (FIONREAD) and takes
+             * it (up to READ_CHUNK in all) into the buffer grown once for
+             * it, so that a frame larger than a small buffer costs one more
+             * read, not one per doubling, and no copy (an EOF or an error
+             * behind it is the next callback's) */
+            size_t room = read_size(in);
+            r = read(c->fd, aemp__buf_reserve(in, room), room);
+            int avail;
+            if (r > 0)
+                in->len += (size_t)r;
+            if (r == (ssize_t)room && room < READ_CHUNK && ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0) {
+                size_t more = (size_t)avail < READ_CHUNK - room ? (size_t)avail : READ_CHUNK - room;
+                ssize_t r2 = read(c->fd, aemp__buf_reserve(in, more), more);
+                if (r2 > 0) {
+                    in->len += (size_t)r2;
+                    r += r2;
+                }
+            }
+        }
         if (r > 0) {
             c->bytes_in += (uint64_t)r;
             aemp__g.stats[AEMP_STAT_BYTES_IN] += (uint64_t)r;
-            if (c->tls) {
+            if (c->tls)
                 aemp__tls_feed(c->tls, scratch, (size_t)r);
-            } else if ((size_t)r <= room) {
-                in->len += (size_t)r;
-            } else {
-                in->len += room;
-                aemp__buf_append(in, scratch, (size_t)r - room);   /* grows the buffer */
-            }
             if ((size_t)r < READ_CHUNK)
                 break;
             continue;
