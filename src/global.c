@@ -60,7 +60,7 @@ aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *c
     aemp_table_slot_t *s = aemp__table_slot(t, key, len, created);
     if (!*created)
         return s->value;
-    aemp_kv_t *e = calloc(1, sizeof *e + len + 1);
+    aemp_kv_t *e = calloc(1, offsetof(aemp_kv_t, key) + len + 1);
     if (!e)
         abort();
     memcpy(e->key, key, len);
@@ -88,8 +88,24 @@ aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t
 void aemp__kv_free(aemp_kv_t *e)
 {
     aemp_msg_unref(e->val);
-    aemp__kv_clear(&e->sub);
+    if (e->sub) {
+        aemp__kv_clear(e->sub);
+        free(e->sub);
+    }
     free(e);
+}
+
+aemp_table_t *aemp__kv_sub(aemp_kv_t *e)
+{
+    if (!e->sub && !(e->sub = calloc(1, sizeof *e->sub)))
+        abort();
+    return e->sub;
+}
+
+const aemp_table_t *aemp__kv_sub_ro(const aemp_kv_t *e)
+{
+    static const aemp_table_t none = AEMP_TABLE_INIT;
+    return e->sub ? e->sub : &none;
 }
 
 aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len)
@@ -174,7 +190,7 @@ static void build_db(aemp_build_t *b, const aemp_table_t *db)
     aemp_kv_t *f;
     while (aemp__kv_next(db, &pos, &f)) {
         aemp_build_strn(b, f->key, f->len);
-        aemp__kv_build_map(b, &f->sub);
+        aemp__kv_build_map(b, aemp__kv_sub_ro(f));
     }
     aemp_build_close(b);
 }
@@ -209,7 +225,7 @@ static void index_strings(aemp_table_t *t, const aemp_val_t *v)
 static aemp_kv_t *db_entry(const aemp_table_t *db, const char *family, const char *key, size_t klen)
 {
     aemp_kv_t *f = aemp__kv_get(db, family, strlen(family));
-    return f ? aemp__kv_get(&f->sub, key, klen) : NULL;
+    return f ? aemp__kv_get(aemp__kv_sub_ro(f), key, klen) : NULL;
 }
 
 /* 1 if v is nested at most max deep (its root counted). */
@@ -499,7 +515,7 @@ static void build_outbox(aemp_build_t *b, const aemp_table_t *t)
 static aemp_table_t *subscribers_of(const char *family, size_t flen)
 {
     aemp_kv_t *subs = aemp__kv_get(&G.subscribers, family, flen);
-    return subs && subs->sub.used ? &subs->sub : NULL;
+    return subs && aemp__kv_count(subs) ? aemp__kv_sub(subs) : NULL;
 }
 
 /* Send the outbox's changes for subscribers as one g_chg2 to each, and
@@ -565,14 +581,14 @@ static void send_snapshots(void)
         aemp_build_str(b, "g_chg1");
         aemp_build_strn(b, w->key, w->len);
         if (f)
-            aemp__kv_build_map(b, &f->sub);
+            aemp__kv_build_map(b, aemp__kv_sub_ro(f));
         else
             aemp_build_null(b);
         fanout_t fo;
         fanout_init(&fo, aemp_build_msg(b));
         size_t npos = 0;
         aemp_kv_t *node;
-        while (subs && aemp__kv_next(&w->sub, &npos, &node))
+        while (subs && aemp__kv_next(aemp__kv_sub_ro(w), &npos, &node))
             if (aemp__kv_get(subs, node->key, node->len))
                 fanout_to(&fo, node->key, node->len);
         fanout_done(&fo);
@@ -594,7 +610,7 @@ static double fanout_interval(const outbox_t *ob)
         return 0;
     aemp_kv_t *f = aemp__kv_get(&G.merged, ob->family, ob->len);
     aemp_kv_t *c = aemp__kv_get(&G.costly, ob->family, ob->len);
-    double size = f ? (double)f->sub.used : 0, costly = c ? (double)c->sub.used : 0;
+    double size = f ? (double)aemp__kv_count(f) : 0, costly = c ? (double)aemp__kv_count(c) : 0;
     double t = (double)subs->used * FANOUT_WAKE
                + FANOUT_PER_KEY * (costly * size + ((double)subs->used - costly) * (double)ob->sent_keys);
     return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
@@ -606,7 +622,7 @@ static size_t sets_size(const aemp_table_t *sets)
     size_t n = 0, pos = 0;
     aemp_kv_t *e;
     while (aemp__kv_next(sets, &pos, &e))
-        n += e->sub.used;
+        n += aemp__kv_count(e);
     return n;
 }
 
@@ -622,7 +638,7 @@ void aemp__global_gauges(size_t *subscriptions, size_t *costly)
 static void set_del_in(aemp_table_t *sets, const char *family, size_t flen, const char *node, size_t nlen)
 {
     aemp_kv_t *set = aemp__kv_get(sets, family, flen);
-    if (set && (aemp__kv_del(&set->sub, node, nlen), !set->sub.used))
+    if (set && (aemp__kv_del(aemp__kv_sub(set), node, nlen), !aemp__kv_count(set)))
         aemp__kv_del(sets, family, flen);
 }
 
@@ -720,21 +736,21 @@ static void outbox_add(const char *family, size_t flen, const effects_t *fx, int
 static void holders_add(const char *family, size_t flen, const char *key, size_t klen, const char *src)
 {
     aemp_kv_t *f = aemp__kv_put(&G.holders, family, flen);
-    aemp_kv_t *k = aemp__kv_put(&f->sub, key, klen);
-    aemp__kv_put(&k->sub, src, strlen(src));
+    aemp_kv_t *k = aemp__kv_put(aemp__kv_sub(f), key, klen);
+    aemp__kv_put(aemp__kv_sub(k), src, strlen(src));
 }
 
 /* Record that src's shard no longer holds family/key. */
 static void holders_del(const char *family, size_t flen, const char *key, size_t klen, const char *src)
 {
     aemp_kv_t *f = aemp__kv_get(&G.holders, family, flen);
-    aemp_kv_t *k = f ? aemp__kv_get(&f->sub, key, klen) : NULL;
+    aemp_kv_t *k = f ? aemp__kv_get(aemp__kv_sub_ro(f), key, klen) : NULL;
     if (!k)
         return;
-    aemp__kv_del(&k->sub, src, strlen(src));
-    if (!k->sub.used)
-        aemp__kv_del(&f->sub, key, klen);
-    if (!f->sub.used)
+    aemp__kv_del(aemp__kv_sub(k), src, strlen(src));
+    if (!aemp__kv_count(k))
+        aemp__kv_del(aemp__kv_sub(f), key, klen);
+    if (!aemp__kv_count(f))
         aemp__kv_del(&G.holders, family, flen);
 }
 
@@ -745,7 +761,7 @@ static void apply_update(const char *src, const char *family, size_t flen,
                          const aemp_val_t *set, const aemp_val_t *del, effects_t *fx)
 {
     aemp_kv_t *shard = aemp__kv_put(&G.shards, src, strlen(src));
-    aemp_kv_t *sf = aemp__kv_put(&shard->sub, family, flen);
+    aemp_kv_t *sf = aemp__kv_put(aemp__kv_sub(shard), family, flen);
     aemp_kv_t *mf = aemp__kv_put(&G.merged, family, flen);
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t klen;
@@ -756,15 +772,15 @@ static void apply_update(const char *src, const char *family, size_t flen,
             continue;
         }
         holders_add(family, flen, key, klen, src);
-        aemp_kv_t *old = aemp__kv_get(&mf->sub, key, klen);
+        aemp_kv_t *old = aemp__kv_get(aemp__kv_sub_ro(mf), key, klen);
         if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
-            aemp__kv_set(&sf->sub, key, klen, old->val);   /* share the merged one */
+            aemp__kv_set(aemp__kv_sub(sf), key, klen, old->val);   /* share the merged one */
             aemp__kv_set(&fx->fwd_set, key, klen, old->val);
             continue;
         }
         aemp_msg_t *vm = aemp_msg_copy_val(v);
-        aemp__kv_set(&sf->sub, key, klen, vm);
-        aemp__kv_set(&mf->sub, key, klen, vm);
+        aemp__kv_set(aemp__kv_sub(sf), key, klen, vm);
+        aemp__kv_set(aemp__kv_sub(mf), key, klen, vm);
         aemp__kv_set(&fx->set, key, klen, vm);
         aemp__kv_set(&fx->fwd_set, key, klen, vm);
         aemp_msg_unref(vm);
@@ -772,20 +788,20 @@ static void apply_update(const char *src, const char *family, size_t flen,
     for (size_t i = 0, n = array_len(del); i < n; i++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_at(del, i), &klen);
-        if (!key || !aemp__kv_del(&sf->sub, key, klen))
+        if (!key || !aemp__kv_del(aemp__kv_sub(sf), key, klen))
             continue;
         holders_del(family, flen, key, klen, src);
         /* another shard may still hold it: prefer one of my slaves */
         aemp_kv_t *repl = NULL;
         int repl_is_slave = 0;
         aemp_kv_t *hf = aemp__kv_get(&G.holders, family, flen);
-        aemp_kv_t *hk = hf ? aemp__kv_get(&hf->sub, key, klen) : NULL;
+        aemp_kv_t *hk = hf ? aemp__kv_get(aemp__kv_sub_ro(hf), key, klen) : NULL;
         size_t pos = 0;
         aemp_kv_t *holder;
-        while (hk && aemp__kv_next(&hk->sub, &pos, &holder)) {
+        while (hk && aemp__kv_next(aemp__kv_sub_ro(hk), &pos, &holder)) {
             aemp_kv_t *other = aemp__kv_get(&G.shards, holder->key, holder->len);
-            aemp_kv_t *of = other ? aemp__kv_get(&other->sub, family, flen) : NULL;
-            aemp_kv_t *ov = of ? aemp__kv_get(&of->sub, key, klen) : NULL;
+            aemp_kv_t *of = other ? aemp__kv_get(aemp__kv_sub_ro(other), family, flen) : NULL;
+            aemp_kv_t *ov = of ? aemp__kv_get(aemp__kv_sub_ro(of), key, klen) : NULL;
             if (!ov)
                 continue;
             int slave = aemp__kv_get(&G.slaves, other->key, other->len) != NULL;
@@ -795,18 +811,18 @@ static void apply_update(const char *src, const char *family, size_t flen,
             }
         }
         if (repl) {
-            aemp__kv_set(&mf->sub, key, klen, repl->val);
+            aemp__kv_set(aemp__kv_sub(mf), key, klen, repl->val);
             aemp__kv_set(&fx->set, key, klen, repl->val);
             if (!repl_is_slave)
                 keys_add(&fx->fwd_del, key, klen);
-        } else if (aemp__kv_del(&mf->sub, key, klen)) {
+        } else if (aemp__kv_del(aemp__kv_sub(mf), key, klen)) {
             keys_add(&fx->del, key, klen);
             keys_add(&fx->fwd_del, key, klen);
         }
     }
-    if (!sf->sub.used)
-        aemp__kv_del(&shard->sub, family, flen);
-    if (!mf->sub.used)
+    if (!aemp__kv_count(sf))
+        aemp__kv_del(aemp__kv_sub(shard), family, flen);
+    if (!aemp__kv_count(mf))
         aemp__kv_del(&G.merged, family, flen);
 }
 
@@ -865,7 +881,7 @@ static aemp_msg_t *shard_drops(const aemp_table_t *shard, const aemp_val_t *db)
         aemp_build_array(b);
         size_t kpos = 0;
         aemp_kv_t *k;
-        while (aemp__kv_next(&f->sub, &kpos, &k))
+        while (aemp__kv_next(aemp__kv_sub_ro(f), &kpos, &k))
             if (!aemp__table_get(&keep, k->key, k->len))
                 aemp_build_strn(b, k->key, k->len);
         aemp_build_close(b);
@@ -893,7 +909,7 @@ static void global_disconnect(const char *node)
     size_t nlen = strlen(node);
     aemp_kv_t *shard = aemp__kv_get(&G.shards, node, nlen);
     if (shard) {
-        apply_drops(node, shard_drops(&shard->sub, NULL));
+        apply_drops(node, shard_drops(aemp__kv_sub_ro(shard), NULL));
         aemp__kv_del(&G.shards, node, nlen);
     }
     aemp__kv_del(&G.slaves, node, nlen);
@@ -927,12 +943,12 @@ static void build_slaves_db(aemp_build_t *b)
         aemp_kv_t *shard = aemp__kv_get(&G.shards, node->key, node->len);
         size_t fpos = 0;
         aemp_kv_t *f;
-        while (shard && aemp__kv_next(&shard->sub, &fpos, &f)) {
+        while (shard && aemp__kv_next(aemp__kv_sub_ro(shard), &fpos, &f)) {
             aemp_kv_t *df = aemp__kv_put(&db, f->key, f->len);
             size_t kpos = 0;
             aemp_kv_t *k;
-            while (aemp__kv_next(&f->sub, &kpos, &k))
-                aemp__kv_set(&df->sub, k->key, k->len, k->val);
+            while (aemp__kv_next(aemp__kv_sub_ro(f), &kpos, &k))
+                aemp__kv_set(aemp__kv_sub(df), k->key, k->len, k->val);
         }
     }
     build_db(b, &db);
@@ -1088,7 +1104,7 @@ static void h_g_set(aemp_msg_t *args, void *unused)
     /* replace the shard of that global: drop what it no longer has */
     aemp_kv_t *old = aemp__kv_get(&G.shards, from, strlen(from));
     if (old)
-        apply_drops(from, shard_drops(&old->sub, db));
+        apply_drops(from, shard_drops(aemp__kv_sub_ro(old), db));
     apply_db(from, db);
 }
 
@@ -1167,7 +1183,7 @@ static void h_g_db_query(aemp_msg_t *args, char kind)
         return;
     static const aemp_table_t none = AEMP_TABLE_INIT;
     aemp_kv_t *f = aemp__kv_get(&G.merged, family, flen);
-    const aemp_table_t *t = f ? &f->sub : &none;
+    const aemp_table_t *t = f ? aemp__kv_sub_ro(f) : &none;
     aemp_build_t *b = aemp_build_new();
     aemp_build_str(b, "g_reply");
     aemp_build_val(b, id);
@@ -1219,8 +1235,8 @@ static void h_g_mon1(aemp_msg_t *args, void *unused)
      * the changes still in the outbox, and the g_chg2 that brings them
      * later changes nothing there (h_g_chg2 skips values it has and
      * deletes of keys it lacks) */
-    set_add(&aemp__kv_put(&G.subscribers, family, flen)->sub, src());
-    set_add(&aemp__kv_put(&G.snap_wait, family, flen)->sub, src());
+    set_add(aemp__kv_sub(aemp__kv_put(&G.subscribers, family, flen)), src());
+    set_add(aemp__kv_sub(aemp__kv_put(&G.snap_wait, family, flen)), src());
     outbox_schedule();
 }
 
@@ -1248,10 +1264,10 @@ static void h_g_mon_cost(aemp_msg_t *args, void *unused)
                  node, cost);
         return;
     }
-    if (!G.global || !subs || !set_has(&subs->sub, node))
+    if (!G.global || !subs || !set_has(aemp__kv_sub_ro(subs), node))
         return;   /* not (or no longer) a subscriber */
     if (!strcmp(cost, "family"))
-        set_add(&aemp__kv_put(&G.costly, family, flen)->sub, node);
+        set_add(aemp__kv_sub(aemp__kv_put(&G.costly, family, flen)), node);
     else
         set_del_in(&G.costly, family, flen, node, nlen);
 }
@@ -1285,7 +1301,7 @@ static const aemp_table_t *group_view(const char *group)
 {
     if (G.global) {
         aemp_kv_t *f = aemp__kv_get(&G.merged, group, strlen(group));
-        return f ? &f->sub : NULL;
+        return f ? aemp__kv_sub_ro(f) : NULL;
     }
     mirror_t *mi = aemp__table_get(&G.mirrors, group, strlen(group));
     return mi ? &mi->keys : NULL;
@@ -1713,12 +1729,12 @@ int aemp_db_set(const char *family, const char *key, aemp_msg_t *value)
         return AEMP_ELIMIT;
     }
     aemp_kv_t *f = aemp__kv_put(&G.local, family, strlen(family));
-    aemp_kv_t *old = aemp__kv_get(&f->sub, key, strlen(key));
+    aemp_kv_t *old = aemp__kv_get(aemp__kv_sub_ro(f), key, strlen(key));
     if (old && aemp_val_equal(aemp_msg_root(old->val), v)) {
         aemp_msg_unref(value);
         return 0;
     }
-    aemp__kv_set(&f->sub, key, strlen(key), value);
+    aemp__kv_set(aemp__kv_sub(f), key, strlen(key), value);
     to_master(NULL, aemp_msgf("ss{sv}", "g_upd", family, key, v));
     aemp_msg_unref(value);
     return 0;
@@ -1744,9 +1760,9 @@ int aemp_db_del(const char *family, const char *key)
     aemp__ensure_init();
     size_t flen = strlen(family);
     aemp_kv_t *f = aemp__kv_get(&G.local, family, flen);
-    if (!f || !aemp__kv_del(&f->sub, key, strlen(key)))
+    if (!f || !aemp__kv_del(aemp__kv_sub(f), key, strlen(key)))
         return AEMP_ENOENT;
-    if (!f->sub.used)
+    if (!aemp__kv_count(f))
         aemp__kv_del(&G.local, family, flen);
     to_master(NULL, aemp_msgf("ssn[s]", "g_upd", family, key));
     return 0;

@@ -58,10 +58,25 @@ void aemp__grp_changed(const char *group);
  * printed).  Every operation is O(1) expected, iteration O(capacity). */
 typedef struct aemp_kv {
     aemp_msg_t *val;     /* a value (its root), or NULL */
-    aemp_table_t sub;    /* a nested table of aemp_kv_t, or empty */
+    aemp_table_t *sub;   /* a nested table of aemp_kv_t (aemp__kv_sub), or NULL */
     uint32_t len;        /* of the key (a table key: shorter than 4 GiB) */
     char key[];
 } aemp_kv_t;
+
+/* e's nested table, made (empty) on first use: most entries -- a set
+ * member, a database key in a watcher's mirror -- never have one, and an
+ * entry is 20 bytes and its key (a 4096-key mirror: 128 KiB less than
+ * with the table inside every entry). */
+aemp_table_t *aemp__kv_sub(aemp_kv_t *e);
+
+/* e's nested table to read: an empty one if it has none. */
+const aemp_table_t *aemp__kv_sub_ro(const aemp_kv_t *e);
+
+/* Entries in e's nested table. */
+static inline size_t aemp__kv_count(const aemp_kv_t *e)
+{
+    return e->sub ? e->sub->used : 0;
+}
 
 /* The entry for key, or NULL. */
 aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len);

@@ -60,10 +60,10 @@ static aemp_msg_t *nodes_msg(void)
 static void member_add(const char *group, const char *port, const char *from)
 {
     aemp_kv_t *g = aemp__kv_put(&S.greg, group, strlen(group));
-    if (aemp__kv_get(&g->sub, port, strlen(port)))
+    if (aemp__kv_get(aemp__kv_sub_ro(g), port, strlen(port)))
         return;
     aemp_msg_t *node = aemp_valf("s", from);
-    aemp__kv_set(&g->sub, port, strlen(port), node);
+    aemp__kv_set(aemp__kv_sub(g), port, strlen(port), node);
     aemp_msg_unref(node);
     aemp_db_set(group, port, NULL);   /* the bridge into the 2.02 database */
     aemp__grp_changed(group);
@@ -72,9 +72,9 @@ static void member_add(const char *group, const char *port, const char *from)
 static void member_del(const char *group, const char *port)
 {
     aemp_kv_t *g = aemp__kv_get(&S.greg, group, strlen(group));
-    if (!g || !aemp__kv_del(&g->sub, port, strlen(port)))
+    if (!g || !aemp__kv_del(aemp__kv_sub(g), port, strlen(port)))
         return;
-    if (!g->sub.used)
+    if (!aemp__kv_count(g))
         aemp__kv_del(&S.greg, group, strlen(group));
     aemp_db_del(group, port);
     aemp__grp_changed(group);
@@ -91,7 +91,7 @@ static void node_members_drop(const char *node)
     while (aemp__kv_next(&S.greg, &gpos, &g)) {
         size_t ppos = 0;
         aemp_kv_t *p;
-        while (aemp__kv_next(&g->sub, &ppos, &p))
+        while (aemp__kv_next(aemp__kv_sub_ro(g), &ppos, &p))
             if (!strcmp(aemp_val_str(aemp_msg_root(p->val), NULL), node))
                 aemp_build_fmt(b, "s#s#", g->key, g->len, p->key, p->len);
     }
@@ -345,10 +345,10 @@ void aemp__global1_unreg(const char *group, const char *port)
 aemp_msg_t *aemp__global1_members(const char *group)
 {
     aemp_kv_t *g = aemp__kv_get(&S.greg, group, strlen(group));
-    if (!g || !g->sub.used)
+    if (!g || !aemp__kv_count(g))
         return NULL;
     aemp_build_t *b = aemp_build_new();
-    aemp__kv_build_map(b, &g->sub);
+    aemp__kv_build_map(b, aemp__kv_sub_ro(g));
     return aemp_build_root(b);
 }
 
