@@ -26,7 +26,8 @@
  * queue overflows (/proc/net/netstat) before and after.  Every process is
  * stopped by its PID; every wait is bounded.  $AEMP_BENCH_MESH_PERF=<prefix>
  * records a perf profile of seed1 per run (see perf_start);
- * $AEMP_BENCH_MESH_LOG=<level> sets every node's log level (default 1).
+ * $AEMP_BENCH_MESH_LOG=<level> sets every node's log level (default 1);
+ * $AEMP_BENCH_MESH_ONLY=all or one runs only that variant.
  */
 #include "mesh_scale.h"
 
@@ -668,17 +669,24 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret)
     S.secret = secret;
     S.nseeds = seeds < 2 ? 2 : seeds > MAX_SEEDS ? MAX_SEEDS : seeds;
     raise_fd_limit();
+    /* $AEMP_BENCH_MESH_ONLY=all or one: only that variant (to profile it) */
+    const char *only = getenv("AEMP_BENCH_MESH_ONLY");
+    int all = !only || strcmp(only, "one"), one = !only || strcmp(only, "all");
     int sizes[] = { 64, 256, 1024, 2048, 4096 };
     int nsizes = sizeof sizes / sizeof sizes[0], last = 0;
     for (int i = 0; i < nsizes && sizes[i] <= max; i++) {
         if (sizes[i] < min)
             continue;
-        run(sizes[i], 1);
-        run(sizes[i], 0);
+        if (all)
+            run(sizes[i], 1);
+        if (one)
+            run(sizes[i], 0);
         last = sizes[i];
     }
     if (max > last && max >= 16 && max >= min) {
-        run(max, 1);
-        run(max, 0);
+        if (all)
+            run(max, 1);
+        if (one)
+            run(max, 0);
     }
 }

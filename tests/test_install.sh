@@ -2,7 +2,8 @@
 # test_install.sh SOURCE_DIR BUILD_DIR - the installation: `cmake --install`
 # staged with DESTDIR puts every file under the prefix (programs, libraries,
 # headers, pkg-config and CMake packages, the module directory, man pages,
-# documents and examples); the installed aemp reports the version and the
+# documents and examples), the program and the library with full RELRO;
+# the installed aemp reports the version and the
 # module directory of that prefix; programs build against the staged
 # prefix with pkg-config and with find_package(libaemp CONFIG) and run;
 # an install into a prefix the build was not configured for is refused.
@@ -58,6 +59,11 @@ for f in bin/aemp "$LIBDIR/libaemp.so" "$LIBDIR/libaemp.so.0" "$LIBDIR/libaemp.a
     check "installed: $f" [ -f "$P/$f" ]
 done
 check "installed: the module directory" [ -d "$P/$LIBDIR/aemp/modules" ]
+# full RELRO: symbols bound at load, relocated data read-only afterwards
+for f in bin/aemp "$LIBDIR/libaemp.so"; do
+    check "$f: BIND_NOW" has "$(readelf -d "$P/$f")" BIND_NOW
+    check "$f: GNU_RELRO" has "$(readelf -l "$P/$f")" GNU_RELRO
+done
 check "nothing installed outside the prefix" [ -z "$(cd "$STAGE" && find . -type f | grep -v "^.$PREFIX/")" ]
 
 # ------------------------------------------------- the installed programs
