@@ -1251,9 +1251,6 @@ static int cd_key(cdec_t *d)
     return cd_done(d, cd_key_body(d));
 }
 
-/* Decode one item into the builder.  Recursion is bounded by the depth
- * limit (AEMP_MSG_MAX_DEPTH).  -1 on error.  The checks marked "scanner"
- * only fail on a trial: otherwise cbor_scan already refused such frames. */
 /* A container of at least this many elements makes room for them in the
  * builder at once (a snapshot of thousands of keys grows it once). */
 #define CD_RESERVE_FROM 32
@@ -1269,6 +1266,9 @@ static void cd_reserve(cdec_t *d, int map, uint64_t count)
     aemp__build_reserve(d->b, cells, left / 16 < cells ? left : cells * 16);
 }
 
+/* Decode one item into the builder.  Recursion is bounded by the depth
+ * limit (AEMP_MSG_MAX_DEPTH).  -1 on error.  The checks marked "scanner"
+ * only fail on a trial: otherwise cbor_scan already refused such frames. */
 static int cd_item_body(cdec_t *d)
 {
     unsigned major, ai;

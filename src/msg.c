@@ -386,7 +386,7 @@ void aemp__build_reserve(aemp_build_t *b, size_t cells, size_t heap)
     if (b->err)
         return;
     /* at least doubling, so that many reservations cost what doubling does */
-    if (cells < UINT32_MAX / 4 - b->ncells && b->ncells + cells > b->capcells) {
+    if (b->ncells < UINT32_MAX / 4 && cells < UINT32_MAX / 4 - b->ncells && b->ncells + cells > b->capcells) {
         size_t cap = b->ncells + cells, twice = (size_t)b->capcells * 2;
         b->capcells = (uint32_t)(cap > twice || twice >= UINT32_MAX / 2 ? cap : twice);
         b->cells = xrealloc(b->cells, (size_t)b->capcells * sizeof *b->cells);
