@@ -57,7 +57,12 @@ aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len)
 
 aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created)
 {
-    aemp_table_slot_t *s = aemp__table_slot(t, key, len, created);
+    return aemp__kv_put_new_h(t, key, len, (uint32_t)aemp__hash(key, len), created);
+}
+
+aemp_kv_t *aemp__kv_put_new_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created)
+{
+    aemp_table_slot_t *s = aemp__table_slot_h(t, key, len, h, created);
     if (!*created)
         return s->value;
     aemp_kv_t *e = calloc(1, offsetof(aemp_kv_t, key) + len + 1);
@@ -1442,11 +1447,12 @@ static void mirror_free(mirror_t *mi)
     free(mi);
 }
 
-/* Key e (its entry in the mirror) was set; created: it was not there. */
-static void mirror_touch_set(mirror_t *mi, aemp_kv_t *e, int created)
+/* Key e (its entry in the mirror, h the hash of its key) was set;
+ * created: it was not there. */
+static void mirror_touch_set(mirror_t *mi, aemp_kv_t *e, uint32_t h, int created)
 {
     int fresh;
-    aemp_table_slot_t *s = aemp__table_slot(&mi->touched, e->key, e->len, &fresh);
+    aemp_table_slot_t *s = aemp__table_slot_h(&mi->touched, e->key, e->len, h, &fresh);
     if (fresh) {
         s->key = e->key;   /* borrowed from the mirror's entry */
         s->value = touch_pack(e, (created ? 0 : TOUCH_WAS) | TOUCH_NOW);
@@ -1615,26 +1621,23 @@ static void mirror_schedule(mirror_t *mi)
     aemp__job_call_owned(report_job, free, family);
 }
 
-/* Keys a mirror update looks up ahead of the one it applies (see
- * aemp__table_prefetch): each key costs a cache miss in the mirror and one
- * in the touched table of a watcher among thousands of processes. */
-#define MIRROR_AHEAD 8
+/* Keys of a mirror update whose slots are loaded together before they
+ * are applied (aemp__table_load_first): each key costs a cache miss in
+ * the mirror of a watcher among thousands of processes, and in a batch
+ * those misses overlap. */
+#define MIRROR_BATCH 64
 
-/* Before key i of the map m is applied: prefetch the mirror's (and, if
- * track, the touched table's) slots of key i + MIRROR_AHEAD, and for
- * i = 0 those of the keys before it too. */
-static void mirror_prefetch(const mirror_t *mi, const aemp_val_t *m, size_t i, int track)
+/* The hashes of keys i .. i + n - 1 of the map m (0 for a key that is
+ * not a string) into h, and their slots in the mirror loaded. */
+static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, size_t n, uint32_t *h)
 {
-    size_t n = map_len(m);
-    for (size_t k = i ? i + MIRROR_AHEAD : 0; k <= i + MIRROR_AHEAD && k < n; k++) {
+    for (size_t k = 0; k < n; k++) {
         size_t klen;
-        const char *key = aemp_val_str(aemp_val_key(m, k), &klen);
-        if (!key)
-            continue;
-        aemp__table_prefetch(&mi->keys, key, klen);
-        if (track)
-            aemp__table_prefetch(&mi->touched, key, klen);
+        const char *key = aemp_val_str(aemp_val_key(m, i + k), &klen);
+        h[k] = key ? (uint32_t)aemp__hash(key, klen) : 0;
     }
+    uintptr_t sum = aemp__table_load_first(&mi->keys, h, n);
+    __asm__ volatile("" ::"r"(sum));   /* the loads are the point */
 }
 
 static void h_g_chg1(aemp_msg_t *args, void *unused)
@@ -1662,14 +1665,17 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
         aemp__kv_clear(&mi->keys);
     }
     aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
+    uint32_t h[MIRROR_BATCH];
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
-        mirror_prefetch(mi, snap, i, track);
+        size_t j = i % MIRROR_BATCH;
+        if (!j)
+            mirror_load(mi, snap, i, n - i < MIRROR_BATCH ? n - i : MIRROR_BATCH, h);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         int created;
-        aemp_kv_t *e = aemp__kv_put_new(&mi->keys, key, klen, &created);
+        aemp_kv_t *e = aemp__kv_put_new_h(&mi->keys, key, klen, h[j], &created);
         if (track)
-            mirror_touch_set(mi, e, created);
+            mirror_touch_set(mi, e, h[j], created);
         aemp_msg_unref(e->val);
         e->val = aemp_msg_copy_val(aemp_val_value(snap, i));
     }
@@ -1690,15 +1696,18 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
         return;
     /* the keys touched since the last report: a new table for each report */
     aemp__table_reserve(&mi->touched, map_len(set) + array_len(del));
+    uint32_t h[MIRROR_BATCH];
     for (size_t i = 0, n = map_len(set); i < n; i++) {
-        mirror_prefetch(mi, set, i, 1);
+        size_t j = i % MIRROR_BATCH;
+        if (!j)
+            mirror_load(mi, set, i, n - i < MIRROR_BATCH ? n - i : MIRROR_BATCH, h);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
         int created;   /* one look-up: the entry is made if it is new */
-        aemp_kv_t *e = aemp__kv_put_new(&mi->keys, key, klen, &created);
+        aemp_kv_t *e = aemp__kv_put_new_h(&mi->keys, key, klen, h[j], &created);
         if (!created && aemp_val_equal(aemp_msg_root(e->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
-        mirror_touch_set(mi, e, created);
+        mirror_touch_set(mi, e, h[j], created);
         aemp_msg_unref(e->val);
         e->val = aemp_msg_copy_val(aemp_val_value(set, i));
     }

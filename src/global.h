@@ -87,6 +87,9 @@ aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len);
 /* aemp__kv_put that tells whether it created the entry (*created = 1). */
 aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created);
 
+/* aemp__kv_put_new with the key's hash given: h = (uint32_t)aemp__hash(key, len). */
+aemp_kv_t *aemp__kv_put_new_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created);
+
 /* Set key's value to val (a reference is taken; NULL allowed), creating
  * the entry if needed; returns it. */
 aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t *val);

@@ -126,7 +126,11 @@ void *aemp__table_get(const aemp_table_t *t, const char *key, size_t len)
 
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created)
 {
-    uint32_t h = (uint32_t)aemp__hash(key, len);
+    return aemp__table_slot_h(t, key, len, (uint32_t)aemp__hash(key, len), created);
+}
+
+aemp_table_slot_t *aemp__table_slot_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created)
+{
     if (len > UINT32_MAX) {
         fprintf(stderr, "aemp: table key of %zu bytes\n", len);
         abort();
@@ -160,10 +164,13 @@ aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len
     return room;
 }
 
-void aemp__table_prefetch(const aemp_table_t *t, const char *key, size_t len)
+uintptr_t aemp__table_load_first(const aemp_table_t *t, const uint32_t *h, size_t n)
 {
+    uintptr_t sum = 0;
     if (t->cap)
-        __builtin_prefetch(&t->slots[(uint32_t)aemp__hash(key, len) & (t->cap - 1)], 1);
+        for (size_t i = 0; i < n; i++)   /* independent loads: their misses overlap */
+            sum += (uintptr_t)t->slots[h[i] & (t->cap - 1)].key;
+    return sum;
 }
 
 void aemp__table_reserve(aemp_table_t *t, size_t more)

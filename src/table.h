@@ -76,11 +76,17 @@ void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)
  * entry (slot->key, slot->value).  Valid until the next insert. */
 aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len, int *created);
 
-/* Start loading the slot where key's probe begins into the cache (no
- * effect on an empty table): a loop over many keys of a big table calls
- * it a few keys ahead of each look-up, so that the cache misses of
- * several keys overlap instead of following each other. */
-void aemp__table_prefetch(const aemp_table_t *t, const char *key, size_t len);
+/* aemp__table_slot with the key's hash given: h = (uint32_t)aemp__hash(key, len). */
+aemp_table_slot_t *aemp__table_slot_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created);
+
+/* Load the slot where the probe of each of n keys (their hashes h[0..n))
+ * begins, all in one go, and return a value of no meaning (it keeps the
+ * loads): a loop over many keys of a big table that other work pushed out
+ * of the caches calls it for a batch of keys before their look-ups, so
+ * that the cache misses of the batch overlap instead of following each
+ * other (a software prefetch a few keys ahead did not hide them).
+ * A table that grows meanwhile only makes the loads useless. */
+uintptr_t aemp__table_load_first(const aemp_table_t *t, const uint32_t *h, size_t n);
 
 /* Make room for `more` new entries, so that inserting them does not
  * grow the table step by step (one resize at most, now). */

@@ -124,6 +124,45 @@ static void slot_finds_or_creates(void **state)
     aemp__table_free(&t);
 }
 
+/* With the key's hash given, a slot is the one aemp__table_slot finds or
+ * makes, also across a resize in the middle of a batch whose first slots
+ * were loaded before it (the loads only go to waste); loading the first
+ * slots of an empty table or of no keys is safe. */
+static void slot_with_hash(void **state)
+{
+    aemp_table_t t = AEMP_TABLE_INIT;
+    static char owned[300][16];
+    uint32_t h[300] = { 0 };
+    int created;
+    aemp__table_load_first(&t, h, 0);
+    for (int i = 0; i < 300; i++) {
+        snprintf(owned[i], sizeof owned[i], "w%d#p%d", i, 7 * i);
+        h[i] = (uint32_t)aemp__hash(owned[i], strlen(owned[i]));
+    }
+    aemp__table_load_first(&t, h, 300);   /* no slots yet */
+    for (int b = 0; b < 300; b += 64) {
+        int n = 300 - b < 64 ? 300 - b : 64;
+        aemp__table_load_first(&t, h + b, (size_t)n);
+        for (int i = b; i < b + n; i++) {
+            aemp_table_slot_t *s = aemp__table_slot_h(&t, owned[i], strlen(owned[i]), h[i], &created);
+            assert_int_equal(created, 1);
+            s->value = owned[i];
+        }
+    }
+    assert_int_equal(t.used, 300);
+    assert_true(t.cap >= 512);   /* it grew under the batches */
+    for (int i = 0; i < 300; i++) {
+        char probe[16];
+        memcpy(probe, owned[i], sizeof probe);
+        aemp_table_slot_t *s = aemp__table_slot(&t, probe, strlen(probe), &created);
+        assert_int_equal(created, 0);
+        assert_ptr_equal(s->value, owned[i]);
+        assert_ptr_equal(aemp__table_slot_h(&t, probe, strlen(probe), h[i], &created), s);
+        assert_int_equal(created, 0);
+    }
+    aemp__table_free(&t);
+}
+
 /* A key behind a tombstone in its probe run is found, not made again in
  * the tombstone's place; a new key takes the first tombstone on its way. */
 static void slot_past_tombstones(void **state)
@@ -292,6 +331,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(put_get_replace_delete),
         cmocka_unit_test(iterate_and_delete),
         cmocka_unit_test(slot_finds_or_creates),
+        cmocka_unit_test(slot_with_hash),
         cmocka_unit_test(slot_past_tombstones),
         cmocka_unit_test(reserve_makes_room),
         cmocka_unit_test(hash_spreads_similar_keys),
