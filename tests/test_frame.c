@@ -1887,16 +1887,25 @@ static void cbor_features(void **state)
 }
 
 /* Containers large enough that the decoder makes room for them at once
- * (a snapshot's map of thousands of keys; many large maps in one array,
- * each reserving its own room): the message comes out the same whether
+ * (arrays that reserve after other cells were built; a snapshot's map of
+ * thousands of keys; many large maps in one array, each reserving its own
+ * room): the message comes out the same whether
  * the frame arrives at once, in 1000-byte chunks or one byte at a time,
  * and a count that claims more than the frame holds reserves no more
  * than the bytes at hand and only waits for the rest. */
 static void cbor_large_containers(void **state)
 {
     aemp_build_t *b = aemp_build_new();
-    aemp_build_map(b);
     char key[32];
+    /* small containers that reserve after other cells: room is made
+     * beyond what is built already */
+    for (int a = 0; a < 3; a++) {
+        aemp_build_array(b);
+        for (int i = 0; i < 40; i++)
+            aemp_build_int(b, a * 100 + i);
+        aemp_build_close(b);
+    }
+    aemp_build_map(b);
     for (int i = 0; i < 3000; i++) {
         snprintf(key, sizeof key, "w%d#port%d", i, i * 7);
         aemp_build_str(b, key);
