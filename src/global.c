@@ -1627,10 +1627,12 @@ static void mirror_schedule(mirror_t *mi)
  * those misses overlap. */
 #define MIRROR_BATCH 64
 
-/* The hashes of keys i .. i + n - 1 of the map m (0 for a key that is
- * not a string) into h, and their slots in the mirror loaded. */
-static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, size_t n, uint32_t *h)
+/* The hashes of the batch of keys of the map m that starts at key i (up
+ * to MIRROR_BATCH of them; 0 for a key that is not a string) into h, and
+ * their slots in the mirror loaded. */
+static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, uint32_t *h)
 {
+    size_t n = map_len(m) - i < MIRROR_BATCH ? map_len(m) - i : MIRROR_BATCH;
     for (size_t k = 0; k < n; k++) {
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(m, i + k), &klen);
@@ -1669,7 +1671,7 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         size_t j = i % MIRROR_BATCH;
         if (!j)
-            mirror_load(mi, snap, i, n - i < MIRROR_BATCH ? n - i : MIRROR_BATCH, h);
+            mirror_load(mi, snap, i, h);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         int created;
@@ -1700,7 +1702,7 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     for (size_t i = 0, n = map_len(set); i < n; i++) {
         size_t j = i % MIRROR_BATCH;
         if (!j)
-            mirror_load(mi, set, i, n - i < MIRROR_BATCH ? n - i : MIRROR_BATCH, h);
+            mirror_load(mi, set, i, h);
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
         int created;   /* one look-up: the entry is made if it is new */
