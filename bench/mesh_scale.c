@@ -27,9 +27,16 @@
  * stopped by its PID; every wait is bounded.  $AEMP_BENCH_MESH_PERF=<prefix>
  * records a perf profile of seed1 per run (see perf_start);
  * $AEMP_BENCH_MESH_LOG=<level> sets every node's log level (default 1);
- * $AEMP_BENCH_MESH_ONLY=all or one runs only that variant.
+ * $AEMP_BENCH_MESH_ONLY=all, one or ceiling runs only that variant.
+ *
+ * After each run with every worker watching, the same storm in bare TCP
+ * (mesh_ceiling.c: one seed, N workers that send their entry and count
+ * the distinct entries they receive, the same fan-out rule, nothing else)
+ * as RESULT scale_ceiling_*: what the communication alone costs here.
  */
 #include "mesh_scale.h"
+
+#include "mesh_ceiling.h"
 
 #include <aemp.h>
 
@@ -654,6 +661,51 @@ static void run(int n, int all)
     free(pids);
 }
 
+/* The same join storm in bare TCP (mesh_ceiling.c): one seed, n workers
+ * that each send their entry and count the distinct entries they get.
+ * RESULT scale_ceiling_<what>_<n>, times from the last fork as in run(),
+ * and the machine's CPU and faults from the first fork to agreement. */
+static void run_ceiling(int n)
+{
+    int rep[2];
+    if (pipe(rep) < 0)
+        abort();
+    collect_t c = { .n = n, .fd = rep[0] };
+    for (int s = 0; s < 4; s++)
+        c.t[s] = calloc((size_t)n + 1, sizeof(double));
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    int port;
+    pid_t seed = mesh_ceiling_seed(n, rep[1], rep[0], &port);
+    double t0 = wall(), busy0 = machine_busy();
+    long faults0 = machine_faults();
+    for (int i = 0; i < n; i++)
+        pids[i] = mesh_ceiling_worker(port, i, n, rep[1], rep[0]);
+    double tstart = wall(), limit = 30 + n / 20.0;
+    collect_until(&c, have_count, &(want_t){ 3, 1 }, limit);
+    collect_until(&c, have_count, &(want_t){ 0, n }, limit);
+    double busy1 = machine_busy();
+    long faults1 = machine_faults();
+    printf("RESULT scale_ceiling_start_%d %.3f s\n", n, tstart - t0);
+    printf("RESULT scale_ceiling_join_%d %.3f s\n", n, latest(&c, 3, tstart));
+    printf("RESULT scale_ceiling_agree_%d %.3f s\n", n, c.count[0] >= n ? latest(&c, 0, tstart) : -1);
+    printf("RESULT scale_ceiling_agree_median_%d %.3f s\n", n, median(&c, 0, tstart));
+    printf("RESULT scale_ceiling_machine_cpu_%d %.3f s\n", n, busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1);
+    printf("RESULT scale_ceiling_machine_faults_%d %ld count\n", n,
+           faults0 >= 0 && faults1 >= 0 ? faults1 - faults0 : -1);
+    fflush(stdout);
+    kill(seed, SIGTERM);
+    for (int i = 0; i < n; i++)
+        kill(pids[i], SIGTERM);
+    bu_reap(seed, 5);
+    for (int i = 0; i < n; i++)
+        bu_reap(pids[i], 5);
+    close(rep[0]);
+    close(rep[1]);
+    for (int s = 0; s < 4; s++)
+        free(c.t[s]);
+    free(pids);
+}
+
 /* Room for every process's descriptors: the soft fd limit up to the hard. */
 static void raise_fd_limit(void)
 {
@@ -669,9 +721,13 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret)
     S.secret = secret;
     S.nseeds = seeds < 2 ? 2 : seeds > MAX_SEEDS ? MAX_SEEDS : seeds;
     raise_fd_limit();
-    /* $AEMP_BENCH_MESH_ONLY=all or one: only that variant (to profile it) */
+    /* $AEMP_BENCH_MESH_ONLY=all, one or ceiling: only that variant (to
+     * profile it) */
     const char *only = getenv("AEMP_BENCH_MESH_ONLY");
-    int all = !only || strcmp(only, "one"), one = !only || strcmp(only, "all");
+    if (only && !*only)
+        only = NULL;
+    int all = !only || !strcmp(only, "all"), one = !only || !strcmp(only, "one");
+    int ceiling = !only || !strcmp(only, "ceiling");
     int sizes[] = { 64, 256, 1024, 2048, 4096 };
     int nsizes = sizeof sizes / sizeof sizes[0], last = 0;
     for (int i = 0; i < nsizes && sizes[i] <= max; i++) {
@@ -679,6 +735,8 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret)
             continue;
         if (all)
             run(sizes[i], 1);
+        if (ceiling)
+            run_ceiling(sizes[i]);
         if (one)
             run(sizes[i], 0);
         last = sizes[i];
@@ -686,6 +744,8 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret)
     if (max > last && max >= 16 && max >= min) {
         if (all)
             run(max, 1);
+        if (ceiling)
+            run_ceiling(max);
         if (one)
             run(max, 0);
     }
