@@ -203,6 +203,7 @@ static void on_ctl(EV_P_ ev_io *w, int revents)
 static void node_main(const char *id, const char *bind, int index, int watch, int phase)
 {
     bu_child_safety();
+    aemp_tune_malloc();   /* as the aemp tool does */
     S.index = index;
     S.phase = phase;
     aemp_set_log_level(getenv("AEMP_BENCH_MESH_LOG") ? atoi(getenv("AEMP_BENCH_MESH_LOG")) : 1);

@@ -111,6 +111,19 @@ int aemp_node_of(const char *id, char *buf, size_t size);
 /* 1 if the port (or node) ID names this node, else 0. */
 int aemp_port_is_local(const char *id);
 
+/* Ask glibc's malloc to keep freed blocks of up to 1 MiB in the heap for
+ * reuse (mmap threshold 1 MiB, trim threshold 2 MiB) instead of returning
+ * every block of 128 KiB or more to the kernel at once: a process that
+ * reads large frames -- a watcher's snapshot of a family of thousands of
+ * keys -- then lays its mirror into memory the kernel already gave it
+ * instead of fresh pages, each of which costs a page fault.  glibc tunes
+ * itself this way after the first such block is freed; this does it from
+ * the start, which matters for many nodes starting at once (see
+ * docs/scaling.md).  A process-wide policy: libaemp never sets it itself;
+ * the aemp tool calls this.  Returns 0, or AEMP_EIO if malloc is not
+ * glibc's or refused. */
+int aemp_tune_malloc(void);
+
 /* ---------------------------------------------------------------- ports */
 
 /* A receive callback: msg is the whole message (tag callbacks too: element

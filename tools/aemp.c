@@ -328,6 +328,7 @@ static int print_version(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    aemp_tune_malloc();   /* a node's large frames reuse the heap (aemp.h) */
     if (argc < 2) {
         cli_usage(stderr);
         return CLI_USAGE;
