@@ -601,13 +601,27 @@ static void send_snapshots(void)
     aemp__kv_clear(&wait);
 }
 
+/* The libaemp global nodes that are up, this one included: they feed
+ * the subscribers of a family in shares and spend its fan-out budget
+ * together (a Perl global node sends every change as it comes). */
+static size_t fanout_share(void)
+{
+    size_t n = 1, pos = 0;
+    aemp_kv_t *node;
+    while (aemp__kv_next(&G.globals, &pos, &node))
+        n += !is_self(node->key) && aemp_node_is_up(node->key) == 1 && aemp__node_is_libaemp(node->key);
+    return n;
+}
+
 /* Seconds between two g_chg2 of a family: what the last one cost the
  * network, each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key its
  * report handles -- the keys of that g_chg2, or every key of the family
  * for a subscriber whose reports copy the family (g_mon_cost: a libaemp
  * aemp_db_mon or grp_mon; a Perl callback gets its mirror by reference)
- * -- up to FANOUT_MAX_DELAY: the fan-out of a family in a storm takes
- * about one CPU of the network. */
+ * -- times the libaemp global nodes that share the fan-out, up to
+ * FANOUT_MAX_DELAY: the fan-out of a family in a storm takes about one
+ * CPU of the network, however its subscribers are spread over the global
+ * nodes (each spends its share, subs_i / (share x subs_i) of it). */
 static double fanout_interval(const outbox_t *ob)
 {
     aemp_table_t *subs = subscribers_of(ob->family, ob->len);
@@ -618,6 +632,7 @@ static double fanout_interval(const outbox_t *ob)
     double size = f ? (double)aemp__kv_count(f) : 0, costly = c ? (double)aemp__kv_count(c) : 0;
     double t = (double)subs->used * FANOUT_WAKE
                + FANOUT_PER_KEY * (costly * size + ((double)subs->used - costly) * (double)ob->sent_keys);
+    t *= (double)fanout_share();
     return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
 }
 
@@ -632,10 +647,11 @@ static size_t sets_size(const aemp_table_t *sets)
 }
 
 /* See global.h. */
-void aemp__global_gauges(size_t *subscriptions, size_t *costly)
+void aemp__global_gauges(size_t *subscriptions, size_t *costly, size_t *share)
 {
     *subscriptions = sets_size(&G.subscribers);
     *costly = sets_size(&G.costly);
+    *share = aemp_is_global() ? fanout_share() : 0;
 }
 
 /* Take node out of the set of family in sets (family -> set of node

@@ -28,10 +28,11 @@ int aemp__seed_is_node(const char *node);
 /* The dialect of the connection to node (AEMP_DIALECT_*), 0 if none. */
 unsigned aemp__node_dialect(const char *node);
 
-/* On a global node: how many (node, family) subscriptions it feeds, and
- * how many of them copy the whole family at each report (g_mon_cost);
- * 0 and 0 elsewhere (aemp_stats). */
-void aemp__global_gauges(size_t *subscriptions, size_t *costly);
+/* On a global node: how many (node, family) subscriptions it feeds, how
+ * many of them copy the whole family at each report (g_mon_cost), and
+ * how many libaemp global nodes that are up (itself included) share the
+ * fan-out budget; 0, 0 and 0 elsewhere (aemp_stats). */
+void aemp__global_gauges(size_t *subscriptions, size_t *costly, size_t *share);
 
 /* 1 if node is this node or is connected and its greeting names libaemp
  * as its provider (so it understands libaemp's own requests), else 0. */

@@ -72,12 +72,14 @@ aemp_msg_t *aemp_stats(void)
     aemp_build_uint(b, aemp__g.monitors.used);
     aemp_build_str(b, "fibers");
     aemp_build_uint(b, aemp_fiber_count());
-    size_t subs, costly;
-    aemp__global_gauges(&subs, &costly);
+    size_t subs, costly, share;
+    aemp__global_gauges(&subs, &costly, &share);
     aemp_build_str(b, "db_subscriptions");
     aemp_build_uint(b, subs);
     aemp_build_str(b, "db_subscriptions_full");
     aemp_build_uint(b, costly);
+    aemp_build_str(b, "db_fanout_share");
+    aemp_build_uint(b, share);
     aemp_build_str(b, "log_level");
     aemp_build_uint(b, (uint64_t)aemp_log_level());
     for (int i = 0; i < AEMP_STAT_COUNT; i++) {

@@ -390,6 +390,15 @@ static void master_learns_report_cost(void **state)
     view_clear();
 }
 
+/* Both seeds are libaemp global nodes that see each other up: each
+ * counts two nodes sharing the fan-out budget, so each spaces its g_chg2
+ * of a family by twice what its own subscribers cost (and the network's
+ * watchers get as many as from one global node feeding them all). */
+static void fanout_budget_is_shared_by_the_seeds(void **state)
+{
+    assert_true(wait_seeds_stat("db_fanout_share", 4));
+}
+
 /* Wait (bounded) until the view holds every key of keys[0..n). */
 static int wait_keys(const char *const *keys, int n, double seconds)
 {
@@ -758,6 +767,7 @@ int main(void)
         cmocka_unit_test(values_and_deletes_propagate),
         cmocka_unit_test(changes_only_monitor),
         cmocka_unit_test(master_learns_report_cost),
+        cmocka_unit_test(fanout_budget_is_shared_by_the_seeds),
         cmocka_unit_test(bytes_and_uint64_survive),
         cmocka_unit_test(large_fanout_arrives_whole),
         cmocka_unit_test(group_reg_from_this_node),
