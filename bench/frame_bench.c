@@ -13,6 +13,12 @@
  *   RESULT frame_cbor_roundtrip <n> msgs/s
  *   RESULT frame_json_decode <n> msgs/s
  *   RESULT frame_cbor_decode <n> msgs/s
+ * and decodes database updates ["", "g_chg2", "scale", {port ID: null
+ * ...}, []] of 4, 64 and 4096 keys, each as encoded (straight into its
+ * message, by levels) and with a tag on the whole frame (which takes the
+ * decoder's general way, through the builder), in the same run:
+ *   RESULT frame_cbor_nested_<k> <n> keys/s
+ *   RESULT frame_cbor_nested_builder_<k> <n> keys/s
  * Usage: frame_bench [count]   (default 1000000)
  */
 #include <stdint.h>
@@ -117,6 +123,57 @@ static double run_decode(aemp_framing_t f, long count)
     return bad || got != count ? -1 : (double)count / dt;
 }
 
+/* Decode frames ["", "g_chg2", "scale", {key: null ...}, []] of `keys`
+ * port IDs, `tagged`: with a tag on the whole frame, for about `total`
+ * keys in all, from buffers of about 1 MiB; returns keys per second, or
+ * -1 if a frame did not come out whole. */
+static double run_nested(int keys, int tagged, long total)
+{
+    aemp_build_t *b = aemp_build_new();
+    char key[40];
+    aemp_build_str(b, "g_chg2");
+    aemp_build_str(b, "scale");
+    aemp_build_map(b);
+    for (int i = 0; i < keys; i++) {
+        snprintf(key, sizeof key, "w%d#Ab3xYz9Qa%d", i, i);
+        aemp_build_str(b, key);
+        aemp_build_null(b);
+    }
+    aemp_build_close(b);
+    aemp_build_array(b);
+    aemp_build_close(b);
+    aemp_msg_t *m = aemp_build_msg(b);
+    aemp_buf_t one = AEMP_BUF_INIT, wire = AEMP_BUF_INIT;
+    if (tagged)
+        aemp__buf_append(&one, "\xd9\xd9\xf7", 3);   /* self-described CBOR */
+    aemp__frame_encode(AEMP_FRAMING_CBOR, &one, "", 0, m);
+    long per = (long)((1 << 20) / one.len) + 1;
+    for (long i = 0; i < per; i++)
+        aemp__buf_append(&wire, one.data, one.len);
+    aemp_frame_reader_t r;
+    aemp__frame_reader_init(&r, AEMP_FRAMING_CBOR, 16 * 1024 * 1024);
+    long frames = 0, bad = 0, want = total / keys + 1;
+    double t0 = now();
+    while (frames < want) {
+        aemp_buf_t in = AEMP_BUF_INIT;
+        aemp__buf_append(&in, wire.data, wire.len);
+        aemp_frame_t fr;
+        while (aemp__frame_next(&r, &in, &fr) == 1) {
+            bad += aemp_val_len(aemp_msg_at(fr.msg, 2)) != (size_t)keys;
+            aemp_msg_unref(fr.msg);
+            frames++;
+        }
+        bad += aemp__buf_used(&in) != 0;
+        aemp__buf_free(&in);
+    }
+    double dt = now() - t0;
+    aemp__frame_reader_free(&r);
+    aemp__buf_free(&one);
+    aemp__buf_free(&wire);
+    aemp_msg_unref(m);
+    return bad ? -1 : (double)frames * keys / dt;
+}
+
 int main(int argc, char **argv)
 {
     long count = argc > 1 ? atol(argv[1]) : 1000000;
@@ -134,5 +191,15 @@ int main(int argc, char **argv)
     printf("RESULT frame_cbor_roundtrip %.0f msgs/s\n", c);
     printf("RESULT frame_json_decode %.0f msgs/s\n", jd);
     printf("RESULT frame_cbor_decode %.0f msgs/s\n", cd);
+    static const int sizes[] = { 4, 64, 4096 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        double lv = run_nested(sizes[i], 0, 4 * count), bl = run_nested(sizes[i], 1, 4 * count);
+        if (lv < 0 || bl < 0) {
+            fprintf(stderr, "frame_bench: nested frames did not decode whole\n");
+            return 1;
+        }
+        printf("RESULT frame_cbor_nested_%d %.0f keys/s\n", sizes[i], lv);
+        printf("RESULT frame_cbor_nested_builder_%d %.0f keys/s\n", sizes[i], bl);
+    }
     return 0;
 }

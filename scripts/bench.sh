@@ -55,4 +55,8 @@ END {
     ratio("ratio_remote_rtt_vs_tcp", "remote_rtt_median_cbor", "tcp_rtt_median")
     ratio("ratio_remote_rtt_vs_tcp_1cpu", "remote_rtt_median_cbor_1cpu", "tcp_rtt_median_1cpu")
     ratio("ratio_remote_spawn_vs_erlang", "remote_spawn_cbor", "erlang_spawn")
+    ratio("ratio_cbor_nested_levels_vs_builder_4096", "frame_cbor_nested_4096", "frame_cbor_nested_builder_4096")
+    # the machine CPU of a join storm against the same storm in bare TCP
+    # (lower is better; bench_mesh scale 4096 for the large one)
+    ratio("ratio_scale_cpu_vs_bare_tcp_256", "scale_machine_cpu_256", "scale_ceiling_machine_cpu_256")
 }' "$out"

@@ -2180,6 +2180,160 @@ static int cbor_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t
     return kind;
 }
 
+/* ---------------------------------------------------- CBOR by levels
+ *
+ * A nested CBOR frame of definite lengths goes straight into its message
+ * too, in two passes over its bytes and without the builder: a message's
+ * cells are stored level by level (the root, then every element of the
+ * root, then the children of those in order, ...; a container's children
+ * are contiguous), and the cells of one level come in the order a walk of
+ * the frame meets them.  So the first pass counts the cells of each level
+ * and the heap bytes, the message is allocated at its exact size, and the
+ * second pass writes each cell at the next free place of its level.  A
+ * snapshot of thousands of keys then costs its message once, not a
+ * builder and a copy of it.  Only what this handles simply: element 0 a
+ * definite string (the destination), definite arrays and maps, map keys
+ * that are strings, scalars, at most LEVELS_MAX levels below the root;
+ * anything else (tags, indefinite lengths, integer keys, deeper nesting,
+ * an error, bytes that end early) is NOT_FLAT and takes the builder's way,
+ * which decides and reports as it always did. */
+#define LEVELS_MAX 16
+
+typedef struct levels {
+    const uint8_t *end;
+    uint32_t count[LEVELS_MAX + 1];   /* cells at each level (1: the root's elements) */
+    uint32_t next[LEVELS_MAX + 2];    /* second pass: the next free cell of each level */
+    size_t heap;                      /* string bytes with their NULs */
+    int deepest;
+    val_t *cells;                     /* second pass: the message's cells */
+    char *h;                          /* second pass: the next free heap byte */
+} levels_t;
+
+/* First pass: count the item at *q (at `level`) and what it holds; *q
+ * moves past it.  -1 for anything the levels do not handle.  key: the
+ * item is a map key (a string only). */
+static int lv_count(levels_t *L, const uint8_t **q, int level, int key)
+{
+    unsigned major = 0, ai = 0;
+    uint64_t val = 0;
+    size_t hl = cb_parse_head(*q, L->end, &major, &ai, &val);
+    if (!hl || ai == 31 || level > LEVELS_MAX || L->count[level] == UINT32_MAX)
+        return -1;
+    if (major >= 2 && major <= 5 && val > UINT32_MAX)
+        return -1;   /* a cell holds a length or count in 32 bits */
+    *q += hl;
+    L->count[level]++;
+    if (level > L->deepest)
+        L->deepest = level;
+    if (major == 2 || major == 3) {
+        if (val > (uint64_t)(L->end - *q))
+            return -1;
+        *q += val;
+        L->heap += (size_t)val + 1;
+        return 0;
+    }
+    if (key)
+        return -1;
+    if (major == 4 || major == 5) {
+        uint64_t items = major == 5 ? 2 * val : val;
+        if (val > (uint64_t)(L->end - *q) || items > (uint64_t)(L->end - *q))
+            return -1;   /* every item takes a byte at least */
+        for (uint64_t i = 0; i < items; i++)
+            if (lv_count(L, q, level + 1, major == 5 && !(i & 1)) < 0)
+                return -1;
+        return 0;
+    }
+    val_t c;
+    return cb_scalar(major, ai, val, &c);   /* a tag (6) or an odd simple value: -1 */
+}
+
+/* Second pass over what lv_count accepted: write the item at *q into the
+ * next cell of its level. */
+static void lv_place(levels_t *L, const uint8_t **q, int level)
+{
+    unsigned major = 0, ai = 0;
+    uint64_t val = 0;
+    size_t hl = cb_parse_head(*q, L->end, &major, &ai, &val);
+    *q += hl;
+    uint32_t at = L->next[level]++;
+    val_t *c = &L->cells[at];
+    switch (major) {
+    case 2:
+    case 3: {
+        size_t len = (size_t)val;
+        aemp__cell_set(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (uint32_t)len, 0);
+        memcpy(L->h, *q, len);
+        L->h[len] = 0;
+        c->v.off = (uint64_t)(L->h - (char *)c);
+        L->h += len + 1;
+        *q += len;
+        return;
+    }
+    case 4:
+    case 5: {
+        aemp__cell_set(c, major == 4 ? AEMP_T_ARRAY : AEMP_T_MAP, (uint32_t)val, L->next[level + 1] - at);
+        for (uint64_t i = 0, items = major == 5 ? 2 * val : val; i < items; i++)
+            lv_place(L, q, level + 1);
+        return;
+    }
+    default:
+        cb_scalar(major, ai, val, c);
+    }
+}
+
+/* Decode the CBOR frame at p[0..*n) by levels if it can be: *n gets its
+ * length, element 0 goes to r->dest (its length in *destlen), the message
+ * to *out.  FRAME_DEST, or NOT_FLAT. */
+static int cbor_levels(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
+                       aemp_msg_t **out)
+{
+    const uint8_t *q = p, *end = p + *n;
+    unsigned major, ai;
+    uint64_t count, dlen;
+    size_t hl = cb_parse_head(q, end, &major, &ai, &count);
+    if (!hl || major != 4 || ai == 31 || count < 2)
+        return NOT_FLAT;
+    q += hl;
+    hl = cb_parse_head(q, end, &major, &ai, &dlen);
+    if (!hl || (major != 2 && major != 3) || ai == 31 || dlen > (uint64_t)(end - q - hl))
+        return NOT_FLAT;
+    const uint8_t *dest = q + hl, *first = dest + dlen;
+    levels_t L;
+    memset(L.count, 0, sizeof L.count);
+    L.end = end;
+    L.heap = 0;
+    L.deepest = 0;
+    q = first;
+    for (uint64_t k = 1; k < count; k++)
+        if (lv_count(&L, &q, 1, 0) < 0)
+            return NOT_FLAT;
+    size_t cells = 0;
+    for (int l = 1; l <= L.deepest; l++)
+        cells += L.count[l];
+    if (L.heap > UINT32_MAX)
+        return NOT_FLAT;
+    aemp_msg_t *m = aemp__msg_new_flat(cells, L.heap);
+    char *o = m ? dest_room(r, (size_t)dlen) : NULL;
+    if (!o) {
+        aemp_msg_unref(m);
+        return NOT_FLAT;
+    }
+    m->cells[0].n = L.count[1];   /* the root's elements; their children follow */
+    L.next[1] = 1;
+    for (int l = 1; l <= L.deepest; l++)
+        L.next[l + 1] = L.next[l] + L.count[l];
+    L.cells = m->cells;
+    L.h = (char *)(m->cells + 1 + cells);
+    for (const uint8_t *w = first; w < q;)
+        lv_place(&L, &w, 1);
+    memcpy(o, dest, (size_t)dlen);
+    o[dlen] = 0;
+    *out = m;
+    *destlen = (size_t)dlen;
+    *n = (size_t)(q - p);
+    return FRAME_DEST;
+}
+
 /* Decode the JSON frame at p[0..*n) (from its '[' on) if it is flat, as
  * cbor_flat does.  FRAME_DEST, or NOT_FLAT. */
 static int json_flat(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *destlen,
@@ -2263,6 +2417,10 @@ static int decode(aemp_frame_reader_t *r, const uint8_t *p, size_t *n, size_t *d
     size_t fn = *n;
     aemp_msg_t *m = NULL;
     int kind = json ? json_flat(r, p, &fn, destlen, &m) : cbor_flat(r, p, &fn, destlen, &m);
+    if (kind == NOT_FLAT && !json) {
+        fn = *n;
+        kind = cbor_levels(r, p, &fn, destlen, &m);
+    }
     if (kind != NOT_FLAT) {
         if (trial || fn == *n) { /* (a scanned frame ends where it ends) */
             *n = fn;

@@ -1183,17 +1183,30 @@ static void json_special_bytes_everywhere(void **state)
     }
 }
 
+/* A message of one element nested `depth` arrays deep, around a 1. */
+static aemp_msg_t *deep_msg(int depth)
+{
+    aemp_build_t *b = aemp_build_new();
+    for (int i = 0; i < depth; i++)
+        aemp_build_array(b);
+    aemp_build_int(b, 1);
+    for (int i = 0; i < depth; i++)
+        aemp_build_close(b);
+    return aemp_build_msg(b);
+}
+
 /* The reader keeps no builder between frames: it gives it back to msg.c
  * (which trims a big one) after every frame, so that idle connections
  * hold no builder storage; its destination buffer shrinks again after a
- * big frame.  (The messages are nested: flat ones take no builder.) */
+ * big frame.  (The messages are nested deeper than CBOR's decoding by
+ * levels goes: flat ones and shallower ones take no builder.) */
 static void reader_memory(void **state)
 {
     for (int f = AEMP_FRAMING_JSON; f <= AEMP_FRAMING_CBOR; f++) {
         size_t n = 100000;
         char *big = malloc(n);
         memset(big, 'd', n);
-        aemp_msg_t *small = aemp_msgf("[i]", 1);
+        aemp_msg_t *small = deep_msg(20);   /* beyond the levels: the builder's */
         aemp_buf_t in = AEMP_BUF_INIT;
         aemp__frame_encode((aemp_framing_t)f, &in, "p", 1, small);
         aemp__frame_encode((aemp_framing_t)f, &in, big, n, small);
@@ -1927,18 +1940,25 @@ static void cbor_large_containers(void **state)
     }
     aemp_build_close(b);
     aemp_msg_t *vals = aemp_build_msg(b);
-    aemp_buf_t out = AEMP_BUF_INIT;
-    aemp__frame_encode(AEMP_FRAMING_CBOR, &out, "port", 4, vals);
-    const size_t chunks[] = { out.len, 1000, 1 };
-    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        fc_frames_t l;
-        decode_all(AEMP_FRAMING_CBOR, out.data, out.len, chunks[c], NULL, NULL, 0, &l);
-        assert_int_equal(l.n, 1);
-        assert_string_equal(l.v[0].dest, "port");
-        assert_val_eq(aemp_msg_root(l.v[0].msg), aemp_msg_root(vals));
-        fc_frames_free(&l);
+    /* as encoded (decoded by levels), and with a tag on the whole frame
+     * (which the levels leave to the builder, whose reservations this
+     * tests) */
+    for (int tagged = 0; tagged < 2; tagged++) {
+        aemp_buf_t out = AEMP_BUF_INIT;
+        if (tagged)
+            aemp__buf_append(&out, "\xd9\xd9\xf7", 3);   /* self-described CBOR */
+        aemp__frame_encode(AEMP_FRAMING_CBOR, &out, "port", 4, vals);
+        const size_t chunks[] = { out.len, 1000, 1 };
+        for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+            fc_frames_t l;
+            decode_all(AEMP_FRAMING_CBOR, out.data, out.len, chunks[c], NULL, NULL, 0, &l);
+            assert_int_equal(l.n, 1);
+            assert_string_equal(l.v[0].dest, "port");
+            assert_val_eq(aemp_msg_root(l.v[0].msg), aemp_msg_root(vals));
+            fc_frames_free(&l);
+        }
+        aemp__buf_free(&out);
     }
-    aemp__buf_free(&out);
     aemp_msg_unref(vals);
 
     /* counts that claim more than the bytes at hand: a map of 2^20 pairs
@@ -2224,11 +2244,98 @@ static aemp_msg_t *decode_flat(aemp_framing_t f, const void *p, size_t len, int 
     return fr.msg;
 }
 
+/* Cells and heap bytes of v and all it holds. */
+static void val_size(const aemp_val_t *v, size_t *cells, size_t *heap)
+{
+    size_t len;
+    ++*cells;
+    if (aemp_val_str(v, &len))
+        *heap += len + 1;
+    aemp_type_t t = aemp_val_type(v);
+    for (size_t i = 0, n = t == AEMP_T_ARRAY || t == AEMP_T_MAP ? aemp_val_len(v) : 0; i < n; i++) {
+        if (aemp_val_type(v) == AEMP_T_MAP) {
+            val_size(aemp_val_key(v, i), cells, heap);
+            val_size(aemp_val_value(v, i), cells, heap);
+        } else {
+            val_size(aemp_val_at(v, i), cells, heap);
+        }
+    }
+}
+
+/* Nested CBOR frames of definite lengths with string keys decode by
+ * levels, without the builder, into a message of exactly their size,
+ * whole or a byte at a time, the same values as were encoded; what the
+ * levels leave alone (deeper nesting, integer keys, a tag, an indefinite
+ * length, a count the bytes cannot hold) takes the builder's way. */
+static void cbor_level_frames(void **state)
+{
+    for (int k = 0; k < 3000; k++) {
+        aemp_build_t *b = aemp_build_new();
+        for (unsigned i = 0, n = 1 + (unsigned)(rnd() % 5); i < n; i++)
+            gen_val(b, 5);
+        aemp_msg_t *m = aemp_build_msg(b);
+        aemp_buf_t buf = AEMP_BUF_INIT;
+        aemp__frame_encode(AEMP_FRAMING_CBOR, &buf, "dest", 4, m);
+        int built;
+        aemp_msg_t *got = decode_flat(AEMP_FRAMING_CBOR, buf.data, buf.len, &built);
+        assert_false(built);
+        assert_val_eq(aemp_msg_root(got), aemp_msg_root(m));
+        size_t cells = 0, heap = 0;
+        val_size(aemp_msg_root(got), &cells, &heap);
+        assert_int_equal(aemp__msg_size(got), sizeof(aemp_msg_t) + cells * 16 + heap);
+        if (k < 100) {   /* a byte at a time: the scanner first, then the levels */
+            fc_frames_t l;
+            decode_all(AEMP_FRAMING_CBOR, buf.data, buf.len, 1, NULL, NULL, 0, &l);
+            assert_int_equal(l.n, 1);
+            assert_val_eq(aemp_msg_root(l.v[0].msg), aemp_msg_root(m));
+            fc_frames_free(&l);
+        }
+        aemp_msg_unref(got);
+        aemp_msg_unref(m);
+        aemp__buf_free(&buf);
+    }
+
+    /* deeper than the levels go: the builder, the same value */
+    aemp_msg_t *deep = deep_msg(40);
+    aemp_buf_t buf = AEMP_BUF_INIT;
+    aemp__frame_encode(AEMP_FRAMING_CBOR, &buf, "dest", 4, deep);
+    int built;
+    aemp_msg_t *got = decode_flat(AEMP_FRAMING_CBOR, buf.data, buf.len, &built);
+    assert_true(built);
+    assert_val_eq(aemp_msg_root(got), aemp_msg_root(deep));
+    aemp_msg_unref(got);
+    aemp_msg_unref(deep);
+    aemp__buf_free(&buf);
+
+    /* an integer key, a tagged element, an indefinite array inside */
+    static const uint8_t intkey[] = { 0x82, 0x64, 'd', 'e', 's', 't', 0xa1, 0x07, 0x61, 'a' };
+    got = decode_flat(AEMP_FRAMING_CBOR, intkey, sizeof intkey, &built);
+    assert_true(built);
+    assert_string_equal(aemp_val_str(aemp_val_get(aemp_msg_at(got, 0), "7"), NULL), "a");
+    aemp_msg_unref(got);
+    static const uint8_t tagged[] = { 0x82, 0x64, 'd', 'e', 's', 't', 0x81, 0xc1, 0x05 };
+    got = decode_flat(AEMP_FRAMING_CBOR, tagged, sizeof tagged, &built);
+    assert_true(built);
+    assert_msg_eq(got, aemp_msgf("[i]", 5));
+    aemp_msg_unref(got);
+    static const uint8_t indef[] = { 0x82, 0x64, 'd', 'e', 's', 't', 0x9f, 0x01, 0x02, 0xff };
+    got = decode_flat(AEMP_FRAMING_CBOR, indef, sizeof indef, &built);
+    assert_true(built);
+    assert_msg_eq(got, aemp_msgf("[ii]", 1, 2));
+    aemp_msg_unref(got);
+
+    /* a nested count larger than the frame: the rest is waited for */
+    static const uint8_t lying[] = { 0x82, 0x64, 'd', 'e', 's', 't', 0x99, 0x03, 0xe8, 0x01, 0x02 };
+    char err[160];
+    assert_int_equal(feed(AEMP_FRAMING_CBOR, 0, lying, sizeof lying, err, sizeof err), 0);
+}
+
 /* Frames of a destination and scalars and strings only (what almost all
  * traffic is) decode straight into their message with no builder, up to
  * 64 elements; the same values, in both framings, as the builder gives
- * (the same frame with a nested element added goes that way), each
- * message exactly its values' size (JSON strings with escapes included). */
+ * (the same frame with a nested element added goes that way in JSON, by
+ * levels in CBOR), each message exactly its values' size (JSON strings
+ * with escapes included). */
 static void flat_frames(void **state)
 {
     for (int k = 0; k < 2000; k++) {
@@ -2245,13 +2352,13 @@ static void flat_frames(void **state)
             aemp__frame_encode((aemp_framing_t)f, &buf, "dest", 4, m);
             int built;
             aemp_msg_t *got = decode_flat((aemp_framing_t)f, buf.data, buf.len, &built);
-            assert_int_equal(built, n > 64);
+            assert_int_equal(built, f == AEMP_FRAMING_JSON && n > 64);   /* CBOR: by levels */
             assert_val_eq(aemp_msg_root(got), aemp_msg_root(want));
             assert_exact_block(got);
             buf.len = 0;
             aemp__frame_encode((aemp_framing_t)f, &buf, "dest", 4, nested);
             aemp_msg_t *gn = decode_flat((aemp_framing_t)f, buf.data, buf.len, &built);
-            assert_true(built);
+            assert_int_equal(built, f == AEMP_FRAMING_JSON);   /* CBOR: by levels */
             assert_int_equal(aemp_msg_len(gn), n + 1);
             for (unsigned i = 0; i < n; i++)
                 assert_val_eq(aemp_msg_at(gn, i), aemp_msg_at(got, i));
@@ -2405,6 +2512,7 @@ int main(void)
         cmocka_unit_test(malformed_json),
         cmocka_unit_test(cbor_features),
         cmocka_unit_test(cbor_large_containers),
+        cmocka_unit_test(cbor_level_frames),
         cmocka_unit_test(cbor_errors),
         cmocka_unit_test(cross_framing_property),
         cmocka_unit_test(flat_frames),
