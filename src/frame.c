@@ -2259,16 +2259,10 @@ static void lv_place(levels_t *L, const uint8_t **q, int level)
     val_t *c = &L->cells[at];
     switch (major) {
     case 2:
-    case 3: {
-        size_t len = (size_t)val;
-        aemp__cell_set(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, (uint32_t)len, 0);
-        memcpy(L->h, *q, len);
-        L->h[len] = 0;
-        c->v.off = (uint64_t)(L->h - (char *)c);
-        L->h += len + 1;
-        *q += len;
+    case 3:
+        L->h = aemp__cell_str_at(c, major == 2 ? AEMP_T_BYTES : AEMP_T_STR, *q, (size_t)val, L->h);
+        *q += val;
         return;
-    }
     case 4:
     case 5: {
         aemp__cell_set(c, major == 4 ? AEMP_T_ARRAY : AEMP_T_MAP, (uint32_t)val, L->next[level + 1] - at);

@@ -1547,23 +1547,76 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
     return aemp_build_root(b);
 }
 
+/* A report's list of keys, [key...], written straight into its message:
+ * counted first (key_list_count for each), then made (key_list_make) and
+ * filled in the same order (key_list_add). */
+typedef struct key_list {
+    size_t n, heap;          /* keys, and their bytes with a NUL each */
+    aemp_msg_t *msg;
+    struct aemp_val *cell;   /* the next key's cell */
+    char *h;                 /* where its bytes go */
+} key_list_t;
+
+static void key_list_count(key_list_t *l, size_t len)
+{
+    l->n++;
+    l->heap += len + 1;
+}
+
+static void key_list_make(key_list_t *l)
+{
+    l->msg = l->n ? aemp__msg_new_flat(l->n, l->heap) : aemp_msg_empty();
+    if (!l->msg)
+        abort();   /* a table's keys fit a message's 32-bit counts */
+    l->cell = l->msg->cells + 1;
+    l->h = (char *)(l->cell + l->n);
+}
+
+static void key_list_add(key_list_t *l, const char *key, size_t len)
+{
+    l->h = aemp__cell_str_at(l->cell++, AEMP_T_STR, key, len, l->h);
+}
+
+/* The keys of table t (of aemp_kv_t) as a new message [key...]. */
+static aemp_msg_t *keys_msg(const aemp_table_t *t)
+{
+    key_list_t l = { 0 };
+    size_t pos = 0;
+    aemp_kv_t *e;
+    while (aemp__kv_next(t, &pos, &e))
+        key_list_count(&l, e->len);
+    key_list_make(&l);
+    for (pos = 0; aemp__kv_next(t, &pos, &e);)
+        key_list_add(&l, e->key, e->len);
+    return l.msg;
+}
+
 /* Call the monitors of a mirror: every grp_mon monitor checks its members;
  * once the mirror is synced, a db_mon monitor's first call gets the whole
  * family as added, later calls what changed since the previous report.
  * Changes that arrive together are reported together. */
 static void mirror_report(mirror_t *mi)
 {
-    aemp_build_t *ba = aemp_build_new(), *bc = aemp_build_new(), *bd = aemp_build_new();
+    /* added, changed, deleted: counted, then written */
+    key_list_t lists[3] = { { 0 } };
     size_t pos = 0;
     aemp_kv_t *t;
     unsigned bits;
-    aemp__build_reserve(ba, mi->touched.used, (size_t)mi->touched.used * KEY_GUESS);   /* mostly added in a storm */
-    while (touch_next(mi, &pos, &t, &bits)) {
-        int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
-        if (now || was)
-            aemp_build_strn(!was ? ba : now ? bc : bd, t->key, t->len);
+    for (int pass = 0; pass < 2; pass++) {
+        for (pos = 0; touch_next(mi, &pos, &t, &bits);) {
+            int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
+            if (!now && !was)
+                continue;
+            key_list_t *l = &lists[!was ? 0 : now ? 1 : 2];
+            if (pass)
+                key_list_add(l, t->key, t->len);
+            else
+                key_list_count(l, t->len);
+        }
+        for (int k = 0; k < 3 && !pass; k++)
+            key_list_make(&lists[k]);
     }
-    aemp_msg_t *added = aemp_build_msg(ba), *changed = aemp_build_msg(bc), *deleted = aemp_build_msg(bd);
+    aemp_msg_t *added = lists[0].msg, *changed = lists[1].msg, *deleted = lists[2].msg;
     int report = mi->full || aemp_msg_len(added) || aemp_msg_len(changed) || aemp_msg_len(deleted);
     mi->full = 0;
     size_t n;
@@ -1584,11 +1637,8 @@ static void mirror_report(mirror_t *mi)
     aemp_msg_unref(mi->reported);
     mi->reported = aemp_msg_ref(family);   /* NULL (unknown) if not built */
     touch_clear(mi);
-    if (first) {
-        aemp_build_t *b = aemp_build_new();
-        build_keys(b, &mi->keys);
-        all = aemp_build_root(b);
-    }
+    if (first)
+        all = keys_msg(&mi->keys);
     int synced = mi->synced;
     /* from here on, callbacks may cancel the monitors and free mi */
     for (size_t i = 0; i < n; i++) {

@@ -171,6 +171,18 @@ static inline const struct aemp_val *aemp__val_child(const struct aemp_val *v)
  * either a builder or a flat message.  0, or b's error. */
 int aemp__build_scalar(aemp_build_t *b, const struct aemp_val *c);
 
+/* Make c the string cell (type AEMP_T_STR or AEMP_T_BYTES) of s[0..len),
+ * whose bytes and NUL are written at h, in the heap of c's message block;
+ * returns the heap byte after the NUL.  (len fits the cell's 32 bits.) */
+static inline char *aemp__cell_str_at(struct aemp_val *c, uint8_t type, const void *s, size_t len, char *h)
+{
+    aemp__cell_set(c, type, (uint32_t)len, 0);
+    aemp__copy_small(h, s, len);
+    h[len] = 0;
+    c->v.off = (uint64_t)(h - (char *)c);
+    return h + len + 1;
+}
+
 /* A new flat message: root array of n elements, cells[1..n] and `heaplen`
  * heap bytes uninitialised for the caller to write (every byte of them:
  * pad zero, offsets relative); the caller may lower heaplen when it used
