@@ -2219,8 +2219,10 @@ static int lv_count(levels_t *L, const uint8_t **q, int level, int key)
     size_t hl = cb_parse_head(*q, L->end, &major, &ai, &val);
     if (!hl || ai == 31 || level > LEVELS_MAX || L->count[level] == UINT32_MAX)
         return -1;
-    if (major >= 2 && major <= 5 && val > UINT32_MAX)
-        return -1;   /* a cell holds a length or count in 32 bits */
+    if ((major == 2 || major == 3) && val >= AEMP_MSG_MAX_STR)
+        return -1;   /* the builder refuses it */
+    if ((major == 4 || major == 5) && val > UINT32_MAX)
+        return -1;   /* a cell holds a count in 32 bits */
     *q += hl;
     L->count[level]++;
     if (level > L->deepest)

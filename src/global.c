@@ -1591,6 +1591,14 @@ static aemp_msg_t *keys_msg(const aemp_table_t *t)
     return l.msg;
 }
 
+/* The list of lists[3] (added, changed, deleted) that a touched record
+ * with these bits goes to, or NULL (the key came and went again). */
+static key_list_t *touched_list(key_list_t *lists, unsigned bits)
+{
+    int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
+    return !now && !was ? NULL : &lists[!was ? 0 : now ? 1 : 2];
+}
+
 /* Call the monitors of a mirror: every grp_mon monitor checks its members;
  * once the mirror is synced, a db_mon monitor's first call gets the whole
  * family as added, later calls what changed since the previous report.
@@ -1598,24 +1606,18 @@ static aemp_msg_t *keys_msg(const aemp_table_t *t)
 static void mirror_report(mirror_t *mi)
 {
     /* added, changed, deleted: counted, then written */
-    key_list_t lists[3] = { { 0 } };
+    key_list_t lists[3] = { { 0 } }, *l;
     size_t pos = 0;
     aemp_kv_t *t;
     unsigned bits;
-    for (int pass = 0; pass < 2; pass++) {
-        for (pos = 0; touch_next(mi, &pos, &t, &bits);) {
-            int now = (bits & TOUCH_NOW) != 0, was = (bits & TOUCH_WAS) != 0;
-            if (!now && !was)
-                continue;
-            key_list_t *l = &lists[!was ? 0 : now ? 1 : 2];
-            if (pass)
-                key_list_add(l, t->key, t->len);
-            else
-                key_list_count(l, t->len);
-        }
-        for (int k = 0; k < 3 && !pass; k++)
-            key_list_make(&lists[k]);
-    }
+    while (touch_next(mi, &pos, &t, &bits))
+        if ((l = touched_list(lists, bits)))
+            key_list_count(l, t->len);
+    for (int k = 0; k < 3; k++)
+        key_list_make(&lists[k]);
+    for (pos = 0; touch_next(mi, &pos, &t, &bits);)
+        if ((l = touched_list(lists, bits)))
+            key_list_add(l, t->key, t->len);
     aemp_msg_t *added = lists[0].msg, *changed = lists[1].msg, *deleted = lists[2].msg;
     int report = mi->full || aemp_msg_len(added) || aemp_msg_len(changed) || aemp_msg_len(deleted);
     mi->full = 0;
