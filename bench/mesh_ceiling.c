@@ -267,7 +267,7 @@ pid_t mesh_ceiling_seed(int n, int report_fd, int close_fd, int *port)
         exit(1);
     }
     *port = ntohs(sin.sin_port);
-    int maxfd = n + 64;
+    int maxfd = n + 1024;   /* the connections and what the benchmark had open */
     pid_t pid = fork();
     if (pid == 0) {
         if (close_fd >= 0)
