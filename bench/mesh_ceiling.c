@@ -255,6 +255,20 @@ static void worker_main(int port, int index, int n, int report_fd)
 
 /* ------------------------------------------------------------ spawning */
 
+/* fork(): 0 in the child (close_fd closed there, if >= 0), the child's
+ * PID in the parent; exits on failure. */
+static pid_t fork_child(int close_fd)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0 && close_fd >= 0)
+        close(close_fd);
+    return pid;
+}
+
 pid_t mesh_ceiling_seed(int n, int report_fd, int close_fd, int *port)
 {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -268,31 +282,17 @@ pid_t mesh_ceiling_seed(int n, int report_fd, int close_fd, int *port)
     }
     *port = ntohs(sin.sin_port);
     int maxfd = n + 1024;   /* the connections and what the benchmark had open */
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (close_fd >= 0)
-            close(close_fd);
+    pid_t pid = fork_child(close_fd);
+    if (!pid)
         seed_main(lfd, n, report_fd, maxfd);
-    }
-    if (pid < 0) {
-        perror("fork");
-        exit(1);
-    }
     close(lfd);
     return pid;
 }
 
 pid_t mesh_ceiling_worker(int port, int index, int n, int report_fd, int close_fd)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (close_fd >= 0)
-            close(close_fd);
+    pid_t pid = fork_child(close_fd);
+    if (!pid)
         worker_main(port, index, n, report_fd);
-    }
-    if (pid < 0) {
-        perror("fork");
-        exit(1);
-    }
     return pid;
 }
