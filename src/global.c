@@ -32,6 +32,7 @@
  * cost is the family's size), so a burst of updates costs one report.
  */
 #include "global.h"
+#include "kv_pool.h"
 
 #include "conn.h"
 #include "kernel.h"
@@ -250,6 +251,7 @@ static int depth_within(const aemp_val_t *v, int max)
 /* The local mirror of a family that db_mon/grp_mon monitors watch. */
 typedef struct mirror {
     aemp_table_t keys;       /* key -> value, as the master told us */
+    aemp_kv_pool_t pool;     /* the memory of its entries */
     aemp_table_t touched;    /* keys changed since the last report -> a
                                 record (touch_*): did the key exist then,
                                 does it now, and whose entry holds the key */
@@ -1415,7 +1417,7 @@ static mirror_t *mirror_get(const char *family, size_t len)
 #define TOUCH_NOW 2u
 #define TOUCH_OWN 4u
 #define TOUCH_BITS 7u
-_Static_assert(_Alignof(max_align_t) > TOUCH_BITS, "malloc'ed entries leave the record's bits free");
+_Static_assert(TOUCH_BITS < 8, "entries are 8-aligned (malloc, kv_pool.c): the record's bits are free");
 
 static aemp_kv_t *touch_entry(const void *rec)
 {
@@ -1451,7 +1453,7 @@ static void touch_clear(mirror_t *mi)
     unsigned bits;
     while (touch_next(mi, &pos, &e, &bits))
         if (bits & TOUCH_OWN)
-            aemp__kv_free(e);
+            aemp__kv_pool_release(&mi->pool, e);
     aemp__table_free(&mi->touched);
 }
 
@@ -1459,7 +1461,8 @@ static void mirror_free(mirror_t *mi)
 {
     aemp_msg_unref(mi->reported);
     touch_clear(mi);
-    aemp__kv_clear(&mi->keys);
+    aemp__kv_pool_clear(&mi->pool, &mi->keys);
+    aemp__kv_pool_free(&mi->pool);
     free(mi);
 }
 
@@ -1491,7 +1494,7 @@ static void mirror_touch_gone(mirror_t *mi, aemp_kv_t *gone)
     aemp_kv_t *e = touch_entry(s->value);
     unsigned bits = touch_bits(s->value) & ~TOUCH_NOW;
     if (bits & TOUCH_OWN) {
-        aemp__kv_free(gone);
+        aemp__kv_pool_release(&mi->pool, gone);
     } else {   /* the borrowed entry was this one */
         e = gone;
         bits |= TOUCH_OWN;
@@ -1732,7 +1735,7 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
             mirror_touch_gone(mi, e);
         aemp__table_free(&mi->keys);
     } else {
-        aemp__kv_clear(&mi->keys);
+        aemp__kv_pool_clear(&mi->pool, &mi->keys);
     }
     aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
     uint32_t h[MIRROR_BATCH];
@@ -1743,7 +1746,7 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
         int created;
-        aemp_kv_t *e = aemp__kv_put_new_h(&mi->keys, key, klen, h[j], &created);
+        aemp_kv_t *e = aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], &created);
         if (track)
             mirror_touch_set(mi, e, h[j], created);
         aemp_msg_unref(e->val);
@@ -1774,7 +1777,7 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
         size_t klen;
         const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
         int created;   /* one look-up: the entry is made if it is new */
-        aemp_kv_t *e = aemp__kv_put_new_h(&mi->keys, key, klen, h[j], &created);
+        aemp_kv_t *e = aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], &created);
         if (!created && aemp_val_equal(aemp_msg_root(e->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
         mirror_touch_set(mi, e, h[j], created);
