@@ -762,15 +762,17 @@ void aemp__conn_each(void (*fn)(const aemp_conn_t *c, void *arg), void *arg)
         fn(all[i], arg);
 }
 
-/* Count a frame of c that took its unsent output from `before` to now,
- * trace it, and schedule the flush. */
-static void frame_queued(aemp_conn_t *c, size_t before, const char *dest, size_t destlen, const aemp_msg_t *msg)
+/* Count a frame of c that took its unsent output from `before` to now
+ * (and `sent` bytes of it went to the socket at once), trace it, and
+ * schedule the flush. */
+static void frame_queued(aemp_conn_t *c, size_t before, size_t sent, const char *dest, size_t destlen,
+                         const aemp_msg_t *msg)
 {
-    size_t after = unsent(c);
+    size_t after = unsent(c), bytes = after - before + sent;
     c->msgs_out++;
-    c->bytes_out += after - before;
+    c->bytes_out += bytes;
     aemp__g.stats[AEMP_STAT_MSGS_OUT]++;
-    aemp__g.stats[AEMP_STAT_BYTES_OUT] += after - before;
+    aemp__g.stats[AEMP_STAT_BYTES_OUT] += bytes;
     if (aemp__log_tracing())
         trace_frame(c, ">", dest, destlen, msg);
     if (after > aemp__g.net.max_queue)
@@ -784,7 +786,7 @@ void aemp__conn_send(aemp_conn_t *c, const char *dest, size_t destlen, const aem
         return;   /* an overflowing connection closes at the flush: its monitors fire */
     size_t before = unsent(c);
     aemp__proto_send(c->proto, dest, destlen, msg);
-    frame_queued(c, before, dest, destlen, msg);
+    frame_queued(c, before, 0, dest, destlen, msg);
 }
 
 int aemp__conn_send_fmt(aemp_conn_t *c, const char *dest, size_t destlen, const char *fmt, va_list ap)
@@ -795,9 +797,23 @@ int aemp__conn_send_fmt(aemp_conn_t *c, const char *dest, size_t destlen, const 
     if (aemp__proto_send_fmt(c->proto, dest, destlen, fmt, ap) != 0)
         return -1;
     aemp_msg_t *traced = aemp__log_tracing() ? aemp_vmsgf(fmt, ap) : NULL;
-    frame_queued(c, before, dest, destlen, traced);
+    frame_queued(c, before, 0, dest, destlen, traced);
     aemp_msg_unref(traced);
     return 0;
+}
+
+/* Hand p[0..n) to c's socket now, without waiting, if c is a connected
+ * plaintext connection: the bytes it took (0 if none; errors are left to
+ * the regular flush). */
+static size_t send_now(aemp_conn_t *c, const void *p, size_t n)
+{
+    if (c->tls || !c->connected)
+        return 0;
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w <= 0)
+        return 0;
+    c->last_write = ev_now(aemp__g.loop);
+    return (size_t)w;
 }
 
 void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, const aemp_msg_t *msg,
@@ -813,29 +829,17 @@ void aemp__conn_send_encoded(aemp_conn_t *c, const char *dest, size_t destlen, c
      * connection, each freed only at the flush, made a global node's RSS
      * peak at the frame's size times its subscribers); errors are left to
      * the regular flush */
-    if (!before && len > OUT_AT_ONCE && c->up && !c->tls && c->connected) {
-        ssize_t w = send(c->fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) {
-            direct = (size_t)w;
-            c->last_write = ev_now(aemp__g.loop);
-            c->bytes_out += direct;
-            aemp__g.stats[AEMP_STAT_BYTES_OUT] += direct;
-        }
-    }
+    if (!before && len > OUT_AT_ONCE && c->up)
+        direct = send_now(c, bytes, len);
     if (direct < len)
         aemp__proto_send_encoded(c->proto, (const char *)bytes + direct, len - direct);
-    frame_queued(c, before, dest, destlen, msg);
+    frame_queued(c, before, direct, dest, destlen, msg);
     if (direct)
         return;
     /* behind other output: hand what is queued to the socket now */
     aemp_buf_t *out = aemp__proto_out(c->proto);
-    if (!c->tls && c->connected && !c->overflow && aemp__buf_used(out) > OUT_AT_ONCE) {
-        ssize_t w = send(c->fd, aemp__buf_head(out), aemp__buf_used(out), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) {
-            aemp__buf_consume(out, (size_t)w);
-            c->last_write = ev_now(aemp__g.loop);
-        }
-    }
+    if (!c->overflow && aemp__buf_used(out) > OUT_AT_ONCE)
+        aemp__buf_consume(out, send_now(c, aemp__buf_head(out), aemp__buf_used(out)));
 }
 
 aemp_framing_t aemp__conn_framing(const aemp_conn_t *c)
