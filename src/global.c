@@ -56,24 +56,27 @@ aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len)
     return aemp__table_get(t, key, len);
 }
 
-aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created)
+aemp_kv_t *aemp__kv_init_slot(aemp_table_slot_t *s, aemp_kv_t *e, const char *key, size_t len)
 {
-    return aemp__kv_put_new_h(t, key, len, (uint32_t)aemp__hash(key, len), created);
-}
-
-aemp_kv_t *aemp__kv_put_new_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created)
-{
-    aemp_table_slot_t *s = aemp__table_slot_h(t, key, len, h, created);
-    if (!*created)
-        return s->value;
-    aemp_kv_t *e = calloc(1, offsetof(aemp_kv_t, key) + len + 1);
-    if (!e)
-        abort();
-    memcpy(e->key, key, len);
+    e->val = NULL;
+    e->sub = NULL;
     e->len = (uint32_t)len;   /* aemp__table_slot refused a longer key */
+    memcpy(e->key, key, len);
+    e->key[len] = 0;
     s->key = e->key;
     s->value = e;
     return e;
+}
+
+aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created)
+{
+    aemp_table_slot_t *s = aemp__table_slot(t, key, len, created);
+    if (!*created)
+        return s->value;
+    aemp_kv_t *e = malloc(offsetof(aemp_kv_t, key) + len + 1);
+    if (!e)
+        abort();
+    return aemp__kv_init_slot(s, e, key, len);
 }
 
 aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len)
@@ -1713,6 +1716,22 @@ static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, uint3
     __asm__ volatile("" ::"r"(sum));   /* the loads are the point */
 }
 
+/* The entry of key i of the map m in the mirror, made if it is new
+ * (*created = 1); *hash gets the key's hash.  Called for i = 0, 1, ...:
+ * the first key of each batch of MIRROR_BATCH computes the batch's hashes
+ * into h and loads their slots (mirror_load). */
+static aemp_kv_t *mirror_put(mirror_t *mi, const aemp_val_t *m, size_t i, uint32_t *h, uint32_t *hash,
+                             int *created)
+{
+    size_t j = i % MIRROR_BATCH;
+    if (!j)
+        mirror_load(mi, m, i, h);
+    size_t klen;
+    const char *key = aemp_val_str(aemp_val_key(m, i), &klen);
+    *hash = h[j];
+    return aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], created);
+}
+
 static void h_g_chg1(aemp_msg_t *args, void *unused)
 {
     size_t flen;
@@ -1740,15 +1759,11 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
     aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
     uint32_t h[MIRROR_BATCH];
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
-        size_t j = i % MIRROR_BATCH;
-        if (!j)
-            mirror_load(mi, snap, i, h);
-        size_t klen;
-        const char *key = aemp_val_str(aemp_val_key(snap, i), &klen);
+        uint32_t hash;
         int created;
-        aemp_kv_t *e = aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], &created);
+        aemp_kv_t *e = mirror_put(mi, snap, i, h, &hash, &created);
         if (track)
-            mirror_touch_set(mi, e, h[j], created);
+            mirror_touch_set(mi, e, hash, created);
         aemp_msg_unref(e->val);
         e->val = aemp_msg_copy_val(aemp_val_value(snap, i));
     }
@@ -1771,16 +1786,12 @@ static void h_g_chg2(aemp_msg_t *args, void *unused)
     aemp__table_reserve(&mi->touched, map_len(set) + array_len(del));
     uint32_t h[MIRROR_BATCH];
     for (size_t i = 0, n = map_len(set); i < n; i++) {
-        size_t j = i % MIRROR_BATCH;
-        if (!j)
-            mirror_load(mi, set, i, h);
-        size_t klen;
-        const char *key = aemp_val_str(aemp_val_key(set, i), &klen);
+        uint32_t hash;
         int created;   /* one look-up: the entry is made if it is new */
-        aemp_kv_t *e = aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], &created);
+        aemp_kv_t *e = mirror_put(mi, set, i, h, &hash, &created);
         if (!created && aemp_val_equal(aemp_msg_root(e->val), aemp_val_value(set, i)))
             continue;   /* already known (a snapshot came after the change) */
-        mirror_touch_set(mi, e, h[j], created);
+        mirror_touch_set(mi, e, hash, created);
         aemp_msg_unref(e->val);
         e->val = aemp_msg_copy_val(aemp_val_value(set, i));
     }

@@ -88,8 +88,10 @@ aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len);
 /* aemp__kv_put that tells whether it created the entry (*created = 1). */
 aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created);
 
-/* aemp__kv_put_new with the key's hash given: h = (uint32_t)aemp__hash(key, len). */
-aemp_kv_t *aemp__kv_put_new_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created);
+/* Make e -- offsetof(aemp_kv_t, key) + len + 1 bytes from whoever keeps
+ * the entries -- the entry of key (no value, no nested table) in s, the
+ * slot aemp__table_slot just created for it.  Returns e. */
+aemp_kv_t *aemp__kv_init_slot(aemp_table_slot_t *s, aemp_kv_t *e, const char *key, size_t len);
 
 /* Set key's value to val (a reference is taken; NULL allowed), creating
  * the entry if needed; returns it. */

@@ -49,14 +49,7 @@ aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_table_t *t, const cha
     aemp_kv_t *e = size <= KV_POOL_MAX_ENTRY ? pool_take(p, size) : malloc(size);
     if (!e)
         abort();
-    e->val = NULL;
-    e->sub = NULL;
-    e->len = (uint32_t)len;   /* aemp__table_slot refused a longer key */
-    memcpy(e->key, key, len);
-    e->key[len] = 0;
-    s->key = e->key;
-    s->value = e;
-    return e;
+    return aemp__kv_init_slot(s, e, key, len);
 }
 
 void aemp__kv_pool_release(aemp_kv_pool_t *p, aemp_kv_t *e)

@@ -27,7 +27,9 @@ typedef struct aemp_kv_pool {
 
 #define AEMP_KV_POOL_INIT { NULL, NULL, NULL, { NULL } }
 
-/* aemp__kv_put_new_h with the entry, if new, from pool p. */
+/* The entry of key in t (h = (uint32_t)aemp__hash(key, len)), made if
+ * there is none (*created = 1) from pool p, as aemp__kv_put_new does from
+ * malloc. */
 aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_table_t *t, const char *key, size_t len, uint32_t h,
                                    int *created);
 
