@@ -19,6 +19,7 @@
 #include "mesh_ceiling.h"
 
 #include "benchutil.h"
+#include "mesh_scale.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,27 +33,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define FANOUT_WAKE 20e-6
 #define FANOUT_PER_KEY 150e-9
 #define FANOUT_MAX_DELAY 1.0
 
-static double wall(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static void report(int fd, char kind, int index, double t)
-{
-    char line[64];
-    int len = snprintf(line, sizeof line, "%c %d %.6f\n", kind, index, t);
-    if (write(fd, line, (size_t)len) != len)
-        _exit(3);
-}
 
 /* ------------------------------------------------------------ seed */
 
@@ -113,7 +99,7 @@ static void peer_read(peer_t *p)
         p->target = Z.count * CEIL_REC;   /* its snapshot, at once */
         peer_push(p);
         if (Z.count == (size_t)Z.n)
-            report(Z.report_fd, 'J', Z.n, wall());
+            mesh_report(Z.report_fd, 'J', Z.n, mesh_wall());
     }
 }
 
@@ -248,7 +234,7 @@ static void worker_main(int port, int index, int n, int report_fd)
         memmove(buf, buf + whole, have - whole);
         have -= whole;
     }
-    report(report_fd, 'A', index, wall());
+    mesh_report(report_fd, 'A', index, mesh_wall());
     for (;;)
         pause();
 }

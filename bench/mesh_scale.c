@@ -72,12 +72,19 @@ int mesh_free_port(void)
     return ntohs(sin.sin_port);
 }
 
-/* Wall-clock seconds (the same clock in every process). */
-static double wall(void)
+double mesh_wall(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+void mesh_report(int fd, char kind, int index, double value)
+{
+    char line[64];
+    int len = snprintf(line, sizeof line, "%c %d %.6f\n", kind, index, value);
+    if (write(fd, line, (size_t)len) != len)
+        _exit(3);
 }
 
 /* ------------------------------------------------------------ children */
@@ -99,10 +106,7 @@ static struct {
 
 static void report(char kind, double value)
 {
-    char line[64];
-    int len = snprintf(line, sizeof line, "%c %d %.6f\n", kind, S.index, value);
-    if (write(S.report_fd, line, (size_t)len) != len)
-        _exit(3);
+    mesh_report(S.report_fd, kind, S.index, value);
 }
 
 /* db_mon of "scale": report when the size reaches the phase's target.  A
@@ -119,13 +123,13 @@ static void on_scale(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed,
         scale_size += (int)aemp_msg_len(added) - (int)aemp_msg_len(deleted);
     int size = scale_size;
     if (S.phase == 0 && size == S.n) {
-        report('A', wall());
+        report('A', mesh_wall());
         S.phase = 1;
     } else if (S.phase == 1 && size == S.n - S.k) {
-        report('C', wall());
+        report('C', mesh_wall());
         S.phase = 2;
     } else if (S.phase == 2 && size == S.n) {
-        report('R', wall());
+        report('R', mesh_wall());
         S.phase = 3;
     }
 }
@@ -137,7 +141,7 @@ static void on_listeners(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *chan
     static int done;
     if (!done && (int)aemp_val_len(aemp_msg_root(family)) >= S.n + 3) {
         done = 1;
-        report('J', wall());
+        report('J', mesh_wall());
     }
 }
 
@@ -151,7 +155,7 @@ static void ping(aemp_msg_t *args, void *arg)
 
 static void on_pong(aemp_msg_t *msg, void *arg)
 {
-    S.pong = wall();
+    S.pong = mesh_wall();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -176,9 +180,9 @@ static void first_messages(void)
         char id[32];
         snprintf(id, sizeof id, "w%d", w);
         S.pong = 0;
-        double t0 = wall();
+        double t0 = mesh_wall();
         aemp_snd_to_func(id, "bench::ping", aemp_msgf("s", me));
-        while (!S.pong && wall() - t0 < 5)
+        while (!S.pong && mesh_wall() - t0 < 5)
             ev_run(aemp_loop(), EVRUN_ONCE);
         if (S.pong)
             t[done++] = (S.pong - t0) * 1e6;
@@ -264,6 +268,21 @@ typedef struct {
     size_t used;
     int fd;
 } collect_t;
+
+/* A collector of reports from n workers and the observer (index n) on
+ * the read end fd of their pipe; collect_free frees it. */
+static void collect_init(collect_t *c, int n, int fd)
+{
+    *c = (collect_t){ .n = n, .fd = fd };
+    for (int s = 0; s < 4; s++)
+        c->t[s] = calloc((size_t)n + 1, sizeof(double));
+}
+
+static void collect_free(collect_t *c)
+{
+    for (int s = 0; s < 4; s++)
+        free(c->t[s]);
+}
 
 static int kind_slot(char kind)
 {
@@ -452,6 +471,28 @@ static long machine_faults(void)
     return faults;
 }
 
+/* The machine's busy CPU seconds and page faults at one moment. */
+typedef struct {
+    double busy;
+    long faults;
+} meter_t;
+
+static meter_t meter_now(void)
+{
+    return (meter_t){ machine_busy(), machine_faults() };
+}
+
+/* CPU seconds and faults from a to b, -1 if either was unreadable. */
+static double meter_cpu(meter_t a, meter_t b)
+{
+    return a.busy >= 0 && b.busy >= 0 ? b.busy - a.busy : -1;
+}
+
+static double meter_faults(meter_t a, meter_t b)
+{
+    return a.faults >= 0 && b.faults >= 0 ? (double)(b.faults - a.faults) : -1;
+}
+
 /* Sockets held by pid. */
 static int sockets_of(pid_t pid)
 {
@@ -562,9 +603,8 @@ static void run(int n, int all)
     S.ctl_fd = ctl[0];
     long over0 = proc_net_counter("/proc/net/netstat", "TcpExt:", "ListenOverflows");
     long retr0 = proc_net_counter("/proc/net/snmp", "Tcp:", "RetransSegs");
-    collect_t c = { .n = n, .fd = rep[0] };
-    for (int s = 0; s < 4; s++)
-        c.t[s] = calloc((size_t)n + 1, sizeof(double));
+    collect_t c;
+    collect_init(&c, n, rep[0]);
     pid_t *pids = calloc((size_t)n, sizeof *pids), seed[MAX_SEEDS], obs;
     for (int i = 0; i < S.nseeds; i++) {
         char id[16];
@@ -574,28 +614,27 @@ static void run(int n, int all)
     obs = spawn("observer", "127.0.0.1:0", n, 1, 0, rep[0]);
     pid_t perf = perf_start(seed[0], n, all);
     close(ctl[0]);
-    double t0 = wall(), busy0 = machine_busy();
-    long faults0 = machine_faults();
+    double t0 = mesh_wall();
+    meter_t m0 = meter_now();
     for (int i = 0; i < n; i++) {
         char id[32];
         snprintf(id, sizeof id, "w%d", i);
         pids[i] = spawn(id, "127.0.0.1:0", i, all, 0, rep[0]);
     }
-    double tstart = wall();
+    double tstart = mesh_wall();
     double limit = 30 + n / 20.0;
     int watchers = all ? n + 1 : 1;
     collect_until(&c, have_count, &(want_t){ 3, 1 }, limit);
     collect_until(&c, have_count, &(want_t){ 0, watchers }, limit);
-    double busy1 = machine_busy();
-    long faults1 = machine_faults();
+    meter_t m1 = meter_now();
     result("start", all, n, tstart - t0, "s");
     result("join", all, n, latest(&c, 3, tstart), "s");
     result("agree", all, n, c.count[0] >= watchers ? latest(&c, 0, tstart) : -1, "s");
     result("agree_median", all, n, median(&c, 0, tstart), "s");
     result("seed_rss", all, n, seeds_rss(seed), "MiB");
     result("seed_cpu", all, n, seeds_cpu(seed), "s");
-    result("machine_cpu", all, n, busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, "s");
-    result("machine_faults", all, n, faults0 >= 0 && faults1 >= 0 ? (double)(faults1 - faults0) : -1, "count");
+    result("machine_cpu", all, n, meter_cpu(m0, m1), "s");
+    result("machine_faults", all, n, meter_faults(m0, m1), "count");
     if (all) {
         /* every process has one listener; the rest are connections, each
          * counted at both ends */
@@ -617,12 +656,12 @@ static void run(int n, int all)
         }
     }
     /* churn: kill every tenth worker, wait for the watchers to drop them */
-    double tkill = wall();
+    double tkill = mesh_wall();
     for (int i = 0; i < n; i += 10)
         kill(pids[i], SIGKILL);
     for (int i = 0; i < n; i += 10)
         bu_reap(pids[i], 5);
-    result("kill_reaped", all, n, wall() - tkill, "s");
+    result("kill_reaped", all, n, mesh_wall() - tkill, "s");
     collect_until(&c, have_count, &(want_t){ 1, all ? n - S.k + 1 : 1 }, limit);
     result("kill_observer", all, n, c.t[1][n] ? c.t[1][n] - tkill : -1, "s");
     if (all) {
@@ -634,7 +673,7 @@ static void run(int n, int all)
             snprintf(id, sizeof id, "w%d", i);
             pids[i] = spawn(id, "127.0.0.1:0", i, all, 2, rep[0]);
         }
-        double trestart = wall();
+        double trestart = mesh_wall();
         collect_until(&c, have_count, &(want_t){ 2, n + 1 }, limit);
         result("rejoin", all, n, c.count[2] >= n + 1 ? latest(&c, 2, trestart) : -1, "s");
     }
@@ -657,8 +696,7 @@ static void run(int n, int all)
     close(rep[0]);
     close(rep[1]);
     close(ctl[1]);
-    for (int s = 0; s < 4; s++)
-        free(c.t[s]);
+    collect_free(&c);
     free(pids);
 }
 
@@ -671,28 +709,25 @@ static void run_ceiling(int n)
     int rep[2];
     if (pipe(rep) < 0)
         abort();
-    collect_t c = { .n = n, .fd = rep[0] };
-    for (int s = 0; s < 4; s++)
-        c.t[s] = calloc((size_t)n + 1, sizeof(double));
+    collect_t c;
+    collect_init(&c, n, rep[0]);
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     int port;
     pid_t seed = mesh_ceiling_seed(n, rep[1], rep[0], &port);
-    double t0 = wall(), busy0 = machine_busy();
-    long faults0 = machine_faults();
+    double t0 = mesh_wall();
+    meter_t m0 = meter_now();
     for (int i = 0; i < n; i++)
         pids[i] = mesh_ceiling_worker(port, i, n, rep[1], rep[0]);
-    double tstart = wall(), limit = 30 + n / 20.0;
+    double tstart = mesh_wall(), limit = 30 + n / 20.0;
     collect_until(&c, have_count, &(want_t){ 3, 1 }, limit);
     collect_until(&c, have_count, &(want_t){ 0, n }, limit);
-    double busy1 = machine_busy();
-    long faults1 = machine_faults();
+    meter_t m1 = meter_now();
     printf("RESULT scale_ceiling_start_%d %.3f s\n", n, tstart - t0);
     printf("RESULT scale_ceiling_join_%d %.3f s\n", n, latest(&c, 3, tstart));
     printf("RESULT scale_ceiling_agree_%d %.3f s\n", n, c.count[0] >= n ? latest(&c, 0, tstart) : -1);
     printf("RESULT scale_ceiling_agree_median_%d %.3f s\n", n, median(&c, 0, tstart));
-    printf("RESULT scale_ceiling_machine_cpu_%d %.3f s\n", n, busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1);
-    printf("RESULT scale_ceiling_machine_faults_%d %ld count\n", n,
-           faults0 >= 0 && faults1 >= 0 ? faults1 - faults0 : -1);
+    printf("RESULT scale_ceiling_machine_cpu_%d %.3f s\n", n, meter_cpu(m0, m1));
+    printf("RESULT scale_ceiling_machine_faults_%d %.0f count\n", n, meter_faults(m0, m1));
     fflush(stdout);
     kill(seed, SIGTERM);
     for (int i = 0; i < n; i++)
@@ -702,8 +737,7 @@ static void run_ceiling(int n)
         bu_reap(pids[i], 5);
     close(rep[0]);
     close(rep[1]);
-    for (int s = 0; s < 4; s++)
-        free(c.t[s]);
+    collect_free(&c);
     free(pids);
 }
 
@@ -715,6 +749,18 @@ static void raise_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* The variants of one size: every worker watching, the bare storm, one
+ * watcher. */
+static void run_size(int n, int all, int ceiling, int one)
+{
+    if (all)
+        run(n, 1);
+    if (ceiling)
+        run_ceiling(n);
+    if (one)
+        run(n, 0);
 }
 
 void mesh_scale_run(int min, int max, int seeds, const char *secret)
@@ -734,20 +780,9 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret)
     for (int i = 0; i < nsizes && sizes[i] <= max; i++) {
         if (sizes[i] < min)
             continue;
-        if (all)
-            run(sizes[i], 1);
-        if (ceiling)
-            run_ceiling(sizes[i]);
-        if (one)
-            run(sizes[i], 0);
+        run_size(sizes[i], all, ceiling, one);
         last = sizes[i];
     }
-    if (max > last && max >= 16 && max >= min) {
-        if (all)
-            run(max, 1);
-        if (ceiling)
-            run_ceiling(max);
-        if (one)
-            run(max, 0);
-    }
+    if (max > last && max >= 16 && max >= min)
+        run_size(max, all, ceiling, one);
 }

@@ -11,4 +11,11 @@ void mesh_scale_run(int min, int max, int seeds, const char *secret);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int mesh_free_port(void);
 
+/* Wall-clock seconds (the same clock in every process). */
+double mesh_wall(void);
+
+/* A child's report to the collector: the line "<kind> <index> <value>"
+ * on fd, the write end of the report pipe (exits if it cannot write). */
+void mesh_report(int fd, char kind, int index, double value);
+
 #endif
