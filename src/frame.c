@@ -1252,7 +1252,8 @@ static int cd_key(cdec_t *d)
 }
 
 /* A container of at least this many elements makes room for them in the
- * builder at once (a snapshot of thousands of keys grows it once). */
+ * builder at once (one of thousands of elements that the levels leave to
+ * the builder -- in a tagged frame, say -- grows it once). */
 #define CD_RESERVE_FROM 32
 
 /* Make room for a container of count elements (pairs if map), bounded by

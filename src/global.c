@@ -94,13 +94,20 @@ aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t
     return e;
 }
 
-void aemp__kv_free(aemp_kv_t *e)
+void aemp__kv_empty(aemp_kv_t *e)
 {
     aemp_msg_unref(e->val);
+    e->val = NULL;
     if (e->sub) {
         aemp__kv_clear(e->sub);
         free(e->sub);
+        e->sub = NULL;
     }
+}
+
+void aemp__kv_free(aemp_kv_t *e)
+{
+    aemp__kv_empty(e);
     free(e);
 }
 

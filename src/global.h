@@ -101,6 +101,10 @@ aemp_kv_t *aemp__kv_set(aemp_table_t *t, const char *key, size_t len, aemp_msg_t
  * with aemp__kv_free or keep it elsewhere), or NULL. */
 aemp_kv_t *aemp__kv_take(aemp_table_t *t, const char *key, size_t len);
 
+/* Drop e's value and nested table (with everything below it); the entry
+ * and its key stay. */
+void aemp__kv_empty(aemp_kv_t *e);
+
 /* Free an entry that no table holds, with everything below it. */
 void aemp__kv_free(aemp_kv_t *e);
 

@@ -55,17 +55,11 @@ aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_table_t *t, const cha
 void aemp__kv_pool_release(aemp_kv_pool_t *p, aemp_kv_t *e)
 {
     size_t size = entry_size(e->len);
-    if (size > KV_POOL_MAX_ENTRY || e->sub) {   /* malloc's, or it grew a table */
-        if (size <= KV_POOL_MAX_ENTRY) {        /* the table goes, the entry stays ours */
-            aemp__kv_clear(e->sub);
-            free(e->sub);
-            e->sub = NULL;
-        } else {
-            aemp__kv_free(e);
-            return;
-        }
+    if (size > KV_POOL_MAX_ENTRY) {   /* malloc's */
+        aemp__kv_free(e);
+        return;
     }
-    aemp_msg_unref(e->val);
+    aemp__kv_empty(e);
     void **kept = &p->kept[size / 8 - 1];
     *(void **)e = *kept;
     *kept = e;
