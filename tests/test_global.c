@@ -447,28 +447,33 @@ static void on_peer_stats(aemp_msg_t *reply, void *name)
     peer_answers++;
 }
 
+/* This node's figure `name` of its connection to node (its stats
+ * "peers"), -1 if there is none. */
+static long own_peer_figure(const char *node, const char *name)
+{
+    aemp_msg_t *st = aemp_stats();
+    const aemp_val_t *c = aemp_val_get(aemp_val_get(aemp_msg_root(st), "peers"), node);
+    uint64_t u;
+    long v = c && aemp_val_uint(aemp_val_get(c, name), &u) == 0 ? (long)u : -1;
+    aemp_msg_unref(st);
+    return v;
+}
+
 /* This node's own figure of its connections to the seeds, summed. */
 static uint64_t own_seed_figure(const char *name)
 {
-    aemp_msg_t *st = aemp_stats();
-    const aemp_val_t *peers = aemp_val_get(aemp_msg_root(st), "peers");
-    uint64_t sum = 0, u;
-    for (int i = 0; i < 2; i++)
-        if (aemp_val_uint(aemp_val_get(aemp_val_get(peers, seed[i].nodeid), name), &u) == 0)
-            sum += u;
-    aemp_msg_unref(st);
+    uint64_t sum = 0;
+    for (int i = 0; i < 2; i++) {
+        long v = own_peer_figure(seed[i].nodeid, name);
+        sum += v > 0 ? (uint64_t)v : 0;
+    }
     return sum;
 }
 
 /* The bytes this node's connection to node still has to send (-1: none). */
 static long peer_queue(const char *node)
 {
-    aemp_msg_t *st = aemp_stats();
-    const aemp_val_t *c = aemp_val_get(aemp_val_get(aemp_msg_root(st), "peers"), node);
-    uint64_t u;
-    long q = c && aemp_val_uint(aemp_val_get(c, "send_queue_bytes"), &u) == 0 ? (long)u : -1;
-    aemp_msg_unref(st);
-    return q;
+    return own_peer_figure(node, "send_queue_bytes");
 }
 
 /* The seeds' bytes_out to this node (*out, at the moments they answer),
@@ -516,8 +521,8 @@ static int shrink_seed_rcvbufs(void)
 /* 96 values of 64 KiB each, set on a worker at once, reach this node's
  * monitor whole while it stops reading for a while with a small receive
  * buffer: the master's g_chg2 of them (megabytes: its socket takes part,
- * the rest is queued) goes out
- * straight from the one encoding of the fan-out, and the bytes the seeds count as sent to this node grow by
+ * the rest is queued) goes out straight from the one encoding of the
+ * fan-out, and the bytes the seeds count as sent to this node grow by
  * exactly what this node counts as received (the handshake, counted on
  * one side only, cancels out). */
 static void large_fanout_arrives_whole(void **state)
