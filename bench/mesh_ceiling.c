@@ -35,10 +35,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* the fan-out rule's constants, as src/global.c has them */
 #define FANOUT_WAKE 20e-6
 #define FANOUT_PER_KEY 150e-9
 #define FANOUT_MAX_DELAY 1.0
-
 
 /* ------------------------------------------------------------ seed */
 
@@ -85,11 +85,18 @@ static void peer_push(peer_t *p)
 
 static void peer_read(peer_t *p)
 {
-    while (p->got < CEIL_REC) {
-        ssize_t r = read(p->fd, p->rec + p->got, CEIL_REC - p->got);
+    char rest[64];   /* a worker sends nothing after its record */
+    for (;;) {
+        int rec = p->got < CEIL_REC;
+        ssize_t r = read(p->fd, rec ? p->rec + p->got : rest, rec ? CEIL_REC - p->got : sizeof rest);
+        if (r > 0 && rec) {
+            p->got += (size_t)r;
+            continue;
+        }
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            epoll_ctl(Z.ep, EPOLL_CTL_DEL, p->fd, NULL);   /* gone: not read again */
         if (r <= 0)
-            return;
-        p->got += (size_t)r;
+            break;
     }
     if (p->got == CEIL_REC && Z.count < (size_t)Z.n) {
         p->got++;   /* counted */
