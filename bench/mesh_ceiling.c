@@ -242,6 +242,7 @@ static void worker_main(int port, int index, int n, int report_fd)
         have -= whole;
     }
     mesh_report(report_fd, 'A', index, mesh_wall());
+    mesh_report(report_fd, 'G', index, mesh_own_faults());
     for (;;)
         pause();
 }

@@ -12,7 +12,8 @@
  * saw through one pipe as lines "<kind> <index> <value>" (kind: J the
  * observer's 'l is complete, A the family has N entries, C it has N - k
  * after the kill, R it has N again after the restart, L/M first-message
- * latency median/max in µs); times are wall-clock seconds, comparable
+ * latency median/max in µs; F the worker's page faults from its fork
+ * until it is configured, G until it has N entries); times are wall-clock seconds, comparable
  * across processes.  The phases:
  *   start     fork the workers; join and agree are counted from the
  *             moment the last one is forked
@@ -79,6 +80,12 @@ double mesh_wall(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
+double mesh_own_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)(ru.ru_minflt + ru.ru_majflt) : -1;
+}
+
 void mesh_report(int fd, char kind, int index, double value)
 {
     char line[64];
@@ -124,6 +131,7 @@ static void on_scale(aemp_msg_t *family, aemp_msg_t *added, aemp_msg_t *changed,
     int size = scale_size;
     if (S.phase == 0 && size == S.n) {
         report('A', mesh_wall());
+        report('G', mesh_own_faults());
         S.phase = 1;
     } else if (S.phase == 1 && size == S.n - S.k) {
         report('C', mesh_wall());
@@ -218,6 +226,8 @@ static void node_main(const char *id, const char *bind, int index, int watch, in
         _exit(1);
     }
     signal(SIGTERM, SIG_DFL);
+    if (phase == 0)
+        report('F', mesh_own_faults());
     aemp_handle_t h;
     static ev_io ctl;
     if (index == S.n) {
@@ -259,10 +269,12 @@ static pid_t spawn(const char *id, const char *bind, int index, int watch, int p
 
 /* ------------------------------------------------------------ collector */
 
+#define SLOTS 6   /* kinds of per-index reports (kind_slot) */
+
 typedef struct {
     int n;
-    double *t[4];          /* A, C, R, J per index (n = observer); 0: not yet */
-    int count[4];
+    double *t[SLOTS];      /* A, C, R, J, F, G per index (n = observer); 0: not yet */
+    int count[SLOTS];
     double lat[2];         /* L, M */
     char buf[4096];
     size_t used;
@@ -274,13 +286,13 @@ typedef struct {
 static void collect_init(collect_t *c, int n, int fd)
 {
     *c = (collect_t){ .n = n, .fd = fd };
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < SLOTS; s++)
         c->t[s] = calloc((size_t)n + 1, sizeof(double));
 }
 
 static void collect_free(collect_t *c)
 {
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < SLOTS; s++)
         free(c->t[s]);
 }
 
@@ -291,6 +303,8 @@ static int kind_slot(char kind)
     case 'C': return 1;
     case 'R': return 2;
     case 'J': return 3;
+    case 'F': return 4;
+    case 'G': return 5;
     default: return -1;
     }
 }
@@ -635,6 +649,9 @@ static void run(int n, int all)
     result("seed_cpu", all, n, seeds_cpu(seed), "s");
     result("machine_cpu", all, n, meter_cpu(m0, m1), "s");
     result("machine_faults", all, n, meter_faults(m0, m1), "count");
+    result("worker_faults_configured", all, n, median(&c, 4, 0), "count");
+    if (all)
+        result("worker_faults_agree", all, n, median(&c, 5, 0), "count");
     if (all) {
         /* every process has one listener; the rest are connections, each
          * counted at both ends */
@@ -728,6 +745,7 @@ static void run_ceiling(int n)
     printf("RESULT scale_ceiling_agree_median_%d %.3f s\n", n, median(&c, 0, tstart));
     printf("RESULT scale_ceiling_machine_cpu_%d %.3f s\n", n, meter_cpu(m0, m1));
     printf("RESULT scale_ceiling_machine_faults_%d %.0f count\n", n, meter_faults(m0, m1));
+    printf("RESULT scale_ceiling_worker_faults_agree_%d %.0f count\n", n, median(&c, 5, 0));
     fflush(stdout);
     kill(seed, SIGTERM);
     for (int i = 0; i < n; i++)

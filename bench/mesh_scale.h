@@ -14,6 +14,10 @@ int mesh_free_port(void);
 /* Wall-clock seconds (the same clock in every process). */
 double mesh_wall(void);
 
+/* Page faults of this process so far (a forked child's count from its
+ * fork). */
+double mesh_own_faults(void);
+
 /* A child's report to the collector: the line "<kind> <index> <value>"
  * on fd, the write end of the report pipe (exits if it cannot write). */
 void mesh_report(int fd, char kind, int index, double value);
