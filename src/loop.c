@@ -166,7 +166,9 @@ static void drain(EV_P_ ev_check *w, int revents)
     for (int budget = DRAIN_BUDGET; ring_len && budget; budget--) {
         job_t j = ring[ring_head];
         ring_head = (ring_head + 1) & (ring_cap - 1);
-        ring_len--;
+        if (!--ring_len)
+            ring_head = 0;   /* an empty ring starts over: a process that
+                                never queues many jobs touches few of its pages */
         run_job(&j);
     }
     if (!ring_len)
