@@ -56,15 +56,13 @@ aemp_kv_t *aemp__kv_get(const aemp_table_t *t, const char *key, size_t len)
     return aemp__table_get(t, key, len);
 }
 
-aemp_kv_t *aemp__kv_init_slot(aemp_table_slot_t *s, aemp_kv_t *e, const char *key, size_t len)
+aemp_kv_t *aemp__kv_init(aemp_kv_t *e, const char *key, size_t len)
 {
     e->val = NULL;
     e->sub = NULL;
-    e->len = (uint32_t)len;   /* aemp__table_slot refused a longer key */
+    e->len = (uint32_t)len;   /* the table or index refused a longer key */
     memcpy(e->key, key, len);
     e->key[len] = 0;
-    s->key = e->key;
-    s->value = e;
     return e;
 }
 
@@ -76,7 +74,10 @@ aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *c
     aemp_kv_t *e = malloc(offsetof(aemp_kv_t, key) + len + 1);
     if (!e)
         abort();
-    return aemp__kv_init_slot(s, e, key, len);
+    aemp__kv_init(e, key, len);
+    s->key = e->key;
+    s->value = e;
+    return e;
 }
 
 aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len)
@@ -156,18 +157,22 @@ void aemp__kv_clear(aemp_table_t *t)
     aemp__table_free(t);
 }
 
+void aemp__kv_build_pair(aemp_build_t *b, const aemp_kv_t *e)
+{
+    aemp_build_strn(b, e->key, e->len);
+    if (e->val)
+        aemp_build_val(b, aemp_msg_root(e->val));
+    else
+        aemp_build_null(b);
+}
+
 void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t)
 {
     aemp_build_map(b);
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(t, &pos, &e)) {
-        aemp_build_strn(b, e->key, e->len);
-        if (e->val)
-            aemp_build_val(b, aemp_msg_root(e->val));
-        else
-            aemp_build_null(b);
-    }
+    while (aemp__kv_next(t, &pos, &e))
+        aemp__kv_build_pair(b, e);
     aemp_build_close(b);
 }
 
@@ -260,7 +265,7 @@ static int depth_within(const aemp_val_t *v, int max)
 
 /* The local mirror of a family that db_mon/grp_mon monitors watch. */
 typedef struct mirror {
-    aemp_table_t keys;       /* key -> value, as the master told us */
+    aemp_kv_index_t keys;    /* key -> value, as the master told us */
     aemp_kv_pool_t pool;     /* the memory of its entries */
     aemp_table_t touched;    /* keys changed since the last report -> a
                                 record (touch_*): did the key exist then,
@@ -1329,33 +1334,51 @@ static dbmon_t *dbmon_get(aemp_handle_t id)
 }
 
 /* What a group's members are read from: the merged database on a global
- * node, the mirror elsewhere (NULL if there is none). */
-static const aemp_table_t *group_view(const char *group)
+ * node, the mirror elsewhere (neither if there is none). */
+typedef struct {
+    const aemp_table_t *merged;
+    const aemp_kv_index_t *mirror;
+} group_view_t;
+
+static group_view_t group_view(const char *group)
 {
     if (G.global) {
         aemp_kv_t *f = aemp__kv_get(&G.merged, group, strlen(group));
-        return f ? aemp__kv_sub_ro(f) : NULL;
+        return (group_view_t){ .merged = f ? aemp__kv_sub_ro(f) : NULL };
     }
     mirror_t *mi = aemp__table_get(&G.mirrors, group, strlen(group));
-    return mi ? &mi->keys : NULL;
+    return (group_view_t){ .mirror = mi ? &mi->keys : NULL };
+}
+
+/* The view's next member (start with *pos = 0), as aemp__kv_next. */
+static int view_next(group_view_t v, size_t *pos, aemp_kv_t **e)
+{
+    return v.merged ? aemp__kv_next(v.merged, pos, e) : v.mirror && aemp__kv_index_next(v.mirror, pos, e);
+}
+
+/* 1 if the port is a member in the view. */
+static int view_has(group_view_t v, const char *port, size_t len)
+{
+    return v.merged ? aemp__kv_get(v.merged, port, len) != NULL
+                    : v.mirror && aemp__kv_index_get(v.mirror, port, len) != NULL;
 }
 
 /* The members of a group: the database view plus members learned from
  * 1.30 nodes, each once: a new message [port...]. */
 static aemp_msg_t *group_members(const char *group)
 {
-    const aemp_table_t *view = group_view(group);
+    group_view_t view = group_view(group);
     aemp_msg_t *old = aemp__global1_members(group);
     aemp_build_t *b = aemp_build_new();
     size_t pos = 0;
     aemp_kv_t *e;
-    while (view && aemp__kv_next(view, &pos, &e))
+    while (view_next(view, &pos, &e))
         aemp_build_strn(b, e->key, e->len);
     const aemp_val_t *map = old ? aemp_msg_root(old) : NULL;
     for (size_t i = 0, n = map_len(map); i < n; i++) {
         size_t len;
         const char *port = aemp_val_str(aemp_val_key(map, i), &len);
-        if (!view || !aemp__kv_get(view, port, len))
+        if (!view_has(view, port, len))
             aemp_build_strn(b, port, len);
     }
     aemp_msg_unref(old);
@@ -1515,7 +1538,7 @@ static void mirror_touch_gone(mirror_t *mi, aemp_kv_t *gone)
 /* Delete key from the mirror. */
 static void mirror_delete(mirror_t *mi, const char *key, size_t len)
 {
-    aemp_kv_t *gone = aemp__kv_take(&mi->keys, key, len);
+    aemp_kv_t *gone = aemp__kv_index_take(&mi->keys, key, len);
     if (gone)
         mirror_touch_gone(mi, gone);
 }
@@ -1528,7 +1551,7 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
 {
     aemp_build_t *b = aemp_build_new();
     if (!mi->reported) {
-        aemp__kv_build_map(b, &mi->keys);
+        aemp__kv_index_build_map(b, &mi->keys);
         return aemp_build_root(b);
     }
     const aemp_val_t *old = aemp_msg_root(mi->reported);
@@ -1550,7 +1573,7 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
     }
     pos = 0;
     while (touch_next(mi, &pos, &t, &bits)) {
-        aemp_kv_t *now = !(bits & TOUCH_NOW) ? NULL : !(bits & TOUCH_OWN) ? t : aemp__kv_get(&mi->keys, t->key, t->len);
+        aemp_kv_t *now = !(bits & TOUCH_NOW) ? NULL : !(bits & TOUCH_OWN) ? t : aemp__kv_index_get(&mi->keys, t->key, t->len);
         if (now) {
             aemp_build_strn(b, t->key, t->len);
             aemp_build_val(b, aemp_msg_root(now->val));
@@ -1590,16 +1613,16 @@ static void key_list_add(key_list_t *l, const char *key, size_t len)
     l->h = aemp__cell_str_at(l->cell++, AEMP_T_STR, key, len, l->h);
 }
 
-/* The keys of table t (of aemp_kv_t) as a new message [key...]. */
-static aemp_msg_t *keys_msg(const aemp_table_t *t)
+/* The keys of index ix as a new message [key...]. */
+static aemp_msg_t *keys_msg(const aemp_kv_index_t *ix)
 {
     key_list_t l = { 0 };
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(t, &pos, &e))
+    while (aemp__kv_index_next(ix, &pos, &e))
         key_list_count(&l, e->len);
     key_list_make(&l);
-    for (pos = 0; aemp__kv_next(t, &pos, &e);)
+    for (pos = 0; aemp__kv_index_next(ix, &pos, &e);)
         key_list_add(&l, e->key, e->len);
     return l.msg;
 }
@@ -1719,7 +1742,10 @@ static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, uint3
         const char *key = aemp_val_str(aemp_val_key(m, i + k), &klen);
         h[k] = key ? (uint32_t)aemp__hash(key, klen) : 0;
     }
-    uintptr_t sum = aemp__table_load_first(&mi->keys, h, n);
+    uint32_t ih[MIRROR_BATCH];
+    for (size_t k = 0; k < n; k++)
+        ih[k] = aemp__kv_index_hash(h[k]);
+    uintptr_t sum = aemp__kv_index_load_first(&mi->keys, ih, n);
     __asm__ volatile("" ::"r"(sum));   /* the loads are the point */
 }
 
@@ -1736,7 +1762,7 @@ static aemp_kv_t *mirror_put(mirror_t *mi, const aemp_val_t *m, size_t i, uint32
     size_t klen;
     const char *key = aemp_val_str(aemp_val_key(m, i), &klen);
     *hash = h[j];
-    return aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, h[j], created);
+    return aemp__kv_pool_put_new_h(&mi->pool, &mi->keys, key, klen, aemp__kv_index_hash(h[j]), created);
 }
 
 static void h_g_chg1(aemp_msg_t *args, void *unused)
@@ -1757,13 +1783,13 @@ static void h_g_chg1(aemp_msg_t *args, void *unused)
         aemp__table_reserve(&mi->touched, (size_t)mi->keys.used + map_len(snap));
         size_t pos = 0;
         aemp_kv_t *e;
-        while (aemp__kv_next(&mi->keys, &pos, &e))
+        while (aemp__kv_index_next(&mi->keys, &pos, &e))
             mirror_touch_gone(mi, e);
-        aemp__table_free(&mi->keys);
+        aemp__kv_index_free(&mi->keys);
     } else {
         aemp__kv_pool_clear(&mi->pool, &mi->keys);
     }
-    aemp__table_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
+    aemp__kv_index_reserve(&mi->keys, map_len(snap));   /* one slot array, not a doubling per size */
     uint32_t h[MIRROR_BATCH];
     for (size_t i = 0, n = map_len(snap); i < n; i++) {
         uint32_t hash;

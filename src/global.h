@@ -89,9 +89,9 @@ aemp_kv_t *aemp__kv_put(aemp_table_t *t, const char *key, size_t len);
 aemp_kv_t *aemp__kv_put_new(aemp_table_t *t, const char *key, size_t len, int *created);
 
 /* Make e -- offsetof(aemp_kv_t, key) + len + 1 bytes from whoever keeps
- * the entries -- the entry of key (no value, no nested table) in s, the
- * slot aemp__table_slot just created for it.  Returns e. */
-aemp_kv_t *aemp__kv_init_slot(aemp_table_slot_t *s, aemp_kv_t *e, const char *key, size_t len);
+ * the entries -- the entry of key (no value, no nested table; len below
+ * 4 GiB).  Returns e. */
+aemp_kv_t *aemp__kv_init(aemp_kv_t *e, const char *key, size_t len);
 
 /* Set key's value to val (a reference is taken; NULL allowed), creating
  * the entry if needed; returns it. */
@@ -122,5 +122,9 @@ void aemp__kv_clear(aemp_table_t *t);
 /* Append t to a message under construction as one map {key: value}
  * (entries without a value: null), in table order. */
 void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t);
+
+/* Append e's key and value (null if it has none) to a map under
+ * construction. */
+void aemp__kv_build_pair(aemp_build_t *b, const aemp_kv_t *e);
 
 #endif

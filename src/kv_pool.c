@@ -1,4 +1,4 @@
-/* kv_pool.c - entries of a table of aemp_kv_t from chunks (kv_pool.h). */
+/* kv_pool.c - entries of an index of aemp_kv_t from chunks (kv_pool.h). */
 #include "kv_pool.h"
 
 #include <stddef.h>
@@ -39,17 +39,17 @@ static void *pool_take(aemp_kv_pool_t *p, size_t size)
     return e;
 }
 
-aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_table_t *t, const char *key, size_t len, uint32_t h,
+aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_kv_index_t *ix, const char *key, size_t len, uint32_t h,
                                    int *created)
 {
-    aemp_table_slot_t *s = aemp__table_slot_h(t, key, len, h, created);
+    aemp_kv_t **place = aemp__kv_index_place_h(ix, key, len, h, created);
     if (!*created)
-        return s->value;
+        return *place;
     size_t size = entry_size(len);
     aemp_kv_t *e = size <= KV_POOL_MAX_ENTRY ? pool_take(p, size) : malloc(size);
     if (!e)
         abort();
-    return aemp__kv_init_slot(s, e, key, len);
+    return *place = aemp__kv_init(e, key, len);
 }
 
 void aemp__kv_pool_release(aemp_kv_pool_t *p, aemp_kv_t *e)
@@ -66,13 +66,13 @@ void aemp__kv_pool_release(aemp_kv_pool_t *p, aemp_kv_t *e)
     POISON((char *)e + sizeof(void *), size - sizeof(void *));
 }
 
-void aemp__kv_pool_clear(aemp_kv_pool_t *p, aemp_table_t *t)
+void aemp__kv_pool_clear(aemp_kv_pool_t *p, aemp_kv_index_t *ix)
 {
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(t, &pos, &e))
+    while (aemp__kv_index_next(ix, &pos, &e))
         aemp__kv_pool_release(p, e);
-    aemp__table_free(t);
+    aemp__kv_index_free(ix);
 }
 
 void aemp__kv_pool_free(aemp_kv_pool_t *p)

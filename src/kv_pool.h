@@ -1,5 +1,5 @@
-/* kv_pool.h - memory for the entries of one large table of aemp_kv_t
- * (global.h) without a malloc per entry: a watcher's mirror of a family
+/* kv_pool.h - memory for the entries of one large index of aemp_kv_t
+ * (kv_index.h) without a malloc per entry: a watcher's mirror of a family
  * holds one entry per key, thousands of them, made in bursts.
  *
  * Entries are carved from chunks the pool owns, each entry at its exact
@@ -7,14 +7,15 @@
  * and a call); a released entry is kept for the next one of its size.
  * Entries of more than KV_POOL_MAX_ENTRY bytes, and entries with a nested
  * table, are not the pool's business: it takes them from and gives them
- * back to malloc.  The memory of the chunks is reused for the table's
+ * back to malloc.  The memory of the chunks is reused for the index's
  * later entries and goes back when the pool is freed, so it is bounded by
- * the most entries the table held at once.  One thread (DESIGN.md).
+ * the most entries the index held at once.  One thread (DESIGN.md).
  */
 #ifndef AEMP_KV_POOL_H
 #define AEMP_KV_POOL_H
 
 #include "global.h"
+#include "kv_index.h"
 
 #define KV_POOL_MAX_ENTRY 128   /* bytes: larger entries come from malloc */
 #define KV_POOL_CHUNK 16384     /* bytes of a chunk */
@@ -27,18 +28,17 @@ typedef struct aemp_kv_pool {
 
 #define AEMP_KV_POOL_INIT { NULL, NULL, NULL, { NULL } }
 
-/* The entry of key in t (h = (uint32_t)aemp__hash(key, len)), made if
- * there is none (*created = 1) from pool p, as aemp__kv_put_new does from
- * malloc. */
-aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_table_t *t, const char *key, size_t len, uint32_t h,
+/* The entry of key in ix (h = aemp__kv_index_hash(aemp__hash(key, len))),
+ * made from pool p if there is none (*created = 1). */
+aemp_kv_t *aemp__kv_pool_put_new_h(aemp_kv_pool_t *p, aemp_kv_index_t *ix, const char *key, size_t len, uint32_t h,
                                    int *created);
 
-/* Release entry e of pool p that no table holds (its value unreferenced):
+/* Release entry e of pool p that no index holds (its value unreferenced):
  * kept for the next entry of its size. */
 void aemp__kv_pool_release(aemp_kv_pool_t *p, aemp_kv_t *e);
 
-/* Release every entry of table t (of pool p) and free t's slots. */
-void aemp__kv_pool_clear(aemp_kv_pool_t *p, aemp_table_t *t);
+/* Release every entry of index ix (of pool p) and free ix's slots. */
+void aemp__kv_pool_clear(aemp_kv_pool_t *p, aemp_kv_index_t *ix);
 
 /* Free p's chunks: every entry of p must have been released. */
 void aemp__kv_pool_free(aemp_kv_pool_t *p);

@@ -165,6 +165,12 @@ static void changes_that_arrive_together(void **state)
     assert_int_equal(aemp_db_mon_cancel(hf), 0);
 }
 
+/* The index hash of key[0..len). */
+static uint32_t index_hash(const char *key, size_t len)
+{
+    return aemp__kv_index_hash(aemp__hash(key, len));
+}
+
 /* The pool of a mirror's entries: an entry released is the next one of
  * its size (same address), other sizes and keys beyond the pool's largest
  * entry come from elsewhere, every entry is 8-aligned and holds its key,
@@ -173,38 +179,38 @@ static void changes_that_arrive_together(void **state)
 static void pool_reuses_released_entries(void **state)
 {
     aemp_kv_pool_t pool = AEMP_KV_POOL_INIT;
-    aemp_table_t t = AEMP_TABLE_INIT;
+    aemp_kv_index_t t = AEMP_KV_INDEX_INIT;
     char key[300];
     int created;
     aemp_kv_t *e[600];
     for (int i = 0; i < 600; i++) {   /* several chunks' worth */
         int len = snprintf(key, sizeof key, "w%d#port%d", i, i);
-        e[i] = aemp__kv_pool_put_new_h(&pool, &t, key, (size_t)len, (uint32_t)aemp__hash(key, (size_t)len), &created);
+        e[i] = aemp__kv_pool_put_new_h(&pool, &t, key, (size_t)len, index_hash(key, (size_t)len), &created);
         assert_true(created);
         assert_int_equal((uintptr_t)e[i] & 7, 0);
         assert_string_equal(e[i]->key, key);
         assert_null(e[i]->val);
         assert_null(e[i]->sub);
     }
-    assert_ptr_equal(aemp__kv_pool_put_new_h(&pool, &t, "w7#port7", 8, (uint32_t)aemp__hash("w7#port7", 8), &created), e[7]);
+    assert_ptr_equal(aemp__kv_pool_put_new_h(&pool, &t, "w7#port7", 8, index_hash("w7#port7", 8), &created), e[7]);
     assert_false(created);
     /* released, then the next of the same size takes its place */
-    aemp_kv_t *gone = aemp__kv_take(&t, "w5#port5", 8);
+    aemp_kv_t *gone = aemp__kv_index_take(&t, "w5#port5", 8);
     assert_ptr_equal(gone, e[5]);
     gone->val = aemp_msgf("i", 5);   /* the release drops the value */
     aemp__kv_pool_release(&pool, gone);
-    aemp_kv_t *again = aemp__kv_pool_put_new_h(&pool, &t, "w6#pxrt6", 8, (uint32_t)aemp__hash("w6#pxrt6", 8), &created);
+    aemp_kv_t *again = aemp__kv_pool_put_new_h(&pool, &t, "w6#pxrt6", 8, index_hash("w6#pxrt6", 8), &created);
     assert_true(created);
     assert_ptr_equal(again, e[5]);
     assert_string_equal(again->key, "w6#pxrt6");
     assert_null(again->val);
     /* a key of another length does not */
     aemp_kv_t *longer = aemp__kv_pool_put_new_h(&pool, &t, "w6#port6-and-more", 17,
-                                                 (uint32_t)aemp__hash("w6#port6-and-more", 17), &created);
+                                                 index_hash("w6#port6-and-more", 17), &created);
     assert_true(longer != e[5]);
     /* a key beyond the pool's largest entry, and an entry that grew a table */
     memset(key, 'k', 200);
-    aemp_kv_t *big = aemp__kv_pool_put_new_h(&pool, &t, key, 200, (uint32_t)aemp__hash(key, 200), &created);
+    aemp_kv_t *big = aemp__kv_pool_put_new_h(&pool, &t, key, 200, index_hash(key, 200), &created);
     assert_memory_equal(big->key, key, 200);
     assert_int_equal(big->key[200], 0);
     aemp__kv_set(aemp__kv_sub(e[9]), "inner", 5, NULL);
