@@ -65,7 +65,6 @@
  * READ_MIN each, not READ_CHUNK (whose pages, once touched, stayed
  * resident: a third of a seed's memory at 2048 workers). */
 #define READ_MIN 1024
-#define IN_KEEP (2 * READ_CHUNK)  /* a drained input buffer above this is freed */
 #define WIRE_CHUNK (256 * 1024)   /* plaintext encrypted per step while flushing */
 #define ACCEPT_BATCH 128          /* connections accepted per listener per loop pass */
 #define ACCEPT_PAUSE 0.1          /* seconds a listener rests after EMFILE & co. */
@@ -478,14 +477,17 @@ static void trim_buf(aemp_buf_t *b, size_t keep)
         buffer_freed(cap);
 }
 
-/* Free a drained input buffer that never grew (an idle connection holds
- * none; the next read takes READ_MIN bytes from malloc's per-thread
- * cache) or that grew beyond IN_KEEP for a large frame; one that ramped
- * up for a stream is kept at that size. */
+/* Free a drained input buffer: an idle connection holds none.  The next
+ * read takes READ_MIN bytes from malloc's per-thread cache and, if more
+ * waits, grows the buffer once for it (read_cb), so a stream pays one more
+ * read per burst that drains it.  A buffer that a large frame -- a
+ * snapshot of thousands of keys -- grew to READ_CHUNK was kept for a
+ * stream that might follow: every late joiner of a 4096-node network kept
+ * 128 KiB, which it had touched before its mirror was made, so that the
+ * mirror's entries took fresh pages instead of those. */
 static void release_drained(aemp_buf_t *in)
 {
-    if (in->cap <= READ_MIN || in->cap > IN_KEEP)
-        trim_buf(in, 0);
+    trim_buf(in, 0);
 }
 
 /* Read what the socket has (a bounded number of chunks per callback):
