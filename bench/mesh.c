@@ -245,9 +245,13 @@ static void bind_now(char **argv)
 {
     if (getenv("LD_BIND_NOW"))
         return;
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return;   /* no /proc: run as it is */
+    self[len] = 0;   /* the file itself, not the link: the process keeps its name */
     setenv("LD_BIND_NOW", "1", 1);
-    execv("/proc/self/exe", argv);
-    /* no /proc: run as it is */
+    execv(self, argv);
 }
 
 int main(int argc, char **argv)
