@@ -477,14 +477,13 @@ static void trim_buf(aemp_buf_t *b, size_t keep)
         buffer_freed(cap);
 }
 
-/* Free a drained input buffer: an idle connection holds none.  The next
- * read takes READ_MIN bytes from malloc's per-thread cache and, if more
- * waits, grows the buffer once for it (read_cb), so a stream pays one more
- * read per burst that drains it.  A buffer that a large frame -- a
- * snapshot of thousands of keys -- grew to READ_CHUNK was kept for a
- * stream that might follow: every late joiner of a 4096-node network kept
- * 128 KiB, which it had touched before its mirror was made, so that the
- * mirror's entries took fresh pages instead of those. */
+/* Free a drained input buffer, whatever it grew to: an idle connection
+ * holds none.  The next read takes READ_MIN bytes from malloc's
+ * per-thread cache and, if more waits, grows the buffer once for it
+ * (read_cb), so a stream pays one more read per burst that drains it.
+ * (Kept, the 128 KiB that a watcher's snapshot of thousands of keys needs
+ * stayed with every late joiner of a large network, and the mirror built
+ * from the snapshot took fresh pages instead of those.) */
 static void release_drained(aemp_buf_t *in)
 {
     trim_buf(in, 0);

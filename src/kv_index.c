@@ -1,6 +1,7 @@
 /* kv_index.c - a compact hash index of aemp_kv_t entries (kv_index.h). */
 #include "kv_index.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ static void resize(aemp_kv_index_t *ix, size_t cap)
     size_t oldcap = ix->cap;
     /* both arrays in one block; only the hashes need to start zeroed (an
      * address is read only where its hash is a key's) */
-    uint32_t *hash = cap <= (size_t)1 << 31 ? malloc(cap * (sizeof *hash + sizeof(aemp_kv_t *))) : NULL;
+    size_t slot = sizeof(uint32_t) + sizeof(aemp_kv_t *);
+    uint32_t *hash = cap <= (size_t)1 << 31 && cap <= SIZE_MAX / slot ? malloc(cap * slot) : NULL;
     if (!hash) {
         fprintf(stderr, "aemp: out of memory (index of %zu slots)\n", cap);
         abort();
