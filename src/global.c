@@ -157,23 +157,40 @@ void aemp__kv_clear(aemp_table_t *t)
     aemp__table_free(t);
 }
 
-void aemp__kv_build_pair(aemp_build_t *b, const aemp_kv_t *e)
+/* The next entry of a container of entries (start with *pos = 0): a
+ * table (aemp__kv_next) or a mirror's index (aemp__kv_index_next). */
+typedef int (*kv_next_fn)(const void *c, size_t *pos, aemp_kv_t **e);
+
+static int table_next(const void *t, size_t *pos, aemp_kv_t **e)
 {
-    aemp_build_strn(b, e->key, e->len);
-    if (e->val)
-        aemp_build_val(b, aemp_msg_root(e->val));
-    else
-        aemp_build_null(b);
+    return aemp__kv_next(t, pos, e);
 }
 
-void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t)
+static int index_next(const void *ix, size_t *pos, aemp_kv_t **e)
+{
+    return aemp__kv_index_next(ix, pos, e);
+}
+
+/* Append the entries of c to a message under construction as one map
+ * {key: value} (an entry without a value: null), in c's order. */
+static void build_entry_map(aemp_build_t *b, kv_next_fn next, const void *c)
 {
     aemp_build_map(b);
     size_t pos = 0;
     aemp_kv_t *e;
-    while (aemp__kv_next(t, &pos, &e))
-        aemp__kv_build_pair(b, e);
+    while (next(c, &pos, &e)) {
+        aemp_build_strn(b, e->key, e->len);
+        if (e->val)
+            aemp_build_val(b, aemp_msg_root(e->val));
+        else
+            aemp_build_null(b);
+    }
     aemp_build_close(b);
+}
+
+void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t)
+{
+    build_entry_map(b, table_next, t);
 }
 
 /* Bytes a key is assumed to take in a builder (a port ID with its NUL),
@@ -1551,7 +1568,7 @@ static aemp_msg_t *mirror_family(const mirror_t *mi)
 {
     aemp_build_t *b = aemp_build_new();
     if (!mi->reported) {
-        aemp__kv_index_build_map(b, &mi->keys);
+        build_entry_map(b, index_next, &mi->keys);
         return aemp_build_root(b);
     }
     const aemp_val_t *old = aemp_msg_root(mi->reported);

@@ -123,8 +123,5 @@ void aemp__kv_clear(aemp_table_t *t);
  * (entries without a value: null), in table order. */
 void aemp__kv_build_map(aemp_build_t *b, const aemp_table_t *t);
 
-/* Append e's key and value (null if it has none) to a map under
- * construction. */
-void aemp__kv_build_pair(aemp_build_t *b, const aemp_kv_t *e);
 
 #endif

@@ -84,14 +84,11 @@ aemp_kv_t *aemp__kv_index_get(const aemp_kv_index_t *ix, const char *key, size_t
 
 aemp_kv_t **aemp__kv_index_place_h(aemp_kv_index_t *ix, const char *key, size_t len, uint32_t h, int *created)
 {
-    if (len > UINT32_MAX) {
-        fprintf(stderr, "aemp: index key of %zu bytes\n", len);
-        abort();
-    }
+    aemp__table_key_check(len);
     /* room first, so that one probe finds the key or the slot for it */
-    size_t cap = ix->cap;
-    if (((size_t)ix->used + ix->dead + 1) * 4 >= cap * 3)
-        resize(ix, cap ? ((size_t)ix->used * 2 + 2 > cap ? cap * 2 : cap) : KV_INDEX_MIN);
+    size_t to = aemp__table_regrow(ix->used, ix->dead, ix->cap, KV_INDEX_MIN);
+    if (to)
+        resize(ix, to);
     size_t mask = ix->cap - 1;
     aemp_kv_t **ent = entries(ix);
     size_t room = (size_t)-1;   /* the first deleted slot on the way */
@@ -145,11 +142,9 @@ int aemp__kv_index_next(const aemp_kv_index_t *ix, size_t *pos, aemp_kv_t **e)
 
 void aemp__kv_index_reserve(aemp_kv_index_t *ix, size_t more)
 {
-    size_t need = (size_t)ix->used + ix->dead + more + 1, cap = ix->cap ? ix->cap : KV_INDEX_MIN;
-    while (need * 4 >= cap * 3)
-        cap *= 2;
-    if (cap > ix->cap)
-        resize(ix, cap);
+    size_t to = aemp__table_reserve_to(ix->used, ix->dead, more, ix->cap, KV_INDEX_MIN);
+    if (to)
+        resize(ix, to);
 }
 
 uintptr_t aemp__kv_index_load_first(const aemp_kv_index_t *ix, const uint32_t *h, size_t n)
@@ -165,14 +160,4 @@ void aemp__kv_index_free(aemp_kv_index_t *ix)
 {
     free(ix->hash);
     *ix = (aemp_kv_index_t)AEMP_KV_INDEX_INIT;
-}
-
-void aemp__kv_index_build_map(aemp_build_t *b, const aemp_kv_index_t *ix)
-{
-    aemp_build_map(b);
-    size_t pos = 0;
-    aemp_kv_t *e;
-    while (aemp__kv_index_next(ix, &pos, &e))
-        aemp__kv_build_pair(b, e);
-    aemp_build_close(b);
 }

@@ -10,9 +10,10 @@
  * 96 KiB instead of 192 more -- pages that every one of thousands of
  * watcher processes on a machine would touch for the first time.
  *
- * Open addressing with linear probing; at most 3/4 full, tombstones
- * included.  The index does not own its entries (the mirror's pool does).
- * Every operation O(1) expected, iteration O(capacity).  One thread.
+ * Open addressing with linear probing, grown by the tables' rule (at
+ * most 3/4 full, deleted slots included: aemp__table_regrow in table.h).
+ * The index does not own its entries (the mirror's pool does).  Every
+ * operation O(1) expected, iteration O(capacity).  One thread.
  */
 #ifndef AEMP_KV_INDEX_H
 #define AEMP_KV_INDEX_H
@@ -71,9 +72,5 @@ uintptr_t aemp__kv_index_load_first(const aemp_kv_index_t *ix, const uint32_t *h
 
 /* Free the slots (not the entries); ix is empty and usable afterwards. */
 void aemp__kv_index_free(aemp_kv_index_t *ix);
-
-/* Append the index's entries to a message under construction as one map
- * {key: value} (an entry without a value: null), in index order. */
-void aemp__kv_index_build_map(aemp_build_t *b, const aemp_kv_index_t *ix);
 
 #endif

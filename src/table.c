@@ -129,16 +129,21 @@ aemp_table_slot_t *aemp__table_slot(aemp_table_t *t, const char *key, size_t len
     return aemp__table_slot_h(t, key, len, (uint32_t)aemp__hash(key, len), created);
 }
 
-aemp_table_slot_t *aemp__table_slot_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created)
+void aemp__table_key_check(size_t len)
 {
     if (len > UINT32_MAX) {
         fprintf(stderr, "aemp: table key of %zu bytes\n", len);
         abort();
     }
+}
+
+aemp_table_slot_t *aemp__table_slot_h(aemp_table_t *t, const char *key, size_t len, uint32_t h, int *created)
+{
+    aemp__table_key_check(len);
     /* room first, so that one probe finds the key or the slot for it */
-    size_t cap = t->cap;
-    if (((size_t)t->used + t->dead + 1) * 4 >= cap * 3)
-        resize(t, cap ? ((size_t)t->used * 2 + 2 > cap ? cap * 2 : cap) : TABLE_MIN);
+    size_t to = aemp__table_regrow(t->used, t->dead, t->cap, TABLE_MIN);
+    if (to)
+        resize(t, to);
     size_t mask = t->cap - 1;
     aemp_table_slot_t *room = NULL;   /* the first tombstone on the way */
     for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -175,11 +180,9 @@ uintptr_t aemp__table_load_first(const aemp_table_t *t, const uint32_t *h, size_
 
 void aemp__table_reserve(aemp_table_t *t, size_t more)
 {
-    size_t need = (size_t)t->used + t->dead + more + 1, cap = t->cap ? t->cap : TABLE_MIN;
-    while (need * 4 >= cap * 3)
-        cap *= 2;
-    if (cap > t->cap)
-        resize(t, cap);
+    size_t to = aemp__table_reserve_to(t->used, t->dead, more, t->cap, TABLE_MIN);
+    if (to)
+        resize(t, to);
 }
 
 void *aemp__table_put(aemp_table_t *t, const char *key, size_t len, void *value)

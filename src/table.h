@@ -60,6 +60,33 @@ static inline int aemp__same_key(const char *a, size_t alen, const char *b, size
     return 1;
 }
 
+/* Abort with a message for a key of 4 GiB or more (a slot keeps a 32-bit
+ * length; every string of a message is shorter). */
+void aemp__table_key_check(size_t len);
+
+/* The growth rule of a table (and of kv_index.c's index), at most 3/4
+ * full, deleted slots included.  Before one more insert into `cap` slots
+ * (0: none yet) holding `used` entries and `dead` deleted slots: 0 if it
+ * has room, else the slots to rehash into -- `min` for the first, twice
+ * as many if the entries alone fill half, else as many (the rehash drops
+ * the deleted slots). */
+static inline size_t aemp__table_regrow(size_t used, size_t dead, size_t cap, size_t min)
+{
+    if ((used + dead + 1) * 4 < cap * 3)
+        return 0;
+    return !cap ? min : used * 2 + 2 > cap ? cap * 2 : cap;
+}
+
+/* The same before `more` inserts: 0 if there is room, else the smallest
+ * power-of-two multiple of cap (of min if cap is 0) that has it. */
+static inline size_t aemp__table_reserve_to(size_t used, size_t dead, size_t more, size_t cap, size_t min)
+{
+    size_t need = used + dead + more + 1, to = cap ? cap : min;
+    while (need * 4 >= to * 3)
+        to *= 2;
+    return to > cap ? to : 0;
+}
+
 /* Hash of a byte string: stable within a process, seeded at random for
  * each (so that the order of a table's entries differs between runs). */
 uint64_t aemp__hash(const char *s, size_t len);
