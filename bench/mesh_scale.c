@@ -13,8 +13,8 @@
  * observer's 'l is complete, A the family has N entries, C it has N - k
  * after the kill, R it has N again after the restart, L/M first-message
  * latency median/max in µs; F the worker's page faults from its fork
- * until it is configured, G until it has N entries); times are wall-clock seconds, comparable
- * across processes.  The phases:
+ * until it is configured, G until it has N entries); times are
+ * wall-clock seconds, comparable across processes.  The phases:
  *   start     fork the workers; join and agree are counted from the
  *             moment the last one is forked
  *   kill      SIGKILL every tenth worker (k of them); cleanup counts from
