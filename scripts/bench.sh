@@ -59,7 +59,8 @@ END {
     # the machine CPU of a join storm against the same storm in bare TCP
     # (lower is better; bench_mesh scale 4096 for the large one)
     ratio("ratio_scale_cpu_vs_bare_tcp_256", "scale_machine_cpu_256", "scale_ceiling_machine_cpu_256")
-    # and a watcher's page faults to agreement against a bare worker's
-    # (steadier than CPU on a noisy machine)
+    # and the page faults of a watcher until it agrees, against those of a
+    # bare worker (steadier than CPU on a noisy machine; no apostrophes in
+    # here: this program is quoted for the shell)
     ratio("ratio_scale_worker_faults_vs_bare_tcp_256", "scale_worker_faults_agree_256", "scale_ceiling_worker_faults_agree_256")
 }' "$out"
