@@ -477,18 +477,6 @@ static void trim_buf(aemp_buf_t *b, size_t keep)
         buffer_freed(cap);
 }
 
-/* Free a drained input buffer, whatever it grew to: an idle connection
- * holds none.  The next read takes READ_MIN bytes from malloc's
- * per-thread cache and, if more waits, grows the buffer once for it
- * (read_cb), so a stream pays one more read per burst that drains it.
- * (Kept, the 128 KiB that a watcher's snapshot of thousands of keys needs
- * stayed with every late joiner of a large network, and the mirror built
- * from the snapshot took fresh pages instead of those.) */
-static void release_drained(aemp_buf_t *in)
-{
-    trim_buf(in, 0);
-}
-
 /* Read what the socket has (a bounded number of chunks per callback):
  * plaintext straight into the protocol's in buffer, or, once TLS has
  * started, ciphertext into the TLS session, then process it. */
@@ -555,8 +543,15 @@ static void read_cb(EV_P_ ev_io *w, int revents)
     if (c->tls)
         tls_pump(c);
     process(c);
+    /* a drained input buffer is freed, whatever it grew to: an idle
+     * connection holds none.  The next read takes READ_MIN bytes from
+     * malloc's per-thread cache and, if more waits, grows the buffer once
+     * for it (above), so a stream pays one more read per burst that drains
+     * it.  (Kept, the 128 KiB that a watcher's snapshot of thousands of
+     * keys needs stayed with every late joiner of a large network, and the
+     * mirror built from the snapshot took fresh pages instead of those.) */
     if (!c->closed)
-        release_drained(in);
+        trim_buf(in, 0);
 }
 
 /* ------------------------------------------------------------------ TLS */

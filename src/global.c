@@ -1743,7 +1743,7 @@ static void mirror_schedule(mirror_t *mi)
 }
 
 /* Keys of a mirror update whose slots are loaded together before they
- * are applied (aemp__table_load_first): each key costs a cache miss in
+ * are applied (aemp__kv_index_load_first): each key costs a cache miss in
  * the mirror of a watcher among thousands of processes, and in a batch
  * those misses overlap. */
 #define MIRROR_BATCH 64
@@ -1759,10 +1759,7 @@ static void mirror_load(const mirror_t *mi, const aemp_val_t *m, size_t i, uint3
         const char *key = aemp_val_str(aemp_val_key(m, i + k), &klen);
         h[k] = key ? (uint32_t)aemp__hash(key, klen) : 0;
     }
-    uint32_t ih[MIRROR_BATCH];
-    for (size_t k = 0; k < n; k++)
-        ih[k] = aemp__kv_index_hash(h[k]);
-    uintptr_t sum = aemp__kv_index_load_first(&mi->keys, ih, n);
+    uintptr_t sum = aemp__kv_index_load_first(&mi->keys, h, n);
     __asm__ volatile("" ::"r"(sum));   /* the loads are the point */
 }
 

@@ -152,7 +152,7 @@ uintptr_t aemp__kv_index_load_first(const aemp_kv_index_t *ix, const uint32_t *h
     uintptr_t sum = 0;
     if (ix->cap)
         for (size_t i = 0; i < n; i++)   /* independent loads: their misses overlap */
-            sum += ix->hash[h[i] & (ix->cap - 1)];
+            sum += ix->hash[aemp__kv_index_hash(h[i]) & (ix->cap - 1)];
     return sum;
 }
 

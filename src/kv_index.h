@@ -64,8 +64,9 @@ int aemp__kv_index_next(const aemp_kv_index_t *ix, size_t *pos, aemp_kv_t **e);
  * most once, now. */
 void aemp__kv_index_reserve(aemp_kv_index_t *ix, size_t more);
 
-/* Load the slot where the probe of each of n keys (their index hashes
- * h[0..n)) begins, all in one go, and return a value of no meaning (it
+/* Load the slot where the probe of each of n keys (h[0..n): the low 32
+ * bits of their aemp__hash, as a caller that also uses them for an
+ * aemp_table_t has them) begins, all in one go, and return a value of no meaning (it
  * keeps the loads): the misses of a batch of look-ups in a big index
  * overlap instead of following each other (as aemp__table_load_first). */
 uintptr_t aemp__kv_index_load_first(const aemp_kv_index_t *ix, const uint32_t *h, size_t n);
