@@ -164,6 +164,8 @@ static const struct keyinfo {
     { "max_unauthenticated", K_NUMBER },
     { "dataconn_max_pending", K_NUMBER },
     { "listen_backlog", K_NUMBER },
+    { "db_fanout_cpu", K_NUMBER },
+    { "db_fanout_max_delay", K_NUMBER },
     { "metrics", K_STRING },
 };
 

@@ -244,6 +244,8 @@ static int apply(const json_t *cfg, const char *profile, char *err, size_t errle
     net->max_unauth = (size_t)number(cfg, "max_unauthenticated", (double)AEMP_DEFAULT_MAX_UNAUTHENTICATED);
     net->dataconn_max_pending =
         (size_t)number(cfg, "dataconn_max_pending", (double)AEMP_DEFAULT_DATACONN_MAX_PENDING);
+    net->db_fanout_cpu = number(cfg, "db_fanout_cpu", AEMP_DEFAULT_DB_FANOUT_CPU);
+    net->db_fanout_max_delay = number(cfg, "db_fanout_max_delay", AEMP_DEFAULT_DB_FANOUT_MAX_DELAY);
     net->secure = aemp__json_truthy(json_object_get(cfg, "secure"));
     json_t *nd = json_object_get(cfg, "nodelay");
     net->nodelay = !nd || aemp__json_truthy(nd);

@@ -32,6 +32,7 @@
  * cost is the family's size), so a burst of updates costs one report.
  */
 #include "global.h"
+#include "fanout_pace.h"
 #include "kv_pool.h"
 
 #include "conn.h"
@@ -481,11 +482,13 @@ static void effects_free(effects_t *fx)
  * collects, per key, its latest state (a value, or no value: deleted)
  * once for the family's subscribers (sent as one g_chg2) and once for the
  * other global nodes (one g_upd).  A job sends the outboxes at the end of
- * the loop pass: the g_upd every pass, the g_chg2 of a family at most once
- * per fanout_interval() (what one costs all its watchers together, at
- * most FANOUT_MAX_DELAY), so that a storm of changes to a family that
- * thousands of nodes watch costs each of them a few messages a second,
- * while a change after a quiet spell goes out in the same pass.  n changes to a family watched
+ * the loop pass: the g_upd every pass, the g_chg2 of a family when the
+ * pacing rule of fanout_pace.h says (in a storm, one per interval, so
+ * that the reports cost the network db_fanout_cpu of one CPU, at most
+ * db_fanout_max_delay apart; a storm's end within a quarter interval),
+ * so that a storm of changes to a family that thousands of nodes watch
+ * costs each of them a few messages a second, while a change after a
+ * quiet spell goes out in the same pass.  n changes to a family watched
  * by w nodes cost about w + globals messages instead of n x (w + globals).
  * The messages are the 2.02 forms, which carry any number of keys, so
  * Perl peers read them unchanged.  Receivers apply a message's sets, then
@@ -494,14 +497,11 @@ static void effects_free(effects_t *fx)
  * changes wait gets a snapshot that has them and later the g_chg2 again,
  * which changes nothing there. */
 
-#define FANOUT_WAKE 20e-6        /* seconds a g_chg2 costs a watcher ... */
-#define FANOUT_PER_KEY 150e-9    /* ... plus this per key it reports */
-#define FANOUT_MAX_DELAY 1.0     /* longest a change waits for its g_chg2 */
-
 typedef struct outbox {
     aemp_table_t mon;        /* key -> value, or no value: deleted (subscribers) */
     aemp_table_t fwd;        /* the same for the other global nodes */
     ev_tstamp sent;          /* when the last g_chg2 went out */
+    ev_tstamp changed;       /* when mon last got a change */
     size_t sent_keys;        /* how many keys it carried */
     size_t len;
     char family[];
@@ -647,15 +647,14 @@ static size_t fanout_share(void)
     return n;
 }
 
-/* Seconds between two g_chg2 of a family: what the last one cost the
- * network, each subscriber FANOUT_WAKE plus FANOUT_PER_KEY per key its
- * report handles -- the keys of that g_chg2, or every key of the family
- * for a subscriber whose reports copy the family (g_mon_cost: a libaemp
- * aemp_db_mon or grp_mon; a Perl callback gets its mirror by reference)
- * -- times the libaemp global nodes that share the fan-out, up to
- * FANOUT_MAX_DELAY: the fan-out of a family in a storm takes about one
- * CPU of the network, however its subscribers are spread over the global
- * nodes (each spends its share, subs_i / (share x subs_i) of it). */
+/* Seconds between two g_chg2 of a family in a storm (fanout_pace.h):
+ * what the last one cost this node's subscribers -- the keys of that
+ * g_chg2 each, or every key of the family for a subscriber whose reports
+ * copy the family (g_mon_cost: a libaemp aemp_db_mon or grp_mon; a Perl
+ * callback gets its mirror by reference) -- times the libaemp global
+ * nodes that share the fan-out (each spends its share, subs_i / (share x
+ * subs_i) of db_fanout_cpu), however the subscribers are spread over
+ * them. */
 static double fanout_interval(const outbox_t *ob)
 {
     aemp_table_t *subs = subscribers_of(ob->family, ob->len);
@@ -663,11 +662,17 @@ static double fanout_interval(const outbox_t *ob)
         return 0;
     aemp_kv_t *f = aemp__kv_get(&G.merged, ob->family, ob->len);
     aemp_kv_t *c = aemp__kv_get(&G.costly, ob->family, ob->len);
-    double size = f ? (double)aemp__kv_count(f) : 0, costly = c ? (double)aemp__kv_count(c) : 0;
-    double t = (double)subs->used * FANOUT_WAKE
-               + FANOUT_PER_KEY * (costly * size + ((double)subs->used - costly) * (double)ob->sent_keys);
-    t *= (double)fanout_share();
-    return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
+    aemp_fanout_cost_t cost = {
+        .subscribers = (double)subs->used,
+        .costly = c ? (double)aemp__kv_count(c) : 0,
+        .family_keys = f ? (double)aemp__kv_count(f) : 0,
+        .last_keys = (double)ob->sent_keys,
+        .share = (double)fanout_share(),
+    };
+    const struct aemp_net *net = &aemp__g.net;
+    double cpu = net->db_fanout_cpu > 0 ? net->db_fanout_cpu : AEMP_DEFAULT_DB_FANOUT_CPU;
+    double max_delay = net->db_fanout_max_delay > 0 ? net->db_fanout_max_delay : AEMP_DEFAULT_DB_FANOUT_MAX_DELAY;
+    return aemp__fanout_interval(&cost, cpu, max_delay);
 }
 
 /* The members of all the sets in sets (family -> set of node IDs). */
@@ -705,8 +710,8 @@ static void unsubscribe(const char *family, size_t flen, const char *node, size_
 }
 
 /* The job (and timer) that sends the outboxes: every g_upd, the g_chg2
- * that are due; the timer is set for the next one that is not.  An
- * outbox that is empty and whose interval is over is freed. */
+ * that are due (aemp__fanout_due); the timer is set for the next one that
+ * is not.  An outbox that is empty and whose interval is over is freed. */
 static void outbox_job(void *unused)
 {
     G.outbox_due = 0;
@@ -724,7 +729,8 @@ static void outbox_job(void *unused)
     for (size_t i = 0; i < n; i++) {
         outbox_t *ob = list[i];
         outbox_send_fwd(ob);
-        double due = ob->sent + fanout_interval(ob);
+        double interval = fanout_interval(ob);
+        double due = ob->mon.used ? aemp__fanout_due(ob->sent, ob->changed, interval) : ob->sent + interval;
         if (ob->mon.used && due <= now)
             outbox_send_mon(ob);
         else if (ob->mon.used && (!next || due < next))
@@ -775,6 +781,8 @@ static void outbox_add(const char *family, size_t flen, const effects_t *fx, int
     outbox_t *ob = outbox_get(family, flen);
     size_t pos = 0;
     aemp_kv_t *e;
+    if (mon)
+        ob->changed = ev_now(aemp__g.loop);
     while (mon && aemp__kv_next(&fx->set, &pos, &e))
         outbox_put(&ob->mon, e->key, e->len, e->val);
     for (size_t i = 0; mon && i < fx->del.n; i++)

@@ -34,6 +34,8 @@ struct aemp_net {
     size_t max_unauth;       /* max_unauthenticated: incoming connections in their handshake */
     size_t dataconn_max_pending;   /* data connections pending at once (dataconn.c) */
     int listen_backlog;      /* 0: the system's maximum */
+    double db_fanout_cpu;    /* a family's fan-out in a storm: share of one CPU (fanout_pace.h) */
+    double db_fanout_max_delay;   /* longest a change waits for its report, seconds */
     int nodelay;
     aemp_msg_t *listeners;   /* our bound addresses ["ip:port", ...] */
     json_t *seeds;           /* resolved seed addresses */
@@ -48,6 +50,8 @@ struct aemp_net {
 #define AEMP_DEFAULT_MAX_CONNECTING_NODES ((size_t)4096)
 #define AEMP_DEFAULT_MAX_UNAUTHENTICATED ((size_t)256)
 #define AEMP_DEFAULT_DATACONN_MAX_PENDING ((size_t)1024)
+#define AEMP_DEFAULT_DB_FANOUT_CPU 0.25
+#define AEMP_DEFAULT_DB_FANOUT_MAX_DELAY 1.0
 
 /* Counters of events an operator wants to see (aemp_stats). */
 enum aemp_stat {

@@ -687,6 +687,19 @@ static void resolve_type_errors(void **state)
     v = json_string("inf");
     assert_int_equal(aemp__config_check("monitor_timeout", v, f->err, sizeof f->err), -1);
     json_decref(v);
+    /* the fan-out budget and its cap: positive numbers */
+    v = json_integer(0);
+    assert_int_equal(aemp__config_check("db_fanout_cpu", v, f->err, sizeof f->err), -1);
+    assert_string_equal(f->err, "key 'db_fanout_cpu' must be a positive number, got 0");
+    json_decref(v);
+    v = json_string("soon");
+    assert_int_equal(aemp__config_check("db_fanout_max_delay", v, f->err, sizeof f->err), -1);
+    assert_string_equal(f->err, "key 'db_fanout_max_delay' must be a number, got string");
+    json_decref(v);
+    v = json_real(0.5);
+    assert_int_equal(aemp__config_check("db_fanout_cpu", v, f->err, sizeof f->err), 0);
+    assert_int_equal(aemp__config_check("db_fanout_max_delay", v, f->err, sizeof f->err), 0);
+    json_decref(v);
     v = json_integer(5);
     assert_int_equal(aemp__config_check("secret", v, f->err, sizeof f->err), -1);
     assert_string_equal(f->err, "key 'secret' must be a string, got number");
