@@ -3,6 +3,8 @@
  * was (same node ID, no listeners, ports still working). */
 #include "testutil.h"
 
+#include "internal.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -79,6 +81,9 @@ static void bad_values(void **state)
     aemp_msg_unref(a);
     expect_failure(a = aemp_valf("{ss}", "monitor_timeout", "soon"), AEMP_ECONFIG, "monitor_timeout");
     aemp_msg_unref(a);
+    expect_failure(a = aemp_valf("{si}", "db_fanout_cpu", 0), AEMP_ECONFIG,
+                   "key 'db_fanout_cpu' must be a positive number, got 0");
+    aemp_msg_unref(a);
     expect_failure(a = aemp_valf("{s[s]}", "auth_offer", "rot13"), AEMP_ECONFIG,
                    "auth_offer: none of the listed methods is supported");
     aemp_msg_unref(a);
@@ -135,9 +140,12 @@ static void profile_and_once_only(void **state)
     write_rc("{ \"secret\": \"s\", # comment\n \"profile\": { \"worker\": { \"nodeid\": \"w/%u\", "
              "\"binds\": \"127.0.0.1:0\" }, } }");   /* a list as a comma-separated string */
     char err[256];
-    aemp_msg_t *a = aemp_valf("{ssss}", "profile", "worker", "nodelay", "off");
+    aemp_msg_t *a = aemp_valf("{ssssss}", "profile", "worker", "nodelay", "off", "db_fanout_cpu", "0.5");
     assert_int_equal(aemp_configure(a, err, sizeof err), 0);
     aemp_msg_unref(a);
+    /* the fan-out budget as given, its cap by default (fanout_pace.h) */
+    assert_true(aemp__g.net.db_fanout_cpu == 0.5);
+    assert_true(aemp__g.net.db_fanout_max_delay == 1.0);
     const char *id = aemp_node();
     assert_int_equal(strncmp(id, "w/", 2), 0);
     assert_int_equal(strlen(id), 12);   /* "w/" + 10 random characters */
