@@ -7,9 +7,10 @@
  * it has all N; then it reports "A <index> <wall-clock time>".  The seed
  * collects the entries and sends every worker the ones it does not have
  * yet: a new worker at once (its snapshot), the others by the fan-out
- * rule of a libaemp global node (at most one delivery per interval of
- * 20 µs per subscriber plus 150 ns per subscriber and key of the last
- * delivery, at most 1 s; a change after a quiet spell goes out at once).
+ * rule of a libaemp global node (src/fanout_pace.h, with its defaults,
+ * counting two global nodes as seed1 of the default run does, the master
+ * of every worker there: in a storm one delivery per interval, a storm's
+ * end within a quarter interval, a change after a quiet spell at once).
  * It reports "J <n> <time>" when it has every entry.  No greeting, no
  * authentication, no framing, no messages to decode, no monitors: what is
  * left is the forks, the connections, one write and one wake-up per
@@ -35,10 +36,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* the fan-out rule's constants, as src/global.c has them */
-#define FANOUT_WAKE 20e-6
-#define FANOUT_PER_KEY 150e-9
-#define FANOUT_MAX_DELAY 1.0
+#include "fanout_pace.h"
+
+#define CEIL_SHARE 2   /* global nodes the fan-out rule counts (bench_mesh's G) */
 
 /* ------------------------------------------------------------ seed */
 
@@ -61,6 +61,7 @@ static struct {
     size_t fanned;   /* entries the last fan-out covered */
     size_t last_keys;
     double last;     /* when the last fan-out went out */
+    double changed;  /* when the last entry arrived */
 } Z;
 
 static void peer_push(peer_t *p)
@@ -102,6 +103,7 @@ static void peer_read(peer_t *p)
         p->got++;   /* counted */
         memcpy(Z.entries + Z.count * CEIL_REC, p->rec, CEIL_REC);
         Z.count++;
+        Z.changed = bu_now();
         Z.subs[Z.nsubs++] = p->fd;
         p->target = Z.count * CEIL_REC;   /* its snapshot, at once */
         peer_push(p);
@@ -112,8 +114,8 @@ static void peer_read(peer_t *p)
 
 static double fanout_interval(void)
 {
-    double t = Z.nsubs * (FANOUT_WAKE + FANOUT_PER_KEY * (double)Z.last_keys);
-    return t < FANOUT_MAX_DELAY ? t : FANOUT_MAX_DELAY;
+    aemp_fanout_cost_t c = { .subscribers = Z.nsubs, .last_keys = (double)Z.last_keys, .share = CEIL_SHARE };
+    return aemp__fanout_interval(&c, AEMP_DEFAULT_DB_FANOUT_CPU, AEMP_DEFAULT_DB_FANOUT_MAX_DELAY);
 }
 
 /* The entries since the last fan-out to every worker that has not got
@@ -122,7 +124,7 @@ static double fanout(void)
 {
     if (Z.fanned == Z.count)
         return -1;
-    double due = Z.last + fanout_interval(), now = bu_now();
+    double due = aemp__fanout_due(Z.last, Z.changed, fanout_interval()), now = bu_now();
     if (due > now)
         return due - now;
     for (int i = 0; i < Z.nsubs; i++) {

@@ -24,6 +24,9 @@
 #define AEMP_FANOUT_QUIET 0.02      /* seconds without a change that end a storm */
 #define AEMP_FANOUT_EARLY 4         /* a storm's end is sent after interval / this */
 
+#define AEMP_DEFAULT_DB_FANOUT_CPU 0.25       /* db_fanout_cpu: CPUs */
+#define AEMP_DEFAULT_DB_FANOUT_MAX_DELAY 1.0  /* db_fanout_max_delay: seconds */
+
 /* What the next report of a family costs, as one global node sees it. */
 typedef struct aemp_fanout_cost {
     double subscribers;   /* this node's subscribers of the family */

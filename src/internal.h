@@ -7,6 +7,7 @@
 #include "aemp.h"
 #include "msg.h"
 #include <jansson.h>
+#include "fanout_pace.h"
 #include "table.h"
 
 #include <stdbool.h>
@@ -43,15 +44,13 @@ struct aemp_net {
     int configured;
 };
 
-/* Defaults of the limits (docs/configuration.md). */
+/* Defaults of the limits (docs/configuration.md; the fan-out's: fanout_pace.h). */
 #define AEMP_DEFAULT_MAX_SEND_QUEUE ((size_t)64 << 20)
 #define AEMP_DEFAULT_MAX_CONNECT_QUEUE ((size_t)64 << 20)
 #define AEMP_DEFAULT_MAX_CONNECT_QUEUE_TOTAL ((size_t)256 << 20)
 #define AEMP_DEFAULT_MAX_CONNECTING_NODES ((size_t)4096)
 #define AEMP_DEFAULT_MAX_UNAUTHENTICATED ((size_t)256)
 #define AEMP_DEFAULT_DATACONN_MAX_PENDING ((size_t)1024)
-#define AEMP_DEFAULT_DB_FANOUT_CPU 0.25
-#define AEMP_DEFAULT_DB_FANOUT_MAX_DELAY 1.0
 
 /* Counters of events an operator wants to see (aemp_stats). */
 enum aemp_stat {
