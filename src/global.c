@@ -669,10 +669,7 @@ static double fanout_interval(const outbox_t *ob)
         .last_keys = (double)ob->sent_keys,
         .share = (double)fanout_share(),
     };
-    const struct aemp_net *net = &aemp__g.net;
-    double cpu = net->db_fanout_cpu > 0 ? net->db_fanout_cpu : AEMP_DEFAULT_DB_FANOUT_CPU;
-    double max_delay = net->db_fanout_max_delay > 0 ? net->db_fanout_max_delay : AEMP_DEFAULT_DB_FANOUT_MAX_DELAY;
-    return aemp__fanout_interval(&cost, cpu, max_delay);
+    return aemp__fanout_interval(&cost, aemp__g.net.db_fanout_cpu, aemp__g.net.db_fanout_max_delay);
 }
 
 /* The members of all the sets in sets (family -> set of node IDs). */

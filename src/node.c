@@ -977,6 +977,8 @@ void aemp__node_init(void)
     net->max_connecting_nodes = AEMP_DEFAULT_MAX_CONNECTING_NODES;
     net->max_unauth = AEMP_DEFAULT_MAX_UNAUTHENTICATED;
     net->dataconn_max_pending = AEMP_DEFAULT_DATACONN_MAX_PENDING;
+    net->db_fanout_cpu = AEMP_DEFAULT_DB_FANOUT_CPU;
+    net->db_fanout_max_delay = AEMP_DEFAULT_DB_FANOUT_MAX_DELAY;
     net->nodelay = 1;
     net->listeners = aemp_msg_empty();
     net->seeds = json_array();
